@@ -1,0 +1,1 @@
+"""Operating the bus: creating and describing the catalogue's topics."""

@@ -1,0 +1,91 @@
+"""The `firstline` command: topics, produce, tail, worker, run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from streams.settings import Settings
+
+
+def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.admin.topics import create_topics, describe_topics
+    from streams.topics import spec
+
+    if args.action == "create":
+        created = create_topics(settings)
+        print(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else " (all existed)"))
+        return 0
+    for state in describe_topics(settings):
+        s = spec(state.name)
+        shown = f"{state.partitions} partitions, {state.config}" if state.exists else "MISSING"
+        print(f"{state.name:<40} key={s.key_field:<14} value={s.value_schema:<34} {shown}")
+    return 0
+
+
+def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.io import produce_lines, stdin_lines
+
+    sent, rejected = produce_lines(settings, args.topic, stdin_lines(args.file), sys.stderr)
+    print(f"sent {sent}, rejected {rejected}", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def _cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.io import tail
+
+    tail(settings, args.topic, from_beginning=args.from_beginning, max_records=args.max,
+         idle_timeout_s=args.idle_timeout, out=sys.stdout.buffer, err=sys.stderr)
+    return 0
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_app
+
+    pipeline = create_app(settings)
+    worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.run import run
+
+    return run(settings, contacts=args.contacts, seed=args.seed, timeout_s=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    topics = sub.add_parser("topics", help="create or list the catalogue's topics")
+    topics.add_argument("action", choices=["create", "list"])
+    produce = sub.add_parser("produce", help="send JSON lines (stdin or --file) to a topic")
+    produce.add_argument("topic")
+    produce.add_argument("--file", "-f")
+    tail = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max", type=int)
+    tail.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
+    sub.add_parser("worker", help="run the stream processors and sinks")
+    run = sub.add_parser("run", help="the main job on local defaults, with generated contacts")
+    run.add_argument("--contacts", type=int, default=500)
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--timeout", type=float, default=120.0)
+    return parser
+
+
+COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
+            "worker": _cmd_worker, "run": _cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

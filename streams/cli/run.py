@@ -1,0 +1,84 @@
+"""`firstline run`: the main job on embedded defaults, and a report of what happened.
+
+Creates the topics, starts a worker process, feeds it generated contacts through the producer
+library, waits until storage holds every contact's final summary and prints per-channel figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from streams.admin.topics import create_topics
+from streams.producers import ChannelProducer
+from streams.producers.contact_generator import contact_events
+from streams.reports.contacts import channel_figures, finished_contacts, format_table
+from streams.settings import Settings
+from streams.sinks.storage import open_store
+
+
+def start_worker(settings: Settings, extra_env: dict[str, str] | None = None,
+                 log_path: str | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **(extra_env or {})}
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 - the child owns it
+    return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
+                            stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _wait_for_storage(settings: Settings, expected: int, deadline: float,
+                            worker: subprocess.Popen[bytes]) -> int:
+    store = open_store(settings.database_url)
+    await store.open()
+    try:
+        done = 0
+        while time.monotonic() < deadline and worker.poll() is None:
+            done = await finished_contacts(store)
+            print(f"\r  stored {done}/{expected} finished contacts", end="", flush=True)
+            if done >= expected:
+                break
+            await asyncio.sleep(0.5)
+        print()
+        print(format_table(await channel_figures(store)))
+        return done
+    finally:
+        await store.close()
+
+
+def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
+    created = create_topics(settings)
+    print(f"topics: {len(created)} created, namespace '{settings.namespace}' on {settings.bootstrap_servers}")
+    log_path = str(settings.data_dir / "worker.log")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    worker = start_worker(settings, log_path=log_path)
+    print(f"worker: pid {worker.pid}, log {log_path}, web http://{settings.web_host}:{settings.web_port}/")
+    try:
+        start_ms = int(time.time() * 1000)
+        with ChannelProducer(settings) as producer:
+            sent = 0
+            for events in contact_events(contacts, start_ms, seed=seed):
+                for ev in events:
+                    producer.send("contact-events", ev)
+                    sent += 1
+        print(f"produced {sent} events of {contacts} contacts (seed {seed})")
+        done = asyncio.run(_wait_for_storage(settings, contacts, time.monotonic() + timeout_s, worker))
+        print(f"storage: {settings.database_url}")
+        if done < contacts:
+            print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        stop_worker(worker)

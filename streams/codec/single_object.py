@@ -1,0 +1,84 @@
+"""Avro single-object encoding: C3 01, the writer schema's 8-byte CRC-64-AVRO fingerprint, the body.
+
+Decoding resolves the writer schema by fingerprint and applies Avro schema resolution to the
+reader's current version, so old and new producers and consumers interoperate.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.validation import ValidationError, validate
+
+from streams.codec.errors import DecodeError, EncodeError
+from streams.codec.registry import SchemaRegistry
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+
+class Codec:
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+        # (writer fingerprint, reader name) -> (writer parsed, reader parsed or None when equal)
+        self._resolution: dict[tuple[bytes, str | None], tuple[Any, Any]] = {}
+
+    def encode(self, full_name: str, record: dict[str, Any], *, check: bool = False) -> bytes:
+        """Encode with the current schema of `full_name`.
+
+        check=True validates first and names every offending field; without it a bad record still
+        fails, with fastavro's terser message.
+        """
+        version = self.registry.reader(full_name)
+        if check:
+            try:
+                validate(record, version.parsed, raise_errors=True)
+            except ValidationError as exc:
+                raise EncodeError(f"{full_name}: {exc}") from None
+        out = BytesIO()
+        out.write(MAGIC)
+        out.write(version.fingerprint)
+        try:
+            schemaless_writer(out, version.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise EncodeError(f"{full_name}: {exc}") from None
+        return out.getvalue()
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> dict[str, Any]:
+        """Decode a record; with `expected` the writer must be a version of that schema, read as its
+        current version. Raises DecodeError with a DeadLetter ErrorKind."""
+        if data is None or len(data) < HEADER_LEN or data[:2] != MAGIC:
+            shown = b"" if data is None else data[:12]
+            raise DecodeError("UNDECODABLE", f"not Avro single-object encoding (starts {shown!r})")
+        fp = bytes(data[2:HEADER_LEN])
+        writer, reader = self._schemas_for(fp, expected)
+        body = BytesIO(data[HEADER_LEN:])
+        try:
+            record = schemaless_reader(body, writer, reader)
+        except Exception as exc:  # fastavro raises many types on truncated or corrupt bodies
+            raise DecodeError("UNDECODABLE", f"body does not decode: {type(exc).__name__}: {exc}") from None
+        if body.tell() != len(data) - HEADER_LEN:
+            raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
+        return record  # type: ignore[return-value]
+
+    def writer_name(self, data: bytes) -> str:
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            raise DecodeError("UNDECODABLE", "not Avro single-object encoding")
+        return self.registry.writer(bytes(data[2:HEADER_LEN])).full_name
+
+    def _schemas_for(self, fp: bytes, expected: str | None) -> tuple[Any, Any]:
+        key = (fp, expected)
+        cached = self._resolution.get(key)
+        if cached is not None:
+            return cached
+        writer = self.registry.writer(fp)
+        if expected is None or expected == writer.full_name:
+            reader = self.registry.current.get(writer.full_name)
+        else:
+            raise DecodeError("WRONG_TYPE", f"expected {expected}, the record was written as {writer.full_name}")
+        # Same schema: no resolution needed, which is also fastavro's fast path.
+        pair = (writer.parsed, None if reader is None or reader.fingerprint == fp else reader.parsed)
+        self._resolution[key] = pair
+        return pair

@@ -1,0 +1,168 @@
+"""Pure logic of one contact's lifecycle: fold events into a state, derive the summary.
+
+Every fold is order-independent (minimum, maximum, set union), so events of one contact that
+arrive out of order give the same summary as in order, and a repeated event id changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Plausible event times: 2000-01-01 .. 2100-01-01 UTC. Outside that a producer sent seconds,
+# microseconds or garbage, and a wait computed from it would be nonsense.
+MIN_TIME_MS = 946_684_800_000
+MAX_TIME_MS = 4_102_444_800_000
+MAX_ACW_MS = 24 * 3600 * 1000
+KNOWN_TYPES = frozenset({"CREATED", "QUEUED", "OFFERED", "ANSWERED", "HELD", "RESUMED",
+                         "TRANSFERRED", "ENDED", "ABANDONED", "WRAPUP_ENDED"})
+
+
+class InvalidEvent(ValueError):
+    """A decoded event whose values are impossible."""
+
+
+def validate_event(ev: dict[str, Any]) -> None:
+    if not ev["event_id"]:
+        raise InvalidEvent("event_id is empty")
+    if not ev["contact_id"]:
+        raise InvalidEvent("contact_id is empty")
+    if ev["type"] not in KNOWN_TYPES:
+        raise InvalidEvent(f"unknown event type {ev['type']!r}")
+    t = ev["occurred_at"]
+    if not MIN_TIME_MS <= t < MAX_TIME_MS:
+        raise InvalidEvent(f"occurred_at {t} is not UTC epoch milliseconds between 2000 and 2100")
+    if not 1 <= ev["line"] <= 9:
+        raise InvalidEvent(f"line {ev['line']} is outside 1..9")
+    acw = ev.get("after_contact_work_ms")
+    if acw is not None and not 0 <= acw <= MAX_ACW_MS:
+        raise InvalidEvent(f"after_contact_work_ms {acw} is outside 0..{MAX_ACW_MS}")
+    if ev["type"] in ("QUEUED", "TRANSFERRED") and not ev.get("queue"):
+        raise InvalidEvent(f"{ev['type']} event without a queue")
+
+
+def _earliest(pair_a: list | None, pair_b: list) -> list:
+    # Pairs are [time, tie-breaker]: comparing lists makes the choice deterministic on equal times.
+    return pair_b if pair_a is None or pair_b < pair_a else pair_a
+
+
+def _latest(pair_a: list | None, pair_b: list) -> list:
+    return pair_b if pair_a is None or pair_b > pair_a else pair_a
+
+
+@dataclass(slots=True)
+class ContactState:
+    contact_id: str
+    seen: list[str] = field(default_factory=list)  # event ids folded in
+    channel: str = "UNKNOWN"
+    subscriber_id: str | None = None
+    region: str | None = None
+    reason: str | None = None
+    first_seen: int | None = None
+    last_seen: int | None = None
+    created_at: int | None = None
+    first_queued: list | None = None  # [time, queue]
+    last_queued: list | None = None  # [time, queue]
+    answered: list | None = None  # [time, agent] of the first answer
+    last_answered: list | None = None  # [time, agent] of the latest answer
+    ended: list | None = None  # [time, disposition] of the latest end
+    abandoned_at: int | None = None
+    acw_ms: int = 0
+    transfers: int = 0
+    line: int = 1
+
+    def apply(self, ev: dict[str, Any]) -> bool:
+        """Fold one validated event in; False when it was a duplicate."""
+        event_id = ev["event_id"]
+        if event_id in self.seen:
+            return False
+        self.seen.append(event_id)
+        t = ev["occurred_at"]
+        kind = ev["type"]
+        self.first_seen = t if self.first_seen is None else min(self.first_seen, t)
+        self.last_seen = t if self.last_seen is None else max(self.last_seen, t)
+        if ev["channel"] != "UNKNOWN":
+            self.channel = ev["channel"]
+        for attr in ("subscriber_id", "region", "reason"):
+            value = ev.get(attr)
+            if value is not None and getattr(self, attr) is None:
+                setattr(self, attr, value)
+        self.line = max(self.line, ev["line"])
+        if ev.get("after_contact_work_ms"):
+            # ENDED and WRAPUP_ENDED may both report it; the larger figure is the complete one.
+            self.acw_ms = max(self.acw_ms, ev["after_contact_work_ms"])
+        if kind == "CREATED":
+            self.created_at = t if self.created_at is None else min(self.created_at, t)
+        elif kind == "QUEUED":
+            pair = [t, ev["queue"]]
+            self.first_queued = _earliest(self.first_queued, pair)
+            self.last_queued = _latest(self.last_queued, pair)
+        elif kind == "TRANSFERRED":
+            self.transfers += 1
+        elif kind == "ANSWERED":
+            pair = [t, ev.get("agent_id") or ""]
+            self.answered = _earliest(self.answered, pair)
+            self.last_answered = _latest(self.last_answered, pair)
+        elif kind == "ENDED":
+            self.ended = _latest(self.ended, [t, ev.get("disposition") or ""])
+        elif kind == "ABANDONED":
+            self.abandoned_at = t if self.abandoned_at is None else min(self.abandoned_at, t)
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        """The ContactSummary record (schemas/contact_summary.avsc) of this state."""
+        queued_at = self.first_queued[0] if self.first_queued else None
+        answered_at = self.answered[0] if self.answered else None
+        ended_at = self.ended[0] if self.ended else None
+        # A contact that was answered was not abandoned, whatever a confused channel system said.
+        abandoned_at = self.abandoned_at if answered_at is None else None
+        created_at = self.created_at if self.created_at is not None else self.first_seen
+        if abandoned_at is not None:
+            status = "ABANDONED"
+        elif answered_at is not None:
+            status = "ENDED" if ended_at is not None else "IN_PROGRESS"
+        elif queued_at is not None:
+            status = "QUEUED"
+        else:
+            status = "OPEN"
+        wait_ms = None
+        if queued_at is not None:
+            stop = answered_at if answered_at is not None else abandoned_at
+            if stop is not None:
+                wait_ms = max(0, stop - queued_at)  # clocks of two systems may disagree slightly
+        handle_ms = None
+        if answered_at is not None and ended_at is not None:
+            handle_ms = max(0, ended_at - answered_at) + self.acw_ms
+        finished_at = ended_at if ended_at is not None else abandoned_at
+        duration_ms = max(0, finished_at - created_at) if finished_at is not None else None
+        return {
+            "contact_id": self.contact_id,
+            "version": len(self.seen),
+            "status": status,
+            "channel": self.channel,
+            "first_queue": self.first_queued[1] if self.first_queued else None,
+            "last_queue": self.last_queued[1] if self.last_queued else None,
+            "agent_id": (self.last_answered[1] or None) if self.last_answered else None,
+            "subscriber_id": self.subscriber_id,
+            "region": self.region,
+            "reason": self.reason,
+            "created_at": created_at,
+            "queued_at": queued_at,
+            "answered_at": answered_at,
+            "ended_at": ended_at,
+            "abandoned_at": abandoned_at,
+            "wait_ms": wait_ms,
+            "handle_time_ms": handle_ms,
+            "duration_ms": duration_ms,
+            "transfers": self.transfers,
+            "line": self.line,
+            "disposition": (self.ended[1] or None) if self.ended else None,
+            "updated_at": self.last_seen,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ContactState":
+        return cls(**data)

@@ -1,0 +1,1 @@
+"""Read-side views over storage, for the CLI and (later) the wallboard."""

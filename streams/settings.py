@@ -1,0 +1,79 @@
+"""All configuration, read from environment variables with defaults for a local run.
+
+Every knob of the project lives here so that the README's configuration table has one source.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    # Prefix of every topic and the faust application id; tests give each run its own.
+    namespace: str = "firstline"
+    schemas_dir: Path = REPO_ROOT / "schemas"
+    data_dir: Path = REPO_ROOT / ".local"
+    database_url: str = field(default_factory=lambda: f"sqlite:///{REPO_ROOT / '.local' / 'firstline.db'}")
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    # Partition count of the keyed input topics (contacts, agents, SMS); 1 for small set-ups.
+    partitions: int = 6
+    replication_factor: int = 1
+    # Batching of the stream processors: at most this many events, or this long, per batch.
+    batch_max: int = 1000
+    batch_within_s: float = 0.05
+    commit_interval_s: float = 1.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        data_dir = Path(_env("FIRSTLINE_DATA_DIR", str(REPO_ROOT / ".local")))
+        return cls(
+            bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            namespace=_env("FIRSTLINE_NAMESPACE", cls.namespace),
+            schemas_dir=Path(_env("FIRSTLINE_SCHEMAS_DIR", str(REPO_ROOT / "schemas"))),
+            data_dir=data_dir,
+            database_url=_env("FIRSTLINE_DATABASE_URL", f"sqlite:///{data_dir / 'firstline.db'}"),
+            web_port=_env_int("FIRSTLINE_WEB_PORT", cls.web_port),
+            web_host=_env("FIRSTLINE_WEB_HOST", cls.web_host),
+            partitions=_env_int("FIRSTLINE_PARTITIONS", cls.partitions),
+            replication_factor=_env_int("FIRSTLINE_REPLICATION_FACTOR", cls.replication_factor),
+            batch_max=_env_int("FIRSTLINE_BATCH_MAX", cls.batch_max),
+            batch_within_s=_env_float("FIRSTLINE_BATCH_WITHIN_S", cls.batch_within_s),
+            commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
+            log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
+        )
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]

@@ -1,0 +1,20 @@
+"""The interface every storage back end offers the sinks."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from streams.sinks.storage.tables import Table
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and create missing tables."""
+
+    async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Write rows in one durable transaction; keeps the newest version per key."""
+
+    async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read rows (for the CLI report, the web views and tests)."""
+
+    async def close(self) -> None: ...

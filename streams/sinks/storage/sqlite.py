@@ -1,0 +1,63 @@
+"""SQLite storage: the embedded default. One connection on one thread, so the event loop never
+blocks on disk and sqlite3's thread rules hold."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from streams.sinks.storage.tables import ALL_TABLES, Table
+
+
+class SqliteStore:
+    def __init__(self, url: str) -> None:
+        # SQLAlchemy's spelling: sqlite:///relative/path, sqlite:////absolute/path.
+        if not url.startswith("sqlite:///"):
+            raise ValueError(f"SQLite URL must look like sqlite:///path/to/file.db, got {url!r}")
+        self.path = Path(url[len("sqlite:///"):])
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed batch survives a power cut, not only a killed process; offsets are
+        # committed after this returns.
+        conn.execute("PRAGMA synchronous=FULL")
+        for table in ALL_TABLES:
+            conn.execute(table.create_sql())
+        conn.commit()
+        self._conn = conn
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        assert self._conn is not None
+        names = table.column_names
+        with self._conn:  # one transaction per batch
+            self._conn.executemany(table.upsert_sql("?"), [tuple(r[n] for n in names) for r in rows])
+
+    async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self._run(self._upsert, table, rows)
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        assert self._conn is not None
+        return self._conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+    async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return await self._run(self._query, sql, params)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
