@@ -1,4 +1,4 @@
-"""The `firstline` command: topics, produce, tail, worker, run."""
+"""The `firstline` command: topics, schemas, produce, tail, worker, run."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.codec.history import incompatibilities, release
+
+    if args.action == "release":
+        for path in release(settings.schemas_dir):
+            print(f"released {path.relative_to(settings.schemas_dir)}")
+        return 0
+    problems = incompatibilities(settings.schemas_dir)
+    for problem in problems:
+        print(problem)
+    print("all schemas compatible with their released versions" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.cli.run import run
 
@@ -69,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max", type=int)
     tail.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
+    schemas = sub.add_parser("schemas", help="check schema evolution, or release the current schemas")
+    schemas.add_argument("action", choices=["check", "release"])
     sub.add_parser("worker", help="run the stream processors and sinks")
     run = sub.add_parser("run", help="the main job on local defaults, with generated contacts")
     run.add_argument("--contacts", type=int, default=500)
@@ -78,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
-            "worker": _cmd_worker, "run": _cmd_run}
+            "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas}
 
 
 def main(argv: list[str] | None = None) -> int:

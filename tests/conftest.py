@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.admin.topics import create_topics
+from streams.settings import Settings
+from tests.support import isolated_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh namespace whose topics exist on the real broker."""
+    s = isolated_settings(tmp_path)
+    create_topics(s)
+    return s
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh schema-less database URL, or a skip where no server is configured (CI sets one)."""
+    url = os.environ.get("FIRSTLINE_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("FIRSTLINE_TEST_POSTGRES_URL must be set in CI")
+        pytest.skip("FIRSTLINE_TEST_POSTGRES_URL not set")
+    import psycopg
+
+    # Each test gets its own PostgreSQL schema, dropped afterwards.
+    schema = f"t{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,0 +1,155 @@
+"""Shared helpers of the tests: isolated namespaces on the real broker, worker processes, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.codec import Codec, load_registry
+from streams.settings import REPO_ROOT, Settings
+from streams.topics import spec
+
+T = TypeVar("T")
+
+
+def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
+    """Settings with a namespace of their own, so tests never see each other's topics or groups."""
+    base = Settings.from_env()
+    values: dict[str, Any] = dict(namespace=f"t{uuid.uuid4().hex[:10]}", data_dir=tmp,
+                                  database_url=f"sqlite:///{tmp / 'firstline.db'}", web_port=0,
+                                  partitions=3, batch_within_s=0.02, commit_interval_s=0.5)
+    values.update(overrides)
+    return dataclasses.replace(base, **values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "FIRSTLINE_NAMESPACE": settings.namespace,
+        "FIRSTLINE_DATA_DIR": str(settings.data_dir),
+        "FIRSTLINE_DATABASE_URL": settings.database_url,
+        "FIRSTLINE_WEB_PORT": str(settings.web_port),
+        "FIRSTLINE_PARTITIONS": str(settings.partitions),
+        "FIRSTLINE_BATCH_MAX": str(settings.batch_max),
+        "FIRSTLINE_BATCH_WITHIN_S": str(settings.batch_within_s),
+        "FIRSTLINE_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
+        "FIRSTLINE_LOG_LEVEL": "info",
+    }
+
+
+def firstline(settings: Settings, *args: str, input: bytes | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """Run the `firstline` command line as a user would, in the settings' namespace."""
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], cwd=REPO_ROOT,
+                          env={**os.environ, **settings_env(settings)}, input=input,
+                          capture_output=True, timeout=timeout)
+
+
+class Worker:
+    """A real `firstline worker` process."""
+
+    def __init__(self, settings: Settings, name: str = "worker") -> None:
+        self.settings = settings
+        self.log_path = settings.data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Worker":
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], cwd=REPO_ROOT,
+                                     env={**os.environ, **settings_env(self.settings)},
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit, no flush."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> "Worker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 60, interval: float = 0.25,
+               what: str = "condition", worker: Worker | None = None) -> T:
+    """Poll `check` until it returns something truthy; fail with the worker's log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log()[-4000:]}")
+        time.sleep(interval)
+    tail = worker.log()[-4000:] if worker else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{tail}")
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 5.0) -> list[Any]:
+    """Every record of a topic as kafka-python ConsumerRecords (no consumer group)."""
+    name = spec(topic).full_name(settings)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def decoded(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    codec = Codec(load_registry(settings.schemas_dir))
+    return [codec.decode(r.value) for r in read_topic(settings, topic)]
+
+
+def query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    from streams.sinks.storage import open_store
+
+    async def go() -> list[tuple[Any, ...]]:
+        store = open_store(settings.database_url)
+        await store.open()
+        try:
+            return await store.query(sql, params)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())

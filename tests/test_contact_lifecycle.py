@@ -1,0 +1,76 @@
+"""Folding lifecycle events into a contact summary (pure logic)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from streams.processors.contact_lifecycle import ContactState, InvalidEvent, validate_event
+from tests.scenarios import EXPECTED, SCRIPTED, T0, ev
+
+SCHEMA_DEFAULTS = {"queue": None, "agent_id": None, "language": None, "segment": None, "line": 1,
+                   "disposition": None, "after_contact_work_ms": None}
+
+
+def fold(events: list[dict]) -> dict:
+    state = ContactState(events[0]["contact_id"])
+    for e in events:
+        e = {**SCHEMA_DEFAULTS, **e}
+        validate_event(e)
+        state = ContactState.from_json(state.to_json())  # as the table stores it between events
+        state.apply(e)
+    return state.summary()
+
+
+@pytest.mark.parametrize("contact", sorted(SCRIPTED))
+def test_summary_in_order(contact: str) -> None:
+    got = fold(SCRIPTED[contact])
+    expected = EXPECTED[contact]
+    assert {k: got[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("contact", ["A", "B", "C"])
+def test_any_order_and_duplicates_give_the_same_summary(contact: str) -> None:
+    events = SCRIPTED[contact]
+    orders = list(itertools.permutations(events)) if len(events) <= 5 else \
+        [random.Random(seed).sample(events, len(events)) for seed in range(200)]
+    for order in orders:
+        doubled = [*order, *order[: len(order) // 2]]
+        got = fold(list(doubled))
+        assert {k: got[k] for k in EXPECTED[contact]} == EXPECTED[contact]
+
+
+def test_answered_contact_is_not_abandoned_whatever_the_channel_says() -> None:
+    got = fold([ev("X", "QUEUED", 0, queue="q"), ev("X", "ANSWERED", 10, queue="q", agent_id="a"),
+                ev("X", "ABANDONED", 12, queue="q")])
+    assert got["status"] == "IN_PROGRESS" and got["abandoned_at"] is None and got["wait_ms"] == 10_000
+
+
+def test_duplicate_event_ids_are_folded_once() -> None:
+    e = ev("Y", "TRANSFERRED", 5, queue="q2")
+    state = ContactState("Y")
+    assert state.apply({**SCHEMA_DEFAULTS, **e}) is True
+    assert state.apply({**SCHEMA_DEFAULTS, **e}) is False
+    assert state.summary()["transfers"] == 1 and state.summary()["version"] == 1
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"occurred_at": 1_764_000_000}, "milliseconds"),          # seconds, not milliseconds
+    ({"contact_id": ""}, "contact_id"),
+    ({"event_id": ""}, "event_id"),
+    ({"type": "UNKNOWN"}, "type"),
+    ({"line": 0}, "line"),
+    ({"after_contact_work_ms": -5}, "after_contact_work_ms"),
+    ({"queue": None}, "without a queue"),
+])
+def test_impossible_values_are_rejected(change: dict, reason: str) -> None:
+    e = {**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q"), **change}
+    with pytest.raises(InvalidEvent, match=reason):
+        validate_event(e)
+
+
+def test_valid_event_passes() -> None:
+    validate_event({**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q")})
+    assert T0 > 0
