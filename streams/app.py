@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         consumer_auto_offset_reset="earliest",
+        # A killed worker's partitions move to a live one after this long, not faust's 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         # At-least-once with idempotent outputs, not faust's exactly_once (see DESIGN.md).
         processing_guarantee="at_least_once",
     )
