@@ -70,6 +70,14 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, contacts=args.contacts, seed=args.seed, timeout_s=args.timeout)
 
 
+def _cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.run import generate
+
+    sent = generate(settings, args.contacts, args.seed, args.rate)
+    print(f"produced {sent} events of {args.contacts} contacts")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,11 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--contacts", type=int, default=500)
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--timeout", type=float, default=120.0)
+    gen = sub.add_parser("generate", help="publish generated contact events")
+    gen.add_argument("--contacts", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--rate", type=float, help="contacts per second (default: as fast as possible)")
     return parser
 
 
 COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
-            "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas}
+            "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas,
+            "generate": _cmd_generate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,18 +44,42 @@ async def _wait_for_storage(settings: Settings, expected: int, deadline: float,
     store = open_store(settings.database_url)
     await store.open()
     try:
-        done = 0
+        done, shown = 0, -1
+        live = sys.stdout.isatty()
+        lead = "\r" if live else ""
         while time.monotonic() < deadline and worker.poll() is None:
             done = await finished_contacts(store)
-            print(f"\r  stored {done}/{expected} finished contacts", end="", flush=True)
+            if done != shown:
+                print(f"{lead}  stored {done}/{expected} finished contacts",
+                      end="" if live else "\n", flush=True)
+                shown = done
             if done >= expected:
                 break
             await asyncio.sleep(0.5)
-        print()
+        if live:
+            print()
         print(format_table(await channel_figures(store)))
         return done
     finally:
         await store.close()
+
+
+def generate(settings: Settings, contacts: int, seed: int, rate: float | None = None) -> int:
+    """Publish generated contacts starting now; `rate` contacts per second (None: as fast as
+    possible). Returns the number of events sent."""
+    start_ms = int(time.time() * 1000)
+    began = time.monotonic()
+    sent = 0
+    with ChannelProducer(settings) as producer:
+        for number, events in enumerate(contact_events(contacts, start_ms, seed=seed)):
+            for ev in events:
+                producer.send("contact-events", ev)
+                sent += 1
+            if rate:
+                ahead = (number + 1) / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+    return sent
 
 
 def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
@@ -66,13 +90,7 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
     worker = start_worker(settings, log_path=log_path)
     print(f"worker: pid {worker.pid}, log {log_path}, web http://{settings.web_host}:{settings.web_port}/")
     try:
-        start_ms = int(time.time() * 1000)
-        with ChannelProducer(settings) as producer:
-            sent = 0
-            for events in contact_events(contacts, start_ms, seed=seed):
-                for ev in events:
-                    producer.send("contact-events", ev)
-                    sent += 1
+        sent = generate(settings, contacts, seed)
         print(f"produced {sent} events of {contacts} contacts (seed {seed})")
         done = asyncio.run(_wait_for_storage(settings, contacts, time.monotonic() + timeout_s, worker))
         print(f"storage: {settings.database_url}")

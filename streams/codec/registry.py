@@ -29,13 +29,13 @@ class SchemaVersion:
     parsed: Any  # fastavro's parsed form, logical types stripped (times stay int milliseconds)
 
 
-def _strip_logical_types(node: Any) -> Any:
+def strip_logical_types(node: Any) -> Any:
     # The logical type is an annotation: on the wire a timestamp-millis is a long. Keeping it would
     # make fastavro hand out datetime objects; the project works in integer UTC milliseconds.
     if isinstance(node, dict):
-        return {k: _strip_logical_types(v) for k, v in node.items() if k != "logicalType"}
+        return {k: strip_logical_types(v) for k, v in node.items() if k != "logicalType"}
     if isinstance(node, list):
-        return [_strip_logical_types(v) for v in node]
+        return [strip_logical_types(v) for v in node]
     return node
 
 
@@ -52,7 +52,8 @@ def _load(path: Path) -> SchemaVersion:
         raise ValueError(f"{path}: one record schema per file is expected")
     namespace = definition.get("namespace")
     full_name = f"{namespace}.{definition['name']}" if namespace else definition["name"]
-    parsed = fastavro.parse_schema(_strip_logical_types(definition), _write_hint=False)
+    # The write hint marks the schema as parsed, so fastavro does not parse it again per record.
+    parsed = fastavro.parse_schema(strip_logical_types(definition))
     return SchemaVersion(full_name, fingerprint_of(definition), path, definition, parsed)
 
 

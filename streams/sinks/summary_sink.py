@@ -12,7 +12,6 @@ import logging
 from typing import Any
 
 from streams.app import Pipeline
-from streams.processors.dead_letters import dead_letter
 from streams.sinks.storage import Store, open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, Table
 from streams.topics import spec
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 def register(pipeline: Pipeline) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
     source = pipeline.raw_topic("contact-summaries")
-    dead_letters = pipeline.output_topic("dead-letters")
     schema = spec("contact-summaries").value_schema
     store = open_store(settings.database_url)
 
@@ -38,8 +36,7 @@ def register(pipeline: Pipeline) -> None:
                     try:
                         row = codec.decode(event.message.value, schema)
                     except Exception as exc:
-                        dead_letters.send_soon(key=event.message.topic.encode(),
-                                               value=dead_letter(event, exc, SINK))
+                        await pipeline.reject(event, exc, SINK)
                         continue
                     held = newest.get(row["contact_id"])
                     if held is None or row["version"] >= held["version"]:

@@ -1,0 +1,18 @@
+"""Writing faust table keys from batch processing.
+
+`table[key] = value` sends the changelog record to the partition of faust's "current event", which
+in a batch (stream.take_events) is whatever event the background reader buffered last, and the
+reader itself relies on that attribute. This writes the store and the changelog with the partition
+named explicitly, leaving the stream's bookkeeping alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+
+def put(table: faust.Table, key: Any, value: Any, partition: int) -> None:
+    table.send_changelog(partition, key, value)
+    table.data[key] = value  # the memory store is a dict; the changelog above is its durability

@@ -1,0 +1,217 @@
+"""`make bench`: throughput and latency of each path on the real broker, next to yardsticks.
+
+Not part of the test suite: these machines are shared and noisy, so the figures that matter are
+the ratios to the yardstick measured in the same run.
+
+  codec       firstline's codec (fastavro) vs the official avro package, encode and decode
+  summary     contact-events -> contact-summary processor, vs a raw aiokafka consumer of the
+              same topic (throughput on a backlog; latency at a steady offered rate)
+  storage     the same path through the summary sink into SQLite (end-to-end to durable rows)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiokafka
+import orjson
+
+from streams.admin.topics import create_topics
+from streams.codec import Codec, load_registry
+from streams.codec.registry import strip_logical_types
+from streams.producers import ChannelProducer
+from streams.producers.contact_generator import contact_events
+from streams.settings import Settings
+from streams.topics import spec
+from tests.support import Worker, isolated_settings, query, read_topic
+
+EVENT = "io.firstline.ContactEvent"
+
+
+def bench_codec(n: int) -> dict[str, float]:
+    import avro.io
+    import avro.schema
+
+    settings = Settings()
+    codec = Codec(load_registry(settings.schemas_dir))
+    records = [e for evs in contact_events(n // 4 + 1, 1_764_000_000_000) for e in evs][:n]
+    full = [{**{"queue": None, "agent_id": None, "language": None, "segment": None, "line": 1,
+                "disposition": None, "after_contact_work_ms": None}, **r} for r in records]
+    version = codec.registry.reader(EVENT)
+    t = time.perf_counter()
+    encoded = [codec.encode(EVENT, r) for r in full]
+    fa_enc = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for data in encoded:
+        codec.decode(data, EVENT)
+    fa_dec = n / (time.perf_counter() - t)
+
+    # Without logical types, as firstline's codec reads them: times stay integer milliseconds.
+    schema = avro.schema.parse(orjson.dumps(strip_logical_types(version.definition)).decode())
+    writer, reader = avro.io.DatumWriter(schema), avro.io.DatumReader(schema, schema)
+    header = b"\xc3\x01" + version.fingerprint
+    t = time.perf_counter()
+    avro_encoded = []
+    for r in full:
+        buf = io.BytesIO()
+        buf.write(header)
+        writer.write(r, avro.io.BinaryEncoder(buf))
+        avro_encoded.append(buf.getvalue())
+    av_enc = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for data in avro_encoded:
+        reader.read(avro.io.BinaryDecoder(io.BytesIO(data[10:])))
+    av_dec = n / (time.perf_counter() - t)
+    assert avro_encoded == encoded, "the two encoders disagree on the bytes"
+    return {"codec_encode_per_s": fa_enc, "codec_decode_per_s": fa_dec,
+            "avro_encode_per_s": av_enc, "avro_decode_per_s": av_dec}
+
+
+def load(settings: Settings, contacts: int, start_ms: int, seed: int) -> int:
+    sent = 0
+    with ChannelProducer(settings, check=False, linger_ms=20) as producer:
+        for events in contact_events(contacts, start_ms, seed=seed):
+            for e in events:
+                producer.send("contact-events", e)
+                sent += 1
+    return sent
+
+
+async def raw_consume(settings: Settings, topic: str, expected: int) -> float:
+    """Seconds for a bare aiokafka consumer to read `expected` records from the beginning."""
+    consumer = aiokafka.AIOKafkaConsumer(spec(topic).full_name(settings), bootstrap_servers=settings.bootstrap_servers,
+                                         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen, began = 0, None
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            if batch and began is None:
+                began = time.perf_counter()
+            seen += sum(len(v) for v in batch.values())
+        return time.perf_counter() - (began or time.perf_counter())
+    finally:
+        await consumer.stop()
+
+
+def output_span(settings: Settings, topic: str) -> tuple[int, float]:
+    """(records, seconds between the first and last record's timestamps): how long the processor
+    took over the backlog, start-up excluded."""
+    records = read_topic(settings, topic, timeout=60)
+    stamps = sorted(r.timestamp for r in records)
+    return len(records), (stamps[-1] - stamps[0]) / 1000 if len(stamps) > 1 else float("nan")
+
+
+def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
+    settings = isolated_settings(tmp / "backlog", batch_within_s=0.05, partitions=3)
+    create_topics(settings)
+    events = load(settings, contacts, 1_764_000_000_000, seed=3)
+    raw_s = asyncio.run(raw_consume(settings, "contact-events", events))
+    began = time.perf_counter()
+    with Worker(settings) as worker:
+        def stored() -> int:
+            try:
+                return query(settings, "SELECT COUNT(*) FROM contact_summaries "
+                                       "WHERE status IN ('ENDED','ABANDONED')")[0][0]
+            except Exception:
+                return 0
+        while stored() < contacts:
+            if not worker.alive():
+                raise SystemExit(worker.log()[-3000:])
+            time.sleep(0.2)
+        to_storage_s = time.perf_counter() - began
+    outputs, span_s = output_span(settings, "contact-summaries")
+    return {"events": events, "raw_consumer_events_per_s": events / raw_s,
+            "summary_events_per_s": events / span_s, "summary_outputs": outputs,
+            "storage_incl_startup_s": to_storage_s}
+
+
+async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    """Offer `rate` events/s with occurred_at = send time; latency = output timestamp - send time,
+    for the processor's summaries and for a raw consumer of the input topic."""
+    settings = isolated_settings(tmp / "latency", batch_within_s=0.01, partitions=3)
+    create_topics(settings)
+    raw_lat: list[float] = []
+    with Worker(settings) as worker:
+        time.sleep(8)  # let the worker join its group before the clock starts
+        consumer = aiokafka.AIOKafkaConsumer(spec("contact-events").full_name(settings),
+                                             bootstrap_servers=settings.bootstrap_servers,
+                                             group_id=None, auto_offset_reset="latest")
+        await consumer.start()
+        producer = ChannelProducer(settings, check=False, linger_ms=0)
+        stop = asyncio.Event()
+
+        async def read_raw() -> None:
+            codec = Codec(load_registry(settings.schemas_dir))
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                now = time.time() * 1000
+                for recs in batch.values():
+                    for rec in recs:
+                        raw_lat.append(now - codec.decode(rec.value)["occurred_at"])
+
+        reader = asyncio.create_task(read_raw())
+        n, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            t_ms = int(time.time() * 1000)
+            producer.send("contact-events", {"event_id": f"e{n}", "contact_id": f"c{n % 5000}",
+                                             "type": "QUEUED", "occurred_at": t_ms, "channel": "VOICE",
+                                             "queue": "voice-general"})
+            n += 1
+            producer.flush() if n % 50 == 0 else None
+            delay = n / rate - (time.perf_counter() - began)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        producer.close()
+        await asyncio.sleep(3)
+        stop.set()
+        await reader
+        await consumer.stop()
+        assert worker.alive()
+    summaries = read_topic(settings, "contact-summaries", timeout=30)
+    codec = Codec(load_registry(settings.schemas_dir))
+    lat = [r.timestamp - codec.decode(r.value)["updated_at"] for r in summaries]
+
+    def pct(xs: list[float], q: float) -> float:
+        return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 2 else float("nan")
+
+    return {"offered_events": n, "summary_p50_ms": pct(lat, 50), "summary_p99_ms": pct(lat, 99),
+            "raw_p50_ms": pct(raw_lat, 50), "raw_p99_ms": pct(raw_lat, 99)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=25_000, help="contacts in the backlog run (~4 events each)")
+    parser.add_argument("--codec-records", type=int, default=50_000)
+    parser.add_argument("--rate", type=float, default=2_000, help="offered events/s in the latency run")
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    c = bench_codec(args.codec_records)
+    print(f"codec  encode {c['codec_encode_per_s']:>9,.0f}/s  avro {c['avro_encode_per_s']:>9,.0f}/s  "
+          f"ratio {c['codec_encode_per_s'] / c['avro_encode_per_s']:.1f}x")
+    print(f"codec  decode {c['codec_decode_per_s']:>9,.0f}/s  avro {c['avro_decode_per_s']:>9,.0f}/s  "
+          f"ratio {c['codec_decode_per_s'] / c['avro_decode_per_s']:.1f}x")
+    results.update(c)
+    with tempfile.TemporaryDirectory() as tmp:
+        b = bench_backlog(args.contacts, Path(tmp))
+        print(f"summary path  {b['summary_events_per_s']:>9,.0f} events/s  raw consumer {b['raw_consumer_events_per_s']:>9,.0f}/s  "
+              f"ratio {b['summary_events_per_s'] / b['raw_consumer_events_per_s']:.3f}  ({b['events']} events)")
+        print(f"to storage    {b['events'] / b['storage_incl_startup_s']:>9,.0f} events/s including worker start-up "
+              f"({b['storage_incl_startup_s']:.1f} s)")
+        results.update(b)
+        lat = asyncio.run(bench_latency(args.rate, args.seconds, Path(tmp)))
+        print(f"latency at {args.rate:,.0f} ev/s  summary p50 {lat['summary_p50_ms']:.0f} ms p99 {lat['summary_p99_ms']:.0f} ms"
+              f"  raw consumer p50 {lat['raw_p50_ms']:.0f} ms p99 {lat['raw_p99_ms']:.0f} ms")
+        results.update(lat)
+
+
+if __name__ == "__main__":
+    main()

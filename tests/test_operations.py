@@ -1,0 +1,57 @@
+"""What an operator runs: the main job, topic set-up, schema checks, the compose file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from streams.settings import REPO_ROOT, Settings
+from streams.topics import CATALOGUE
+from tests.support import firstline, isolated_settings
+
+
+@pytest.mark.kafka
+def test_run_stores_every_generated_contact_and_reports_per_channel(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path)
+    result = firstline(settings, "run", "--contacts", "120", "--timeout", "120", timeout=240)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    assert "stored 120/120 finished contacts" in out
+    assert "VOICE" in out and "ASA" in out
+    from tests.support import query
+
+    assert query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0] == 120
+
+
+@pytest.mark.kafka
+def test_topics_create_is_idempotent_and_list_shows_the_catalogue(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path)
+    first = firstline(settings, "topics", "create")
+    assert first.returncode == 0 and f"created {len(CATALOGUE)} topic(s)" in first.stdout.decode()
+    again = firstline(settings, "topics", "create")
+    assert again.returncode == 0 and "created 0 topic(s)" in again.stdout.decode()
+    listing = firstline(settings, "topics", "list").stdout.decode()
+    for spec in CATALOGUE:
+        line = next(l for l in listing.splitlines() if l.startswith(spec.full_name(settings)))
+        assert f"{spec.partition_count(settings)} partitions" in line
+        assert spec.config()["cleanup.policy"] in line
+
+
+def test_schemas_check_passes_on_the_repository() -> None:
+    result = firstline(Settings(), "schemas", "check")
+    assert result.returncode == 0, result.stdout.decode()
+
+
+def test_compose_file_is_valid_and_pins_the_local_kafka_version() -> None:
+    compose = (REPO_ROOT / "docker-compose.yml").read_text()
+    version = subprocess.run([str(REPO_ROOT / "deploy" / "kafka" / "kafkactl"), "version"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert f"apache/kafka:{version}" in compose
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+    result = subprocess.run(["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
