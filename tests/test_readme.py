@@ -1,0 +1,38 @@
+"""The README stays true to the code: every topic, every setting, the broker version."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from streams.settings import REPO_ROOT
+from streams.topics import CATALOGUE
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def test_every_topic_is_in_the_readme_with_its_key_and_schema() -> None:
+    for spec in CATALOGUE:
+        row = next((line for line in README.splitlines() if line.startswith(f"| `firstline.{spec.name}`")), None)
+        assert row, spec.name
+        assert f"`{spec.key_field}`" in row and spec.value_schema.rsplit(".", 1)[1] in row
+
+
+def test_every_setting_is_documented() -> None:
+    names = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", (REPO_ROOT / "streams" / "settings.py").read_text()))
+    names |= set(re.findall(r"\$\{(FIRSTLINE_[A-Z_]+)", (REPO_ROOT / "deploy" / "kafka" / "kafkactl").read_text()))
+    missing = sorted(n for n in names if n not in README)
+    assert not missing, missing
+
+
+def test_the_broker_version_is_the_one_kafkactl_runs() -> None:
+    version = subprocess.run([str(REPO_ROOT / "deploy" / "kafka" / "kafkactl"), "version"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert f"Apache Kafka {version}" in README
+
+
+def test_the_two_commands_are_the_makefile_targets() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "make run" in README and "make test" in README
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
