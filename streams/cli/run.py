@@ -39,7 +39,7 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
             proc.wait()
 
 
-async def _wait_for_storage(settings: Settings, expected: int, deadline: float,
+async def _wait_for_storage(settings: Settings, expected: int, id_prefix: str, deadline: float,
                             worker: subprocess.Popen[bytes]) -> int:
     store = open_store(settings.database_url)
     await store.open()
@@ -48,7 +48,7 @@ async def _wait_for_storage(settings: Settings, expected: int, deadline: float,
         live = sys.stdout.isatty()
         lead = "\r" if live else ""
         while time.monotonic() < deadline and worker.poll() is None:
-            done = await finished_contacts(store)
+            done = await finished_contacts(store, id_prefix)
             if done != shown:
                 print(f"{lead}  stored {done}/{expected} finished contacts",
                       end="" if live else "\n", flush=True)
@@ -58,20 +58,22 @@ async def _wait_for_storage(settings: Settings, expected: int, deadline: float,
             await asyncio.sleep(0.5)
         if live:
             print()
+        print("all contacts in storage:")
         print(format_table(await channel_figures(store)))
         return done
     finally:
         await store.close()
 
 
-def generate(settings: Settings, contacts: int, seed: int, rate: float | None = None) -> int:
+def generate(settings: Settings, contacts: int, seed: int, rate: float | None = None,
+             start_ms: int | None = None) -> int:
     """Publish generated contacts starting now; `rate` contacts per second (None: as fast as
-    possible). Returns the number of events sent."""
-    start_ms = int(time.time() * 1000)
+    possible). Contact ids are `c<start_ms>-<n>`, new for every run. Returns the events sent."""
+    start_ms = start_ms or int(time.time() * 1000)
     began = time.monotonic()
     sent = 0
     with ChannelProducer(settings) as producer:
-        for number, events in enumerate(contact_events(contacts, start_ms, seed=seed)):
+        for number, events in enumerate(contact_events(contacts, start_ms, seed=seed, prefix=f"c{start_ms}")):
             for ev in events:
                 producer.send("contact-events", ev)
                 sent += 1
@@ -90,9 +92,10 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
     worker = start_worker(settings, log_path=log_path)
     print(f"worker: pid {worker.pid}, log {log_path}, web http://{settings.web_host}:{settings.web_port}/")
     try:
-        sent = generate(settings, contacts, seed)
-        print(f"produced {sent} events of {contacts} contacts (seed {seed})")
-        done = asyncio.run(_wait_for_storage(settings, contacts, time.monotonic() + timeout_s, worker))
+        start_ms = int(time.time() * 1000)
+        sent = generate(settings, contacts, seed, start_ms=start_ms)
+        print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
+        done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", time.monotonic() + timeout_s, worker))
         print(f"storage: {settings.database_url}")
         if done < contacts:
             print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)

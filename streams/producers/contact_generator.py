@@ -28,16 +28,20 @@ class GeneratorProfile:
     acw_ms: int = 15_000
 
 
-def contact_events(n: int, start_ms: int, seed: int = 1,
-                   profile: GeneratorProfile = GeneratorProfile()) -> Iterator[list[dict[str, Any]]]:
-    """Yield the events of one contact at a time, in event-time order within the contact."""
+def contact_events(n: int, start_ms: int, seed: int = 1, profile: GeneratorProfile = GeneratorProfile(),
+                   prefix: str | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield the events of one contact at a time, in event-time order within the contact.
+
+    Contact ids are `<prefix>-<n>` (prefix `c-<seed>` by default); give each run its own prefix
+    so that a second run is not taken for duplicates of the first."""
+    prefix = prefix or f"c-{seed}"
     rng = random.Random(seed)
     names, weights = zip(*CHANNELS)
     t = start_ms
     for i in range(n):
         t += int(rng.expovariate(1 / profile.mean_interarrival_ms))
         channel = rng.choices(names, weights)[0]
-        contact_id = f"c-{seed}-{i:07d}"
+        contact_id = f"{prefix}-{i:07d}"
         base = {"contact_id": contact_id, "channel": channel, "source": "generator",
                 "subscriber_id": f"7900{rng.randrange(10**7):07d}", "region": rng.choice(REGIONS),
                 "reason": rng.choice(REASONS), "language": "ru", "line": 1}

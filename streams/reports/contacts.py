@@ -38,8 +38,9 @@ async def channel_figures(store: Store) -> list[ChannelFigures]:
                            None if r[6] is None else float(r[6])) for r in rows]
 
 
-async def finished_contacts(store: Store) -> int:
-    rows = await store.query("SELECT COUNT(*) FROM contact_summaries WHERE status IN ('ENDED', 'ABANDONED')")
+async def finished_contacts(store: Store, id_prefix: str = "") -> int:
+    rows = await store.query("SELECT COUNT(*) FROM contact_summaries WHERE status IN ('ENDED', 'ABANDONED')"
+                             " AND contact_id LIKE %s", (id_prefix + "%",))
     return int(rows[0][0])
 
 
