@@ -148,3 +148,20 @@ def test_encoding_an_invalid_record_names_the_field() -> None:
     del record["contact_id"]
     with pytest.raises(EncodeError):
         Codec(REGISTRY).encode(EVENT, record)
+
+
+def test_faust_codecs_encode_and_decode_records() -> None:
+    from faust.serializers import codecs
+
+    from streams.codec.faust_codec import codec_name, register_all
+
+    codec = Codec(REGISTRY)
+    register_all(codec)
+    name = "io.firstline.ContactSummary"
+    record = sample(REGISTRY.current[name].definition)
+    faust_codec = codecs.get_codec(codec_name(name))
+    data = faust_codec.dumps(record)
+    assert data == codec.encode(name, record)
+    assert faust_codec.loads(data) == record
+    with pytest.raises(DecodeError):
+        faust_codec.loads(codec.encode(EVENT, sample(REGISTRY.current[EVENT].definition)))
