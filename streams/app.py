@@ -27,12 +27,12 @@ class Pipeline:
     settings: Settings
     codec: Codec
 
-    def raw_topic(self, name: str) -> faust.TopicT:
-        """An input topic read as bytes: agents decode themselves and dead-letter what fails."""
-        s = spec(name)
-        return self.app.topic(s.full_name(self.settings), key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw",
-                              partitions=s.partition_count(self.settings))
+    def raw_topic(self, *names: str) -> faust.TopicT:
+        """Input topics read as bytes: agents decode themselves and dead-letter what fails."""
+        specs = [spec(name) for name in names]
+        return self.app.topic(*(s.full_name(self.settings) for s in specs), key_type=bytes,
+                              value_type=bytes, key_serializer="raw", value_serializer="raw",
+                              partitions=specs[0].partition_count(self.settings))
 
     def topic_name(self, name: str) -> str:
         return spec(name).full_name(self.settings)

@@ -12,6 +12,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Service-level threshold T by channel, seconds: 20 s for calls (the industry's 80/20), a minute
+# for live text channels, an hour for social posts, a day for e-mail.
+DEFAULT_SL_THRESHOLD_S = {"VOICE": 20, "CHAT": 60, "MESSENGER": 60, "APP": 60, "SOCIAL": 3600, "EMAIL": 86400}
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
@@ -54,6 +59,13 @@ class Settings:
     batch_within_s: float = 0.05
     commit_interval_s: float = 1.0
     log_level: str = "info"
+    # Event-time windows close this long after their end; later outcomes are counted as late.
+    allowed_lateness_s: float = 120.0
+    # Open windows are re-emitted at most this often (wall clock) while they change.
+    stats_update_interval_s: float = 5.0
+    # Service-level threshold T per queue, "queue=seconds,..."; queues not named use their
+    # channel's default below.
+    sl_thresholds: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -72,7 +84,17 @@ class Settings:
             batch_within_s=_env_float("FIRSTLINE_BATCH_WITHIN_S", cls.batch_within_s),
             commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
             log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
+            allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),
+            stats_update_interval_s=_env_float("FIRSTLINE_STATS_UPDATE_INTERVAL_S", cls.stats_update_interval_s),
+            sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
         )
+
+    def sl_threshold_ms(self, queue: str, channel: str) -> int:
+        for item in self.sl_thresholds.split(","):
+            name, _, seconds = item.partition("=")
+            if name.strip() == queue and seconds.strip():
+                return int(float(seconds) * 1000)
+        return DEFAULT_SL_THRESHOLD_S.get(channel, 20) * 1000
 
     @property
     def kafka_servers(self) -> list[str]:

@@ -13,7 +13,7 @@ from streams.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
 
-Role = Literal["input", "output"]
+Role = Literal["input", "output", "internal"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("alerts", NS + "Alert", "alert_id", "output",
               "Detections for operators and the security team.", partitions=1,
               retention_ms=30 * DAY_MS),
+    # internal: repartitioning between processors, not a contract for downstream teams
+    TopicSpec("queue-facts", NS + "QueueFact", "queue", "internal",
+              "Contact outcomes and agent states re-keyed by queue, for queue statistics.",
+              retention_ms=2 * DAY_MS),
     TopicSpec("dead-letters", NS + "DeadLetter", "source_topic", "output",
               "Records that could not be used, with their origin and the reason.", partitions=1,
               retention_ms=30 * DAY_MS),

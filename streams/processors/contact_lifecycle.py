@@ -6,6 +6,7 @@ arrive out of order give the same summary as in order, and a repeated event id c
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,17 @@ def validate_event(ev: dict[str, Any]) -> None:
         raise InvalidEvent(f"{ev['type']} event without a queue")
 
 
-def _earliest(pair_a: list | None, pair_b: list) -> list:
-    # Pairs are [time, tie-breaker]: comparing lists makes the choice deterministic on equal times.
-    return pair_b if pair_a is None or pair_b < pair_a else pair_a
+def validate_survey(response: dict[str, Any]) -> None:
+    if not response["response_id"] or not response["contact_id"]:
+        raise InvalidEvent("response_id and contact_id must not be empty")
+    if not 1 <= response["score"] <= 5:
+        raise InvalidEvent(f"score {response['score']} is outside 1..5")
+    if not MIN_TIME_MS <= response["occurred_at"] < MAX_TIME_MS:
+        raise InvalidEvent(f"occurred_at {response['occurred_at']} is not UTC epoch milliseconds between 2000 and 2100")
 
 
 def _latest(pair_a: list | None, pair_b: list) -> list:
+    # Pairs are [time, tie-breaker]: comparing lists makes the choice deterministic on equal times.
     return pair_b if pair_a is None or pair_b > pair_a else pair_a
 
 
@@ -61,15 +67,14 @@ class ContactState:
     first_seen: int | None = None
     last_seen: int | None = None
     created_at: int | None = None
-    first_queued: list | None = None  # [time, queue]
-    last_queued: list | None = None  # [time, queue]
-    answered: list | None = None  # [time, agent] of the first answer
-    last_answered: list | None = None  # [time, agent] of the latest answer
+    legs: list[list] = field(default_factory=list)  # [time, queue, line] per QUEUED, sorted
+    answers: list[list] = field(default_factory=list)  # [time, agent] per ANSWERED, sorted
+    transfers: list[int] = field(default_factory=list)  # times of TRANSFERRED
     ended: list | None = None  # [time, disposition] of the latest end
     abandoned_at: int | None = None
     acw_ms: int = 0
-    transfers: int = 0
     line: int = 1
+    survey: list | None = None  # [time, score] of the newest survey response
 
     def apply(self, ev: dict[str, Any]) -> bool:
         """Fold one validated event in; False when it was a duplicate."""
@@ -94,25 +99,36 @@ class ContactState:
         if kind == "CREATED":
             self.created_at = t if self.created_at is None else min(self.created_at, t)
         elif kind == "QUEUED":
-            pair = [t, ev["queue"]]
-            self.first_queued = _earliest(self.first_queued, pair)
-            self.last_queued = _latest(self.last_queued, pair)
+            insort(self.legs, [t, ev["queue"], ev["line"]])
         elif kind == "TRANSFERRED":
-            self.transfers += 1
+            insort(self.transfers, t)
         elif kind == "ANSWERED":
-            pair = [t, ev.get("agent_id") or ""]
-            self.answered = _earliest(self.answered, pair)
-            self.last_answered = _latest(self.last_answered, pair)
+            insort(self.answers, [t, ev.get("agent_id") or ""])
         elif kind == "ENDED":
             self.ended = _latest(self.ended, [t, ev.get("disposition") or ""])
         elif kind == "ABANDONED":
             self.abandoned_at = t if self.abandoned_at is None else min(self.abandoned_at, t)
         return True
 
+    def apply_survey(self, response: dict[str, Any]) -> bool:
+        """Join a survey response (it may come before the contact's events); False if a duplicate."""
+        response_id = "survey:" + response["response_id"]
+        if response_id in self.seen:
+            return False
+        self.seen.append(response_id)
+        self.survey = _latest(self.survey, [response["occurred_at"], response["score"]])
+        if self.subscriber_id is None:
+            self.subscriber_id = response.get("subscriber_id")
+        return True
+
+    @property
+    def has_events(self) -> bool:
+        return self.first_seen is not None
+
     def summary(self) -> dict[str, Any]:
         """The ContactSummary record (schemas/contact_summary.avsc) of this state."""
-        queued_at = self.first_queued[0] if self.first_queued else None
-        answered_at = self.answered[0] if self.answered else None
+        queued_at = self.legs[0][0] if self.legs else None
+        answered_at = self.answers[0][0] if self.answers else None
         ended_at = self.ended[0] if self.ended else None
         # A contact that was answered was not abandoned, whatever a confused channel system said.
         abandoned_at = self.abandoned_at if answered_at is None else None
@@ -140,9 +156,9 @@ class ContactState:
             "version": len(self.seen),
             "status": status,
             "channel": self.channel,
-            "first_queue": self.first_queued[1] if self.first_queued else None,
-            "last_queue": self.last_queued[1] if self.last_queued else None,
-            "agent_id": (self.last_answered[1] or None) if self.last_answered else None,
+            "first_queue": self.legs[0][1] if self.legs else None,
+            "last_queue": self.legs[-1][1] if self.legs else None,
+            "agent_id": (self.answers[-1][1] or None) if self.answers else None,
             "subscriber_id": self.subscriber_id,
             "region": self.region,
             "reason": self.reason,
@@ -154,10 +170,11 @@ class ContactState:
             "wait_ms": wait_ms,
             "handle_time_ms": handle_ms,
             "duration_ms": duration_ms,
-            "transfers": self.transfers,
+            "transfers": len(self.transfers),
             "line": self.line,
             "disposition": (self.ended[1] or None) if self.ended else None,
             "updated_at": self.last_seen,
+            "csat_score": self.survey[1] if self.survey else None,
         }
 
     def to_json(self) -> dict[str, Any]:

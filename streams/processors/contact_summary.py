@@ -1,12 +1,16 @@
-"""contact-events -> contact-summaries: one summary per contact, re-emitted whenever events arrive.
+"""contact-events + survey-responses -> contact-summaries (and queue-facts for the statistics).
 
-Within a batch, a contact's events are folded together and its summary is sent once, with the
-version (count of distinct events) it reached.
+Both inputs are keyed by contact_id with the same partition count, so one agent folds a contact's
+lifecycle events and its survey answers into one state (a faust table, changelog-backed). Within a
+batch, a contact's events are folded together and its summary is sent once, with the version
+(count of distinct events) it reached. The facts that changed (per queue: offered, answered,
+abandoned, ...) are sent, re-keyed by queue, to the queue-statistics processor.
 
-State per contact lives in a faust table (changelog-backed). A duplicate event re-emits the current
-summary instead of nothing: if the worker died after the changelog write but before the output was
-sent, the replayed event must still produce it. Downstream upserts by (contact_id, version), so a
-repeat costs nothing.
+A duplicate event re-emits the current summary instead of nothing: if the worker died after the
+changelog write but before the output was sent, the replayed event must still produce it.
+Downstream upserts by (contact_id, version), so a repeat costs nothing. Facts are only sent for a
+change of state, and the state is written after its facts are handed to the producer, whose flush
+precedes every offset commit.
 """
 
 from __future__ import annotations
@@ -14,46 +18,69 @@ from __future__ import annotations
 from faust.types import EventT
 
 from streams.app import Pipeline
-from streams.processors.contact_lifecycle import ContactState, InvalidEvent, validate_event
+from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
+                                                  validate_survey)
+from streams.processors.queue_facts import Fact, fact_changes, facts_of
 from streams.processors.table_state import put
 from streams.topics import spec
 
 PROCESSOR = "contact-summary"
 
 
+class _Touched:
+    __slots__ = ("contact", "event", "changed", "facts_before")
+
+    def __init__(self, contact: ContactState, event: EventT) -> None:
+        self.contact = contact
+        self.event = event
+        self.changed = False
+        self.facts_before = facts_of(contact)
+
+
 def register(pipeline: Pipeline) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.raw_topic("contact-events")
+    events_topic = spec("contact-events").full_name(settings)
+    source = pipeline.raw_topic("contact-events", "survey-responses")
     event_schema = spec("contact-events").value_schema
+    survey_schema = spec("survey-responses").value_schema
     # Untyped values (the app's JSON serializer): value_type=dict fails on changelog recovery.
-    state = app.Table("contact-state", default=None, key_type=str, partitions=source.partitions)
+    state = app.Table("contact-state", default=None, key_type=str,
+                      partitions=spec("contact-events").partition_count(settings))
 
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            # Fold the whole batch first; write each touched contact's state and summary once.
-            touched: dict[str, tuple[ContactState, EventT, bool]] = {}
+            touched: dict[str, _Touched] = {}
             for event in events:
                 try:
-                    ev = codec.decode(event.message.value, event_schema)
-                    validate_event(ev)
-                    contact_id = ev["contact_id"]
+                    is_event = event.message.topic == events_topic
+                    record = codec.decode(event.message.value, event_schema if is_event else survey_schema)
+                    (validate_event if is_event else validate_survey)(record)
+                    contact_id = record["contact_id"]
                     if event.message.key != contact_id.encode():
                         # The table's partition follows the record key: a wrong key would split
                         # one contact's state across partitions.
                         raise InvalidEvent(f"record key {event.message.key!r} is not the contact_id")
-                    held = touched.get(contact_id)
-                    if held is None:
+                    entry = touched.get(contact_id)
+                    if entry is None:
                         stored = state.get(contact_id)
-                        held = (ContactState.from_json(stored) if stored else ContactState(contact_id),
-                                event, False)
-                    contact, _, changed = held
-                    changed = contact.apply(ev) or changed
-                    touched[contact_id] = (contact, event, changed)
+                        contact = ContactState.from_json(stored) if stored else ContactState(contact_id)
+                        entry = touched[contact_id] = _Touched(contact, event)
+                    entry.event = event
+                    folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
+                    entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
                     await pipeline.reject(event, exc, PROCESSOR)
-            for contact_id, (contact, event, changed) in touched.items():
-                if changed:
-                    put(state, contact_id, contact.to_json(), event.message.partition)
-                # A duplicate still re-emits: see the module's docstring.
-                await pipeline.emit("contact-summaries", contact_id, contact.summary())
+            for contact_id, entry in touched.items():
+                contact = entry.contact
+                if entry.changed:
+                    for fact in fact_changes(entry.facts_before, facts_of(contact)):
+                        await send_fact(pipeline, fact)
+                    put(state, contact_id, contact.to_json(), entry.event.message.partition)
+                if contact.has_events:  # a survey alone makes no summary yet
+                    # A duplicate still re-emits: see the module's docstring.
+                    await pipeline.emit("contact-summaries", contact_id, contact.summary())
+
+
+async def send_fact(pipeline: Pipeline, fact: Fact) -> None:
+    await pipeline.emit("queue-facts", fact["queue"], fact)

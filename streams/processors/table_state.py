@@ -16,3 +16,9 @@ import faust
 def put(table: faust.Table, key: Any, value: Any, partition: int) -> None:
     table.send_changelog(partition, key, value)
     table.data[key] = value  # the memory store is a dict; the changelog above is its durability
+
+
+def delete(table: faust.Table, key: Any, partition: int) -> None:
+    """Remove a key, with a tombstone in its changelog partition."""
+    table.send_changelog(partition, key, None, value_serializer="raw")
+    table.data.pop(key, None)

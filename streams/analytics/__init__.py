@@ -1,0 +1,1 @@
+"""Pure analytics used by processors, the simulator and tests: queueing theory, sketches, windows."""

@@ -1,0 +1,71 @@
+"""DDSketch (Masson, Rim and Lee, VLDB 2019): a mergeable quantile sketch with relative error.
+
+Values fall into logarithmic buckets of ratio gamma = (1 + a) / (1 - a); a quantile is answered
+with its bucket's midpoint, within relative accuracy a of the true value at that rank (a = 1 %
+here). Buckets are counts, so a value can also be removed again, which the window aggregates need
+when a late correction retracts a wait. Zero and negative values share one bucket that answers 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+RELATIVE_ACCURACY = 0.01
+_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA = math.log(_GAMMA)
+
+
+@dataclass(slots=True)
+class Sketch:
+    zeros: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return self.zeros + sum(self.buckets.values())
+
+    def add(self, value: float, weight: int = 1) -> None:
+        """Add a value (weight -1 removes one added before)."""
+        if value <= 0:
+            self.zeros += weight
+            return
+        index = math.ceil(math.log(value) / _LOG_GAMMA)
+        count = self.buckets.get(index, 0) + weight
+        if count:
+            self.buckets[index] = count
+        else:
+            self.buckets.pop(index, None)
+
+    def merge(self, other: "Sketch") -> None:
+        self.zeros += other.zeros
+        for index, count in other.buckets.items():
+            total = self.buckets.get(index, 0) + count
+            if total:
+                self.buckets[index] = total
+            else:
+                self.buckets.pop(index, None)
+
+    def quantile(self, q: float) -> float | None:
+        """The value at rank q*(count-1), within 1 % of the exact one; None when empty."""
+        n = self.count
+        if n <= 0:
+            return None
+        rank = q * (n - 1)
+        seen = self.zeros
+        if seen > rank:
+            return 0.0
+        for index in sorted(self.buckets):
+            seen += self.buckets[index]
+            if seen > rank:
+                return 2 * _GAMMA ** index / (_GAMMA + 1)
+        return 2 * _GAMMA ** max(self.buckets) / (_GAMMA + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        # JSON object keys are strings; faust tables store JSON.
+        return {"z": self.zeros, "b": {str(k): v for k, v in self.buckets.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Sketch":
+        return cls(data["z"], {int(k): v for k, v in data["b"].items()})

@@ -1,0 +1,116 @@
+"""Queue statistics windows from scripted contacts (pure logic, hand-computed figures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.analytics.queue_window import DAY_MS, MINUTE_MS
+from streams.processors.queue_facts import facts_of
+from streams.processors.queue_windows import QueueWindows
+from streams.settings import Settings
+from tests.scenarios import SCRIPTED, T0
+from tests.test_queue_facts import state_of
+
+LATENESS = 120_000
+DAY0 = T0 - T0 % DAY_MS
+
+
+class DictStore(dict):
+    def put(self, key, value, partition):  # noqa: ANN001 - mirrors the Store protocol
+        self[key] = value
+
+    def delete(self, key, partition):  # noqa: ANN001
+        self.pop(key, None)
+
+
+def engine() -> QueueWindows:
+    return QueueWindows(DictStore(), DictStore(), LATENESS, Settings().sl_threshold_ms)
+
+
+def all_facts() -> list[dict]:
+    facts = []
+    for events in SCRIPTED.values():
+        facts += [{**f, "sign": 1} for f in facts_of(state_of(events)).values()]
+    return sorted(facts, key=lambda f: f["at"])
+
+
+def feed(windows: QueueWindows, facts: list[dict], watermark: int = 0) -> int:
+    for fact in facts:
+        watermark = max(watermark, fact["at"])
+        windows.apply(fact, 0, watermark)
+    return watermark
+
+
+def by_window(records: list[dict]) -> dict[tuple, dict]:
+    return {(r["queue"], r["region"], r["window"], r["window_start"]): r for r in records}
+
+
+def test_day_figures_by_hand() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    finals = by_window(windows.close(0, DAY0 + DAY_MS + LATENESS))
+    voice = finals[("voice-general", "*", "DAY", DAY0)]
+    assert voice["final"] is True
+    assert (voice["offered"], voice["answered"], voice["abandoned"]) == (2, 2, 0)
+    assert voice["asa_ms"] == 55_000  # (90 s + 20 s) / 2
+    assert voice["service_level"] == 0.5  # C answered at 20 s <= T = 20 s, A at 90 s
+    assert voice["wait_p50_ms"] == pytest.approx(20_000, rel=0.01)
+    assert voice["wait_max_ms"] == 90_000
+    assert (voice["aht_ms"], voice["avg_duration_ms"]) == (171_000, 256_000)  # only A ended here
+    assert (voice["transfers"], voice["escalations"]) == (1, 1)
+    line2 = finals[("voice-line2", "*", "DAY", DAY0)]
+    assert (line2["offered"], line2["answered"], line2["asa_ms"], line2["aht_ms"]) == (1, 1, 19_000, 120_000)
+    chat = finals[("chat-general", "chelyabinsk", "DAY", DAY0)]
+    assert (chat["offered"], chat["abandoned"], chat["short_abandoned"]) == (1, 1, 1)  # 30 s < T = 60 s
+    assert chat["service_level"] is None and chat["abandonment_rate"] == 1.0
+    email = finals[("email-general", "*", "DAY", DAY0)]
+    assert (email["offered"], email["answered"], email["sl_threshold_ms"]) == (1, 0, 86_400_000)
+
+
+def test_minute_windows_and_rolling_view() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    finals = by_window(windows.close(0, DAY0 + DAY_MS + LATENESS))
+    m1 = finals[("voice-general", "*", "MINUTE", T0 + MINUTE_MS)]
+    assert (m1["offered"], m1["answered"], m1["asa_ms"]) == (1, 1, 90_000)  # C queued, A answered
+    rolling = finals[("voice-general", "*", "ROLLING_15_MIN", T0 + 5 * MINUTE_MS - 15 * MINUTE_MS)]
+    assert rolling["window_end"] == T0 + 5 * MINUTE_MS and rolling["answered"] == 2
+
+
+def test_duplicates_and_retractions_are_idempotent() -> None:
+    once, twice = engine(), engine()
+    facts = all_facts()
+    feed(once, facts)
+    feed(twice, facts + facts)
+    answered = next(f for f in facts if f["kind"] == "ANSWERED" and f["queue"] == "voice-general")
+    for _ in range(2):  # a retraction delivered twice removes one fact once
+        twice.apply({**answered, "sign": -1}, 0, answered["at"])
+    twice.apply({**answered, "sign": 1}, 0, answered["at"])
+    end = DAY0 + DAY_MS + LATENESS
+
+    def figures(records: list[dict]) -> dict:  # the version counts changes, so it may differ
+        return {k: {f: v for f, v in r.items() if f != "version"} for k, r in by_window(records).items()}
+
+    assert figures(once.close(0, end)) == figures(twice.close(0, end))
+
+
+def test_late_fact_is_counted_not_added() -> None:
+    windows = engine()
+    watermark = feed(windows, all_facts())
+    closing = T0 + 10 * MINUTE_MS + LATENESS  # closes minutes 0..9
+    windows.close(0, closing)
+    late = {**next(f for f in all_facts() if f["kind"] == "OFFERED"), "fact_id": "X|OFFERED|0", "contact_id": "X"}
+    windows.apply(late, 0, max(watermark, closing))
+    records = by_window(windows.updates([f"voice-general|VOICE|*|{T0}"]))
+    minute = records[("voice-general", "*", "MINUTE", T0)]
+    assert (minute["offered"], minute["late_events"], minute["final"]) == (1, 1, True)
+    day = records[("voice-general", "*", "DAY", DAY0)]
+    assert (day["offered"], day["late_events"], day["final"]) == (2, 1, False)
+
+
+def test_day_cache_is_rebuilt_from_the_store() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    before = windows.day_record("voice-general", "VOICE", "*", T0)
+    windows.forget_cache()
+    assert windows.day_record("voice-general", "VOICE", "*", T0) == before

@@ -1,0 +1,40 @@
+"""The quantile sketch's stated error (pure logic)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from streams.analytics.sketch import RELATIVE_ACCURACY, Sketch
+
+
+def exact(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quantiles_within_the_relative_accuracy(seed: int) -> None:
+    rng = random.Random(seed)
+    values = [rng.lognormvariate(10, 1.5) for _ in range(5000)] + [0.0] * 300
+    sketch = Sketch()
+    for v in values:
+        sketch.add(v)
+    for q in (0.0, 0.05, 0.5, 0.9, 0.95, 0.99, 1.0):
+        want = exact(values, q)
+        got = sketch.quantile(q)
+        assert got == pytest.approx(want, rel=RELATIVE_ACCURACY, abs=1e-9), q
+
+
+def test_merge_equals_one_sketch_of_everything_and_removal_undoes_add() -> None:
+    a, b, both = Sketch(), Sketch(), Sketch()
+    for i in range(1, 1000):
+        (a if i % 2 else b).add(i * 7.0)
+        both.add(i * 7.0)
+    a.merge(b)
+    assert a == both
+    a.add(7.0 * 500, weight=-1)
+    both.add(7.0 * 500, weight=-1)
+    assert a == both and Sketch.from_json(a.to_json()) == a
+    assert Sketch().quantile(0.5) is None
