@@ -7,6 +7,7 @@ apps with their own namespaces side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -37,16 +38,16 @@ class Pipeline:
     def topic_name(self, name: str) -> str:
         return spec(name).full_name(self.settings)
 
-    async def emit(self, name: str, key: str, record: dict[str, Any]) -> None:
-        """Encode a record and hand it to the producer.
+    async def emit(self, name: str, key: str, record: dict[str, Any]) -> Awaitable[Any]:
+        """Encode a record and hand it to the producer; returns the delivery future.
 
         Straight to the producer rather than through faust's Topic.send_soon: that path builds
         several objects and a queue hop per message and was most of the processor's cost. Delivery
         is still covered by faust's commit, which flushes the producer before committing offsets.
         """
         s = spec(name)
-        await self.app.producer.send(s.full_name(self.settings), key.encode(),
-                                     self.codec.encode(s.value_schema, record), None, None, None)
+        return await self.app.producer.send(s.full_name(self.settings), key.encode(),
+                                            self.codec.encode(s.value_schema, record), None, None, None)
 
     async def reject(self, event: EventT, exc: Exception, processor: str) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""
@@ -84,9 +85,13 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     # would stall every batch with "producer buffer full" flushes.
     app.producer.buffer.max_messages = settings.batch_max * 4
     pipeline = Pipeline(app=app, settings=settings, codec=codec)
-    from streams.processors import contact_summary
-    from streams.sinks import summary_sink
+    from streams.processors import agent_state, contact_summary, queue_stats
+    from streams.sinks import storage_sink
+    from streams.web import views
 
     contact_summary.register(pipeline)
-    summary_sink.register(pipeline)
+    agent_state.register(pipeline)
+    live = queue_stats.register(pipeline)
+    storage_sink.register(pipeline)
+    views.register(pipeline, live)
     return pipeline

@@ -63,6 +63,9 @@ class Settings:
     allowed_lateness_s: float = 120.0
     # Open windows are re-emitted at most this often (wall clock) while they change.
     stats_update_interval_s: float = 5.0
+    # A source partition whose watermark has not moved for this long (wall clock) stops holding
+    # back the closing of windows.
+    watermark_idle_s: float = 10.0
     # Service-level threshold T per queue, "queue=seconds,..."; queues not named use their
     # channel's default below.
     sl_thresholds: str = ""
@@ -87,6 +90,7 @@ class Settings:
             allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),
             stats_update_interval_s=_env_float("FIRSTLINE_STATS_UPDATE_INTERVAL_S", cls.stats_update_interval_s),
             sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
+            watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

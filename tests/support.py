@@ -28,7 +28,8 @@ def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
     base = Settings.from_env()
     values: dict[str, Any] = dict(namespace=f"t{uuid.uuid4().hex[:10]}", data_dir=tmp,
                                   database_url=f"sqlite:///{tmp / 'firstline.db'}", web_port=0,
-                                  partitions=3, batch_within_s=0.02, commit_interval_s=0.5)
+                                  partitions=3, batch_within_s=0.02, commit_interval_s=0.5,
+                                  stats_update_interval_s=0.5, watermark_idle_s=2.0)
     values.update(overrides)
     return dataclasses.replace(base, **values)
 
@@ -45,6 +46,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_BATCH_WITHIN_S": str(settings.batch_within_s),
         "FIRSTLINE_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "FIRSTLINE_LOG_LEVEL": "info",
+        "FIRSTLINE_ALLOWED_LATENESS_S": str(settings.allowed_lateness_s),
+        "FIRSTLINE_STATS_UPDATE_INTERVAL_S": str(settings.stats_update_interval_s),
+        "FIRSTLINE_WATERMARK_IDLE_S": str(settings.watermark_idle_s),
+        "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
     }
 
 

@@ -9,18 +9,19 @@ abandoned, ...) are sent, re-keyed by queue, to the queue-statistics processor.
 A duplicate event re-emits the current summary instead of nothing: if the worker died after the
 changelog write but before the output was sent, the replayed event must still produce it.
 Downstream upserts by (contact_id, version), so a repeat costs nothing. Facts are only sent for a
-change of state, and the state is written after its facts are handed to the producer, whose flush
-precedes every offset commit.
+change of state, and the state is written only after its facts are delivered.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from faust.types import EventT
 
 from streams.app import Pipeline
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
-from streams.processors.queue_facts import Fact, fact_changes, facts_of
+from streams.processors.queue_facts import fact_changes, facts_of
 from streams.processors.table_state import put
 from streams.topics import spec
 
@@ -47,10 +48,15 @@ def register(pipeline: Pipeline) -> None:
     state = app.Table("contact-state", default=None, key_type=str,
                       partitions=spec("contact-events").partition_count(settings))
 
+    # Newest event time seen per input partition, sent along with the facts (see watermarks.py).
+    # Derived and monotonic: after a restart it starts again from the events that arrive.
+    watermarks: dict[int, int] = {}
+
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             touched: dict[str, _Touched] = {}
+            newest: dict[int, int] = {}  # newest event time per input partition in this batch
             for event in events:
                 try:
                     is_event = event.message.topic == events_topic
@@ -67,20 +73,31 @@ def register(pipeline: Pipeline) -> None:
                         contact = ContactState.from_json(stored) if stored else ContactState(contact_id)
                         entry = touched[contact_id] = _Touched(contact, event)
                     entry.event = event
+                    if is_event:
+                        p = event.message.partition
+                        newest[p] = max(newest.get(p, 0), record["occurred_at"])
                     folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
                     await pipeline.reject(event, exc, PROCESSOR)
+            # Facts are deltas: they must be delivered before the state that produced them is
+            # written, or a crash in between would lose them for good (the replayed event would
+            # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
+            for p, t in newest.items():
+                watermarks[p] = max(watermarks.get(p, 0), t)
+            deliveries = []
+            for entry in touched.values():
+                if entry.changed:
+                    p = entry.event.message.partition
+                    for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
+                        fact["source_partition"], fact["watermark"] = p, watermarks.get(p)
+                        deliveries.append(await pipeline.emit("queue-facts", fact["queue"], fact))
+            if deliveries:
+                await asyncio.gather(*deliveries)
             for contact_id, entry in touched.items():
                 contact = entry.contact
                 if entry.changed:
-                    for fact in fact_changes(entry.facts_before, facts_of(contact)):
-                        await send_fact(pipeline, fact)
                     put(state, contact_id, contact.to_json(), entry.event.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
                     await pipeline.emit("contact-summaries", contact_id, contact.summary())
-
-
-async def send_fact(pipeline: Pipeline, fact: Fact) -> None:
-    await pipeline.emit("queue-facts", fact["queue"], fact)

@@ -22,3 +22,22 @@ def delete(table: faust.Table, key: Any, partition: int) -> None:
     """Remove a key, with a tombstone in its changelog partition."""
     table.send_changelog(partition, key, None, value_serializer="raw")
     table.data.pop(key, None)
+
+
+class TableStore:
+    """A faust table seen through the small store interface that pure logic uses (queue_windows)."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+
+    def get(self, key: str) -> Any:
+        return self.table.data.get(key)
+
+    def put(self, key: str, value: Any, partition: int) -> None:
+        put(self.table, key, value, partition)
+
+    def delete(self, key: str, partition: int) -> None:
+        delete(self.table, key, partition)
+
+    def items(self) -> Any:
+        return self.table.data.items()

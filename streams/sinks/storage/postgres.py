@@ -19,6 +19,13 @@ class PostgresStore:
         async with self._conn.transaction():
             for table in ALL_TABLES:
                 await self._conn.execute(table.create_sql())  # type: ignore[arg-type]
+                cur = await self._conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = %s AND table_schema = current_schema()", (table.name,))
+                present = {row[0] for row in await cur.fetchall()}
+                for name in table.column_names:
+                    if name not in present:
+                        await self._conn.execute(table.add_column_sql(name))  # type: ignore[arg-type]
 
     async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:

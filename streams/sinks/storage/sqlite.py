@@ -33,6 +33,10 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=FULL")
         for table in ALL_TABLES:
             conn.execute(table.create_sql())
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")}
+            for name in table.column_names:
+                if name not in present:
+                    conn.execute(table.add_column_sql(name))
         conn.commit()
         self._conn = conn
 

@@ -19,17 +19,23 @@ class Table:
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
+    # Identifiers are quoted: "window" is a reserved word in PostgreSQL.
     def create_sql(self) -> str:
-        cols = ",\n  ".join(f"{name} {sqltype}" for name, sqltype in self.columns)
-        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols},\n  PRIMARY KEY ({self.key})\n)"
+        cols = ",\n  ".join(f'"{name}" {sqltype}' for name, sqltype in self.columns)
+        return f'CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols},\n  PRIMARY KEY ("{self.key}")\n)'
+
+    def add_column_sql(self, name: str) -> str:
+        """For a table created by an older release: columns are only ever added, nullable."""
+        sqltype = dict(self.columns)[name].replace(" NOT NULL", "")
+        return f'ALTER TABLE {self.name} ADD COLUMN "{name}" {sqltype}'
 
     def upsert_sql(self, placeholder: str) -> str:
         names = self.column_names
         values = ", ".join([placeholder] * len(names))
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != self.key)
-        guard = f" WHERE {self.name}.{self.version} <= excluded.{self.version}" if self.version else ""
-        return (f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({values}) "
-                f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}{guard}")
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != self.key)
+        guard = f' WHERE {self.name}."{self.version}" <= excluded."{self.version}"' if self.version else ""
+        return (f"INSERT INTO {self.name} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
+                f'VALUES ({values}) ON CONFLICT ("{self.key}") DO UPDATE SET {updates}{guard}')
 
 
 CONTACT_SUMMARIES = Table(
@@ -59,7 +65,43 @@ CONTACT_SUMMARIES = Table(
         ("line", "INTEGER NOT NULL"),
         ("disposition", "TEXT"),
         ("updated_at", "BIGINT NOT NULL"),
+        ("csat_score", "INTEGER"),
     ),
 )
 
-ALL_TABLES = (CONTACT_SUMMARIES,)
+QUEUE_STATISTICS = Table(
+    name="queue_statistics",
+    key="stat_id",
+    version="version",
+    columns=(
+        ("stat_id", "TEXT NOT NULL"),
+        ("version", "BIGINT NOT NULL"),
+        ("queue", "TEXT NOT NULL"),
+        ("channel", "TEXT NOT NULL"),
+        ("region", "TEXT NOT NULL"),
+        ("window", "TEXT NOT NULL"),
+        ("window_start", "BIGINT NOT NULL"),
+        ("window_end", "BIGINT NOT NULL"),
+        ("final", "BOOLEAN NOT NULL"),
+        ("offered", "BIGINT NOT NULL"),
+        ("answered", "BIGINT NOT NULL"),
+        ("abandoned", "BIGINT NOT NULL"),
+        ("short_abandoned", "BIGINT NOT NULL"),
+        ("answered_within_threshold", "BIGINT NOT NULL"),
+        ("asa_ms", "DOUBLE PRECISION"),
+        ("wait_p50_ms", "DOUBLE PRECISION"),
+        ("wait_p90_ms", "DOUBLE PRECISION"),
+        ("wait_p95_ms", "DOUBLE PRECISION"),
+        ("wait_max_ms", "BIGINT"),
+        ("sl_threshold_ms", "BIGINT NOT NULL"),
+        ("service_level", "DOUBLE PRECISION"),
+        ("abandonment_rate", "DOUBLE PRECISION"),
+        ("aht_ms", "DOUBLE PRECISION"),
+        ("avg_duration_ms", "DOUBLE PRECISION"),
+        ("transfers", "BIGINT NOT NULL"),
+        ("escalations", "BIGINT NOT NULL"),
+        ("late_events", "BIGINT NOT NULL"),
+    ),
+)
+
+ALL_TABLES = (CONTACT_SUMMARIES, QUEUE_STATISTICS)

@@ -1,4 +1,4 @@
-"""contact-summaries -> storage: upsert each batch in one transaction, then let faust commit.
+"""Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
 
 take_events acks a batch only after this loop body returns, and faust commits acked offsets only,
 so an offset is committed after its row is durable. A crash in between replays the batch, and the
@@ -13,21 +13,28 @@ from typing import Any
 
 from streams.app import Pipeline
 from streams.sinks.storage import Store, open_store
-from streams.sinks.storage.tables import CONTACT_SUMMARIES, Table
+from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
 
-SINK = "summary-sink"
 log = logging.getLogger(__name__)
+
+ROUTES = (("contact-summaries", CONTACT_SUMMARIES), ("queue-statistics", QUEUE_STATISTICS))
 
 
 def register(pipeline: Pipeline) -> None:
+    for topic, table in ROUTES:
+        _register_route(pipeline, topic, table)
+
+
+def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.raw_topic("contact-summaries")
-    schema = spec("contact-summaries").value_schema
+    source = pipeline.raw_topic(topic)
+    schema = spec(topic).value_schema
+    name = f"{topic}-sink"
     store = open_store(settings.database_url)
 
-    @app.agent(source, name=SINK)
-    async def store_summaries(stream):  # type: ignore[no-untyped-def]
+    @app.agent(source, name=name)
+    async def store_rows(stream):  # type: ignore[no-untyped-def]
         await store.open()
         try:
             async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
@@ -36,12 +43,12 @@ def register(pipeline: Pipeline) -> None:
                     try:
                         row = codec.decode(event.message.value, schema)
                     except Exception as exc:
-                        await pipeline.reject(event, exc, SINK)
+                        await pipeline.reject(event, exc, name)
                         continue
-                    held = newest.get(row["contact_id"])
-                    if held is None or row["version"] >= held["version"]:
-                        newest[row["contact_id"]] = row
-                await write_with_retry(store, CONTACT_SUMMARIES, list(newest.values()))
+                    held = newest.get(row[table.key])
+                    if held is None or table.version is None or row[table.version] >= held[table.version]:
+                        newest[row[table.key]] = row
+                await write_with_retry(store, table, list(newest.values()))
         finally:
             await store.close()
 

@@ -1,0 +1,140 @@
+"""queue-facts -> queue-statistics, and the live state of every queue.
+
+Facts arrive keyed by queue, so one partition holds everything about a queue: its minute windows
+(queue_windows.py), its live state (live_queues.py) and the partition's watermark, all in faust
+tables. Final records are sent when the watermark closes a window; open windows are re-sent at
+most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from streams.app import Pipeline
+from streams.processors import live_queues
+from streams.processors import watermarks as watermark_logic
+from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.processors.queue_windows import ALL_REGIONS, QueueWindows
+from streams.processors.table_state import TableStore, put
+from streams.topics import spec
+
+PROCESSOR = "queue-stats"
+KINDS = {"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION", "WAITING", "AGENT"}
+
+
+def validate_fact(fact: dict[str, Any]) -> None:
+    if fact["kind"] not in KINDS or fact["sign"] not in (1, -1) or not fact["queue"]:
+        raise InvalidEvent(f"not a usable fact: kind {fact['kind']}, sign {fact['sign']}, queue {fact['queue']!r}")
+    if not MIN_TIME_MS <= fact["at"] < MAX_TIME_MS:
+        raise InvalidEvent(f"at {fact['at']} is not UTC epoch milliseconds between 2000 and 2100")
+    needs = {"ANSWERED": "wait_ms", "ABANDONED": "wait_ms", "ENDED": "handle_ms", "WAITING": "contact_id",
+             "AGENT": "agent_id"}.get(fact["kind"])
+    if needs and fact[needs] is None:
+        raise InvalidEvent(f"{fact['kind']} fact without {needs}")
+    if fact["kind"] == "ENDED" and fact["duration_ms"] is None:
+        raise InvalidEvent("ENDED fact without duration_ms")
+
+
+class LiveQueues:
+    """Read side of the live queue state, for the web views."""
+
+    def __init__(self, live: Any, watermarks: Any, windows: QueueWindows) -> None:
+        self.live, self.watermarks, self.windows = live, watermarks, windows
+
+    def view(self, queue: str) -> dict[str, Any] | None:
+        state = self.live.data.get(queue)
+        if state is None:
+            return None
+        sources = (self.watermarks.data.get(str(state["p"])) or {}).get("sources", {})
+        # "Now" for a live view is the newest event time seen, not the closing watermark.
+        watermark = max([wm for wm, _ in sources.values()] + [max(state["waiting"].values(), default=0)])
+        aht = None
+        for key, info in self.windows.days.items():
+            if info["q"] == queue and info["r"] == ALL_REGIONS and info["s"] <= watermark < info["s"] + 86_400_000:
+                aht = self.windows.day_record(info["q"], info["c"], info["r"], info["s"])["aht_ms"] or aht
+        return live_queues.view(queue, state, watermark, aht)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [v for v in (self.view(q) for q in sorted(self.live.data.keys())) if v is not None]
+
+
+def register(pipeline: Pipeline) -> LiveQueues:
+    app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
+    source = pipeline.raw_topic("queue-facts")
+    schema = spec("queue-facts").value_schema
+    partitions = source.partitions
+    minutes = app.Table("queue-minutes", default=None, key_type=str, partitions=partitions)
+    days = app.Table("queue-days", default=None, key_type=str, partitions=partitions)
+    live = app.Table("queue-live", default=None, key_type=str, partitions=partitions)
+    watermarks = app.Table("queue-watermarks", default=None, key_type=str, partitions=partitions)
+    lateness_ms = int(settings.allowed_lateness_s * 1000)
+    windows = QueueWindows(TableStore(minutes), TableStore(days), lateness_ms, settings.sl_threshold_ms)
+    dirty: set[str] = set()  # minute keys changed since the last update was sent
+    last_update = [time.monotonic()]
+    started: dict[int, float] = {}  # when this process first saw each partition
+    sources = spec("contact-events").partition_count(settings)
+
+    def closing_watermark(p: int) -> int:
+        state = watermarks.data.get(str(p)) or {}
+        before = state.get("closed", 0)
+        wm = watermark_logic.effective(state, sources, time.time(), started.setdefault(p, time.time()),
+                                       settings.watermark_idle_s)
+        if wm != before:
+            put(watermarks, str(p), state, p)
+        return wm
+
+    async def close_windows(partitions: Iterable[int]) -> None:
+        for p in partitions:
+            for record in windows.close(p, closing_watermark(p)):
+                dirty.discard(f"{record['queue']}|{record['channel']}|{record['region']}|{record['window_start']}")
+                await pipeline.emit("queue-statistics", record["stat_id"], record)
+
+    @app.on_rebalance_complete.connect  # type: ignore[misc]
+    async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
+        windows.forget_cache()  # another worker may have changed partitions this one gets back
+
+    async def send_updates() -> None:
+        if dirty:
+            for record in windows.updates(list(dirty)):
+                await pipeline.emit("queue-statistics", record["stat_id"], record)
+            dirty.clear()
+        last_update[0] = time.monotonic()
+
+    @app.agent(source, name=PROCESSOR)
+    async def aggregate(stream):  # type: ignore[no-untyped-def]
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            seen: set[int] = set()
+            for event in events:
+                try:
+                    fact = codec.decode(event.message.value, schema)
+                    validate_fact(fact)
+                    p = event.message.partition
+                    seen.add(p)
+                    started.setdefault(p, time.time())
+                    if fact["watermark"] is not None and fact["source_partition"] is not None:
+                        state = watermarks.data.get(str(p)) or {}
+                        if watermark_logic.observe(state, fact["source_partition"], fact["watermark"], time.time()):
+                            put(watermarks, str(p), state, p)
+                    if fact["kind"] in ("WAITING", "AGENT"):
+                        live_state = live.data.get(fact["queue"]) or live_queues.empty(p)
+                        if live_queues.apply(live_state, fact):
+                            put(live, fact["queue"], live_state, p)
+                    else:
+                        dirty.update(windows.apply(fact, p, closing_watermark(p)))
+                except Exception as exc:
+                    await pipeline.reject(event, exc, PROCESSOR)
+            await close_windows(seen)
+            if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
+                await send_updates()
+
+    @app.timer(settings.stats_update_interval_s)
+    async def tick() -> None:
+        # Between batches: idle sources time out and windows close, and a quiet queue's last
+        # change is not held back.
+        await close_windows([int(p) for p in list(watermarks.data.keys())])
+        if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
+            await send_updates()
+
+    return LiveQueues(live, watermarks, windows)

@@ -1,0 +1,114 @@
+"""Queue statistics, live queues and CSAT end to end on the real broker, against hand-computed
+figures for the scripted contacts (see tests/scenarios.py and tests/test_queue_windows.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streams.admin.topics import create_topics
+from streams.analytics.queue_window import DAY_MS
+from streams.producers import ChannelProducer
+from streams.sinks.storage.tables import QUEUE_STATISTICS
+from tests.scenarios import EXPECTED, T0, delivery_order, ev
+from tests.support import Worker, isolated_settings, query, wait_until
+
+DAY0 = T0 - T0 % DAY_MS
+COLUMNS = QUEUE_STATISTICS.column_names
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stat(settings, stat_id: str) -> dict | None:  # noqa: ANN001
+    quoted = ", ".join(f'"{c}"' for c in COLUMNS)
+    rows = query(settings, f"SELECT {quoted} FROM queue_statistics WHERE stat_id = %s", (stat_id,))
+    return dict(zip(COLUMNS, rows[0])) if rows else None
+
+
+def survey(contact: str, score: int, at_s: float) -> dict:
+    return {"response_id": f"s-{contact}", "contact_id": contact, "subscriber_id": f"sub-{contact}",
+            "occurred_at": T0 + int(at_s * 1000), "score": score, "source": "test"}
+
+
+def agent(agent_id: str, state: str, at_s: float, queues: list[str]) -> dict:
+    return {"event_id": f"{agent_id}-{state}-{at_s}", "agent_id": agent_id, "occurred_at": T0 + int(at_s * 1000),
+            "state": state, "queues": queues, "skills": [], "capacity": {"VOICE": 1}, "source": "test"}
+
+
+@pytest.mark.kafka
+def test_statistics_live_queues_and_csat(tmp_path: Path) -> None:
+    port = free_port()
+    settings = isolated_settings(tmp_path, web_port=port, stats_update_interval_s=0.5)
+    create_topics(settings)
+    with Worker(settings) as worker, ChannelProducer(settings) as producer:
+        producer.send("survey-responses", survey("A", 5, 300))  # before any event of A
+        for e in delivery_order():
+            producer.send("contact-events", e)
+        producer.send("survey-responses", survey("C", 4, 400))
+        for a in (agent("agent-1", "AVAILABLE", 1, ["email-general", "voice-general"]),
+                  agent("agent-2", "BUSY", 2, ["email-general"]),
+                  agent("agent-3", "AWAY", 3, ["email-general"]),
+                  agent("agent-3", "AVAILABLE", 0, ["email-general"])):  # older: ignored
+            producer.send("agent-events", a)
+        producer.flush()
+
+        # Live view: D waits in email-general since T0+200 s; the newest event there is D's.
+        def email_live() -> dict | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/queues/email-general/", timeout=2) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                return None
+            return body if body["agents_logged_in"] == 3 else None
+
+        live = wait_until(email_live, timeout=90, what="the live email queue", worker=worker)
+        assert (live["waiting"], live["agents_available"], live["agents_busy"], live["agents_away"]) == (1, 1, 1, 1)
+        # one ahead of a new contact plus itself, one available agent: 1 x AHT / 2 staffed
+        assert live["ewt_ms"] == pytest.approx(1 * 180_000 / 2)
+
+        # Open (not final) day record while the day is running.
+        voice_day = f"voice-general|VOICE|*|DAY|{DAY0}"
+        open_day = wait_until(lambda: (s := stat(settings, voice_day)) and s["answered"] == 2 and s,
+                              timeout=60, what="the open day record", worker=worker)
+        assert open_day["final"] in (False, 0)
+
+        # A contact a day later in each queue moves every queue's watermark past the day's end.
+        for queue, channel in (("voice-general", "VOICE"), ("chat-general", "CHAT"), ("email-general", "EMAIL"),
+                               ("voice-line2", "VOICE")):
+            producer.send("contact-events", ev(f"tick-{queue}", "QUEUED", 86_400 + 3_600, channel, queue=queue))
+        producer.flush()
+        final = wait_until(lambda: (s := stat(settings, voice_day)) and s["final"] and s,
+                           timeout=90, what="the final day record", worker=worker)
+        assert (final["offered"], final["answered"], final["abandoned"]) == (2, 2, 0)
+        assert final["asa_ms"] == 55_000 and final["service_level"] == 0.5
+        assert final["wait_p50_ms"] == pytest.approx(20_000, rel=0.01) and final["wait_max_ms"] == 90_000
+        assert (final["aht_ms"], final["avg_duration_ms"], final["transfers"], final["escalations"]) == \
+            (171_000, 256_000, 1, 1)
+        chat = stat(settings, f"chat-general|CHAT|chelyabinsk|DAY|{DAY0}")
+        assert (chat["abandoned"], chat["short_abandoned"], chat["abandonment_rate"]) == (1, 1, 1.0)
+        minute = stat(settings, f"voice-general|VOICE|*|MINUTE|{T0 + 60_000}")
+        assert (minute["final"], minute["offered"], minute["answered"], minute["asa_ms"]) == (True, 1, 1, 90_000)
+
+        # Late: a contact queued in the first minute, after that minute closed.
+        producer.send("contact-events", ev("LATE", "QUEUED", 1, queue="voice-general"))
+        producer.flush()
+        late_minute = wait_until(lambda: (s := stat(settings, f"voice-general|VOICE|*|MINUTE|{T0}")) and
+                                 s["late_events"] == 1 and s, timeout=60, what="the late count", worker=worker)
+        assert late_minute["offered"] == 1  # A only; the late contact is counted, not added
+        day = wait_until(lambda: (s := stat(settings, voice_day)) and s["late_events"] == 1 and s,
+                         timeout=60, what="the late count of the day", worker=worker)
+        assert day["offered"] == 2 and day["final"]
+
+        # CSAT joined to the contacts, whichever came first.
+        scores = dict(query(settings, "SELECT contact_id, csat_score FROM contact_summaries WHERE contact_id IN ('A','C')"))
+        assert scores == {"A": 5, "C": 4}
+        assert stat(settings, voice_day)["version"] >= 1 and EXPECTED["A"]["status"] == "ENDED"
+        assert "Traceback" not in worker.log()
