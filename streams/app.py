@@ -7,6 +7,7 @@ apps with their own namespaces side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,6 +18,7 @@ from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
 from streams.processors.dead_letters import dead_letter
 from streams.settings import Settings
+from streams.transport import App
 from streams.topics import spec
 
 
@@ -49,9 +51,30 @@ class Pipeline:
         return await self.app.producer.send(s.full_name(self.settings), key.encode(),
                                             self.codec.encode(s.value_schema, record), None, None, None)
 
+    def outbox(self) -> "Outbox":
+        return Outbox(self)
+
+
+class Outbox:
+    """The outputs of one batch. `delivered()` waits until the broker has acknowledged all of them
+    and raises if any failed; processors call it before the batch ends, so that no input is acked
+    (and no offset committed) ahead of the outputs it produced."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.pending: list[Awaitable[Any]] = []
+
+    async def emit(self, name: str, key: str, record: dict[str, Any]) -> None:
+        self.pending.append(await self.pipeline.emit(name, key, record))
+
     async def reject(self, event: EventT, exc: Exception, processor: str) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""
         await self.emit("dead-letters", event.message.topic, dead_letter(event, exc, processor))
+
+    async def delivered(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            await asyncio.gather(*pending)
 
 
 def create_app(settings: Settings | None = None) -> Pipeline:
@@ -60,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     register_all(codec)
     datadir = settings.data_dir / "faust" / settings.namespace
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
-    app = faust.App(
+    app = App(
         settings.namespace,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
         # Tables live in memory and are rebuilt from their changelog topics on start.

@@ -69,13 +69,19 @@ class Worker:
         self.log_path = settings.data_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Worker":
+    def start(self, wait_ready: bool = True) -> "Worker":
+        """Start the process; by default return once it logs "Worker ready" (recovery done), the
+        way `firstline run` waits before publishing (see streams/transport.py)."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], cwd=REPO_ROOT,
                                      env={**os.environ, **settings_env(self.settings)},
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        if wait_ready:
+            start = self.log().count("Worker ready")
+            wait_until(lambda: self.log().count("Worker ready") > start, timeout=120,
+                       what="the worker to be ready", worker=self)
         return self
 
     def kill(self) -> None:

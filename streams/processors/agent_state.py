@@ -8,10 +8,10 @@ a queue is sent as OFFLINE for that queue. Facts are delivered before the state 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from streams.app import Pipeline
+from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
 from streams.processors.table_state import put
 from streams.topics import spec
@@ -61,9 +61,9 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(source, name=PROCESSOR)
     async def track_agents(stream):  # type: ignore[no-untyped-def]
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for events in micro_batches(stream, settings.batch_max):
             changed: dict[str, tuple[dict[str, Any], int]] = {}
-            deliveries = []
+            out = pipeline.outbox()
             for event in events:
                 try:
                     ev = codec.decode(event.message.value, schema)
@@ -76,11 +76,10 @@ def register(pipeline: Pipeline) -> None:
                     if new is None:
                         continue
                     for fact in agent_facts(agent_id, held, new):
-                        deliveries.append(await pipeline.emit("queue-facts", fact["queue"], fact))
+                        await out.emit("queue-facts", fact["queue"], fact)
                     changed[agent_id] = (new, event.message.partition)
                 except Exception as exc:
-                    await pipeline.reject(event, exc, PROCESSOR)
-            if deliveries:
-                await asyncio.gather(*deliveries)
+                    await out.reject(event, exc, PROCESSOR)
+            await out.delivered()
             for agent_id, (new, partition) in changed.items():
                 put(agents, agent_id, new, partition)

@@ -14,11 +14,10 @@ change of state, and the state is written only after its facts are delivered.
 
 from __future__ import annotations
 
-import asyncio
-
 from faust.types import EventT
 
 from streams.app import Pipeline
+from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
 from streams.processors.queue_facts import fact_changes, facts_of
@@ -54,7 +53,12 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for events in micro_batches(stream, settings.batch_max):
+            out = pipeline.outbox()
+            import os
+            if os.environ.get("FIRSTLINE_DEBUG_BATCHES"):
+                with open(os.environ["FIRSTLINE_DEBUG_BATCHES"], "a") as dbg:
+                    dbg.write(" ".join(f"{e.message.topic[-6:]}:{e.message.partition}:{e.message.offset}:{e.message.key.decode()[-4:]}" for e in events) + "\n")
             touched: dict[str, _Touched] = {}
             newest: dict[int, int] = {}  # newest event time per input partition in this batch
             for event in events:
@@ -79,25 +83,24 @@ def register(pipeline: Pipeline) -> None:
                     folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
-                    await pipeline.reject(event, exc, PROCESSOR)
+                    await out.reject(event, exc, PROCESSOR)
             # Facts are deltas: they must be delivered before the state that produced them is
             # written, or a crash in between would lose them for good (the replayed event would
             # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
             for p, t in newest.items():
                 watermarks[p] = max(watermarks.get(p, 0), t)
-            deliveries = []
             for entry in touched.values():
                 if entry.changed:
                     p = entry.event.message.partition
                     for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
                         fact["source_partition"], fact["watermark"] = p, watermarks.get(p)
-                        deliveries.append(await pipeline.emit("queue-facts", fact["queue"], fact))
-            if deliveries:
-                await asyncio.gather(*deliveries)
+                        await out.emit("queue-facts", fact["queue"], fact)
+            await out.delivered()
             for contact_id, entry in touched.items():
                 contact = entry.contact
                 if entry.changed:
                     put(state, contact_id, contact.to_json(), entry.event.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
-                    await pipeline.emit("contact-summaries", contact_id, contact.summary())
+                    await out.emit("contact-summaries", contact_id, contact.summary())
+            await out.delivered()

@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from streams.app import Pipeline
+from streams.app import Outbox, Pipeline
+from streams.processors.batching import micro_batches
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
@@ -85,26 +86,27 @@ def register(pipeline: Pipeline) -> LiveQueues:
             put(watermarks, str(p), state, p)
         return wm
 
-    async def close_windows(partitions: Iterable[int]) -> None:
+    async def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
         for p in partitions:
             for record in windows.close(p, closing_watermark(p)):
                 dirty.discard(f"{record['queue']}|{record['channel']}|{record['region']}|{record['window_start']}")
-                await pipeline.emit("queue-statistics", record["stat_id"], record)
+                await out.emit("queue-statistics", record["stat_id"], record)
 
     @app.on_rebalance_complete.connect  # type: ignore[misc]
     async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
         windows.forget_cache()  # another worker may have changed partitions this one gets back
 
-    async def send_updates() -> None:
+    async def send_updates(out: Outbox) -> None:
         if dirty:
             for record in windows.updates(list(dirty)):
-                await pipeline.emit("queue-statistics", record["stat_id"], record)
+                await out.emit("queue-statistics", record["stat_id"], record)
             dirty.clear()
         last_update[0] = time.monotonic()
 
     @app.agent(source, name=PROCESSOR)
     async def aggregate(stream):  # type: ignore[no-untyped-def]
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for events in micro_batches(stream, settings.batch_max):
+            out = pipeline.outbox()
             seen: set[int] = set()
             for event in events:
                 try:
@@ -124,17 +126,20 @@ def register(pipeline: Pipeline) -> LiveQueues:
                     else:
                         dirty.update(windows.apply(fact, p, closing_watermark(p)))
                 except Exception as exc:
-                    await pipeline.reject(event, exc, PROCESSOR)
-            await close_windows(seen)
+                    await out.reject(event, exc, PROCESSOR)
+            await close_windows(out, seen)
             if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-                await send_updates()
+                await send_updates(out)
+            await out.delivered()
 
     @app.timer(settings.stats_update_interval_s)
     async def tick() -> None:
         # Between batches: idle sources time out and windows close, and a quiet queue's last
         # change is not held back.
-        await close_windows([int(p) for p in list(watermarks.data.keys())])
+        out = pipeline.outbox()
+        await close_windows(out, [int(p) for p in list(watermarks.data.keys())])
         if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-            await send_updates()
+            await send_updates(out)
+        await out.delivered()
 
     return LiveQueues(live, watermarks, windows)

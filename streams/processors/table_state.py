@@ -1,9 +1,8 @@
 """Writing faust table keys from batch processing.
 
 `table[key] = value` sends the changelog record to the partition of faust's "current event", which
-in a batch (stream.take_events) is whatever event the background reader buffered last, and the
-reader itself relies on that attribute. This writes the store and the changelog with the partition
-named explicitly, leaving the stream's bookkeeping alone.
+in a batch is whatever event the stream yielded last, not necessarily the one whose key is being
+written. These write the store and the changelog with the partition named explicitly.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
 
-take_events acks a batch only after this loop body returns, and faust commits acked offsets only,
+micro_batches acks a batch only after this loop body returns, and faust commits acked offsets only,
 so an offset is committed after its row is durable. A crash in between replays the batch, and the
 versioned upsert makes the replay a no-op.
 """
@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from streams.app import Pipeline
+from streams.processors.batching import micro_batches
 from streams.sinks.storage import Store, open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
@@ -37,18 +38,20 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
     async def store_rows(stream):  # type: ignore[no-untyped-def]
         await store.open()
         try:
-            async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            async for events in micro_batches(stream, settings.batch_max):
+                out = pipeline.outbox()
                 newest: dict[str, dict[str, Any]] = {}
                 for event in events:
                     try:
                         row = codec.decode(event.message.value, schema)
                     except Exception as exc:
-                        await pipeline.reject(event, exc, name)
+                        await out.reject(event, exc, name)
                         continue
                     held = newest.get(row[table.key])
                     if held is None or table.version is None or row[table.version] >= held[table.version]:
                         newest[row[table.key]] = row
                 await write_with_retry(store, table, list(newest.values()))
+                await out.delivered()
         finally:
             await store.close()
 
