@@ -78,6 +78,28 @@ def _cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from streams.simulator.engine import HOUR_MS, Simulation
+    from streams.simulator.profile import load
+    from streams.simulator.publish import publish
+
+    profile = load(args.profile)
+    if args.start:
+        from datetime import datetime, timezone
+
+        start_ms = int(datetime.fromisoformat(args.start).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    else:
+        now = int(time.time() * 1000)
+        start_ms = now - now % (24 * HOUR_MS)  # today, 00:00 UTC
+    simulation = Simulation(profile, start_ms, seed=args.seed, id_prefix=f"s{args.seed}-{start_ms}")
+    print(f"simulating profile '{profile.name}' for {args.hours} h from {start_ms} (seed {args.seed})")
+    sent = publish(simulation, settings, int(args.hours * HOUR_MS), speedup=args.speedup)
+    print(f"published {sent} records")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,12 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--contacts", type=int, default=1000)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--rate", type=float, help="contacts per second (default: as fast as possible)")
+    sim = sub.add_parser("simulate", help="a simulated contact centre publishing to the input topics")
+    sim.add_argument("--profile", default="seed", help="built-in name (seed, erlang-c) or a TOML file")
+    sim.add_argument("--hours", type=float, default=24.0, help="simulated hours")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--speedup", type=float, help="simulated seconds per wall second (default: as fast as possible)")
+    sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: today 00:00)")
     return parser
 
 
 COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
             "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas,
-            "generate": _cmd_generate}
+            "generate": _cmd_generate, "simulate": _cmd_simulate}
 
 
 def main(argv: list[str] | None = None) -> int:

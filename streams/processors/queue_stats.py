@@ -77,19 +77,23 @@ def register(pipeline: Pipeline) -> LiveQueues:
     started: dict[int, float] = {}  # when this process first saw each partition
     sources = spec("contact-events").partition_count(settings)
 
+    def watermark_state(p: int) -> dict[str, Any]:
+        # The stored dict itself: changed in place per fact, written to the changelog per batch.
+        state = watermarks.data.get(str(p))
+        if state is None:
+            state = {}
+            watermarks.data[str(p)] = state
+        return state
+
     def closing_watermark(p: int) -> int:
-        state = watermarks.data.get(str(p)) or {}
-        before = state.get("closed", 0)
-        wm = watermark_logic.effective(state, sources, time.time(), started.setdefault(p, time.time()),
-                                       settings.watermark_idle_s)
-        if wm != before:
-            put(watermarks, str(p), state, p)
-        return wm
+        return watermark_logic.effective(watermark_state(p), sources, time.time(),
+                                         started.setdefault(p, time.time()), settings.watermark_idle_s)
 
     async def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
         for p in partitions:
+            # A minute closed here stays dirty: the day and rolling views it belongs to still need
+            # an update with its last facts.
             for record in windows.close(p, closing_watermark(p)):
-                dirty.discard(f"{record['queue']}|{record['channel']}|{record['region']}|{record['window_start']}")
                 await out.emit("queue-statistics", record["stat_id"], record)
 
     @app.on_rebalance_complete.connect  # type: ignore[misc]
@@ -116,9 +120,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
                     seen.add(p)
                     started.setdefault(p, time.time())
                     if fact["watermark"] is not None and fact["source_partition"] is not None:
-                        state = watermarks.data.get(str(p)) or {}
-                        if watermark_logic.observe(state, fact["source_partition"], fact["watermark"], time.time()):
-                            put(watermarks, str(p), state, p)
+                        watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
+                                                time.time())
                     if fact["kind"] in ("WAITING", "AGENT"):
                         live_state = live.data.get(fact["queue"]) or live_queues.empty(p)
                         if live_queues.apply(live_state, fact):
@@ -127,6 +130,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
                         dirty.update(windows.apply(fact, p, closing_watermark(p)))
                 except Exception as exc:
                     await out.reject(event, exc, PROCESSOR)
+            for p in seen:
+                put(watermarks, str(p), watermark_state(p), p)
             await close_windows(out, seen)
             if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
                 await send_updates(out)
@@ -137,7 +142,10 @@ def register(pipeline: Pipeline) -> LiveQueues:
         # Between batches: idle sources time out and windows close, and a quiet queue's last
         # change is not held back.
         out = pipeline.outbox()
-        await close_windows(out, [int(p) for p in list(watermarks.data.keys())])
+        partitions = [int(p) for p in list(watermarks.data.keys())]
+        await close_windows(out, partitions)
+        for p in partitions:  # idle sources may have moved the closing watermark
+            put(watermarks, str(p), watermark_state(p), p)
         if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
             await send_updates(out)
         await out.delivered()

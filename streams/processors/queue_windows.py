@@ -16,6 +16,7 @@ a crash can never leave the figures and the fact list disagreeing (one key, one 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -49,10 +50,29 @@ class QueueWindows:
         self.lateness_ms = lateness_ms
         self.threshold_ms = threshold_ms
         self._day_cache: dict[str, WindowAgg] = {}
+        # Derived indexes of the store, per partition: (minute end, key) of open minutes and of
+        # closed ones awaiting deletion, so that closing costs what closes, not what exists.
+        self._open: dict[int, list[tuple[int, str]]] = {}
+        self._closed: dict[int, list[tuple[int, str]]] = {}
+        self._closed_up_to: dict[int, int] = {}
 
     def forget_cache(self) -> None:
-        """Call when partitions move between workers: the cache is rebuilt from the store."""
+        """Call when partitions move between workers: caches and indexes are rebuilt from the store."""
         self._day_cache.clear()
+        self._open.clear()
+        self._closed.clear()
+        self._closed_up_to.clear()
+
+    def _index(self, partition: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        if partition not in self._open:
+            opened, closed = [], []
+            for key, entry in self.minutes.items():
+                if entry["p"] == partition:
+                    (opened if entry["facts"] is not None else closed).append((entry["s"] + MINUTE_MS, key))
+            heapq.heapify(opened)
+            heapq.heapify(closed)
+            self._open[partition], self._closed[partition] = opened, closed
+        return self._open[partition], self._closed[partition]
 
     # -- applying facts ---------------------------------------------------------------------
 
@@ -78,9 +98,13 @@ class QueueWindows:
             entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
                      "agg": WindowAgg(partition=partition).to_json(), "facts": {}}
             self._ensure_day(queue, channel, region, start, partition)
+            opened, closed_heap = self._index(partition)
             if closed:
                 entry["agg"]["final"] = True
                 entry["facts"] = None
+                heapq.heappush(closed_heap, (start + MINUTE_MS, key))
+            else:
+                heapq.heappush(opened, (start + MINUTE_MS, key))
         day = self._day(queue, channel, region, start)
         agg = WindowAgg.from_json(entry["agg"])
         threshold = self.threshold_ms(queue, channel)
@@ -187,19 +211,25 @@ class QueueWindows:
         """Close what the watermark has passed in one partition; returns the final records.
         Also forgets closed minutes and days older than the retention."""
         out: list[dict[str, Any]] = []
-        for key, entry in list(self.minutes.items()):
-            if entry["p"] != partition:
+        if watermark <= self._closed_up_to.get(partition, 0):
+            return out
+        self._closed_up_to[partition] = watermark
+        opened, closed = self._index(partition)
+        while opened and opened[0][0] + self.lateness_ms <= watermark:
+            end, key = heapq.heappop(opened)
+            entry = self.minutes.get(key)
+            if entry is None or entry["facts"] is None:
                 continue
-            end = entry["s"] + MINUTE_MS
-            if entry["facts"] is not None and end + self.lateness_ms <= watermark:
-                entry["facts"] = None
-                entry["agg"]["final"] = True
-                entry["agg"]["version"] += 1
-                self.minutes.put(key, entry, partition)
-                out.append(self.minute_record(key))  # type: ignore[arg-type]
-                out.append(self.rolling_record(entry["q"], entry["c"], entry["r"], end, final=True))
-            elif entry["facts"] is None and end + retention_ms <= watermark:
-                self.minutes.delete(key, partition)
+            entry["facts"] = None
+            entry["agg"]["final"] = True
+            entry["agg"]["version"] += 1
+            self.minutes.put(key, entry, partition)
+            heapq.heappush(closed, (end, key))
+            out.append(self.minute_record(key))  # type: ignore[arg-type]
+            out.append(self.rolling_record(entry["q"], entry["c"], entry["r"], end, final=True))
+        while closed and closed[0][0] + retention_ms <= watermark:
+            _, key = heapq.heappop(closed)
+            self.minutes.delete(key, partition)
         for key, info in list(self.days.items()):
             if info["p"] != partition:
                 continue

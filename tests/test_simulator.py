@@ -1,0 +1,46 @@
+"""The simulator on its own (pure logic): deterministic, valid records, the seed's figures."""
+
+from __future__ import annotations
+
+import statistics
+
+from streams.codec import Codec, load_registry
+from streams.processors.contact_lifecycle import ContactState
+from streams.settings import Settings
+from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
+from streams.simulator.profile import erlang_profile, seed_profile
+from streams.topics import spec
+from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
+
+START = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
+
+
+def test_same_seed_same_records_and_every_record_fits_its_schema() -> None:
+    first = list(Simulation(erlang_profile(), START, seed=3).run(5 * HOUR_MS))
+    again = list(Simulation(erlang_profile(), START, seed=3).run(5 * HOUR_MS))
+    assert first == again and len(first) > 1000
+    assert first != list(Simulation(erlang_profile(), START, seed=4).run(5 * HOUR_MS))
+    codec = Codec(load_registry(Settings().schemas_dir))
+    for topic, record in first:
+        codec.encode(spec(topic).value_schema, record, check=True)
+    times = [r["occurred_at"] for _, r in first]
+    assert times == sorted(times)  # published in event-time order
+
+
+def test_the_seed_profile_resembles_the_press_release() -> None:
+    states: dict[str, ContactState] = {}
+    scores = []
+    for topic, record in Simulation(seed_profile(), START, seed=1).run(DAY_MS):
+        if topic == "contact-events":
+            states.setdefault(record["contact_id"], ContactState(record["contact_id"])).apply({**SCHEMA_DEFAULTS, **record})
+        elif topic == "survey-responses":
+            scores.append(record["score"])
+    summaries = [s.summary() for s in states.values()]
+    voice = [s for s in summaries if s["channel"] == "VOICE"]
+    asa = statistics.fmean(s["wait_ms"] for s in voice if s["answered_at"] is not None) / 1000
+    duration = statistics.fmean(s["duration_ms"] for s in voice if s["status"] == "ENDED") / 1000
+    assert abs(asa - 90) <= 0.05 * 90, asa  # "1.5 minutes to answer"
+    assert abs(duration - 256) <= 0.05 * 256, duration  # "4 min 16 s in all"
+    assert sum(s["line"] == 1 for s in summaries) / len(summaries) >= 0.965  # "> 97 % at the first line"
+    assert 0.93 <= sum(x == 5 for x in scores) / len(scores) <= 0.97  # "> 95 % give 5 of 5"
+    assert 0.25 <= 1 - len(voice) / len(summaries) <= 0.45  # online share
