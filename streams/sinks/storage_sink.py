@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streams.app import Pipeline
 from streams.processors.batching import micro_batches
-from streams.sinks.storage import Store, open_store
+from streams.sinks.storage import open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
 
@@ -36,7 +37,7 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
 
     @app.agent(source, name=name)
     async def store_rows(stream):  # type: ignore[no-untyped-def]
-        await store.open()
+        await retrying(store.open, f"opening storage for {name}")
         try:
             async for events in micro_batches(stream, settings.batch_max):
                 out = pipeline.outbox()
@@ -50,22 +51,23 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
                     held = newest.get(row[table.key])
                     if held is None or table.version is None or row[table.version] >= held[table.version]:
                         newest[row[table.key]] = row
-                await write_with_retry(store, table, list(newest.values()))
+                rows = list(newest.values())
+                await retrying(lambda: store.upsert(table, rows), f"writing {len(rows)} rows to {table.name}")
                 await out.delivered()
         finally:
             await store.close()
 
 
-async def write_with_retry(store: Store, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Retry until the write lands: a database outage pauses the stream (nothing is acked, nothing
-    is committed) instead of losing the batch or crashing the worker."""
+async def retrying(action: Callable[[], Awaitable[None]], what: str) -> None:
+    """Retry until it succeeds: a database outage (or SQLite's lock, held by the other sink while
+    it creates tables) pauses the stream, nothing is acked and nothing committed, instead of
+    losing the batch or crashing the worker."""
     delay = 0.2
     while True:
         try:
-            await store.upsert(table, rows)
+            await action()
             return
         except Exception as exc:  # the driver's errors differ per back end
-            log.warning("storage write of %d rows to %s failed (%s); retrying in %.1fs",
-                        len(rows), table.name, exc, delay)
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -15,7 +15,8 @@ class PostgresStore:
         self._conn: psycopg.AsyncConnection | None = None
 
     async def open(self) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        if self._conn is None:
+            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         async with self._conn.transaction():
             for table in ALL_TABLES:
                 await self._conn.execute(table.create_sql())  # type: ignore[arg-type]

@@ -25,8 +25,19 @@ class SqliteStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _open(self) -> None:
+        if self._conn is not None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        try:
+            self._prepare(conn)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._conn = conn
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed batch survives a power cut, not only a killed process; offsets are
         # committed after this returns.
@@ -38,7 +49,6 @@ class SqliteStore:
                 if name not in present:
                     conn.execute(table.add_column_sql(name))
         conn.commit()
-        self._conn = conn
 
     async def open(self) -> None:
         await self._run(self._open)
