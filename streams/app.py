@@ -37,9 +37,6 @@ class Pipeline:
                               value_type=bytes, key_serializer="raw", value_serializer="raw",
                               partitions=specs[0].partition_count(self.settings))
 
-    def topic_name(self, name: str) -> str:
-        return spec(name).full_name(self.settings)
-
     async def emit(self, name: str, key: str, record: dict[str, Any]) -> Awaitable[Any]:
         """Encode a record and hand it to the producer; returns the delivery future.
 

@@ -54,9 +54,8 @@ class Settings:
     # Partition count of the keyed input topics (contacts, agents, SMS); 1 for small set-ups.
     partitions: int = 6
     replication_factor: int = 1
-    # Batching of the stream processors: at most this many events, or this long, per batch.
+    # Batching of the stream processors: at most this many events per batch.
     batch_max: int = 1000
-    batch_within_s: float = 0.05
     commit_interval_s: float = 1.0
     log_level: str = "info"
     # Event-time windows close this long after their end; later outcomes are counted as late.
@@ -84,7 +83,6 @@ class Settings:
             partitions=_env_int("FIRSTLINE_PARTITIONS", cls.partitions),
             replication_factor=_env_int("FIRSTLINE_REPLICATION_FACTOR", cls.replication_factor),
             batch_max=_env_int("FIRSTLINE_BATCH_MAX", cls.batch_max),
-            batch_within_s=_env_float("FIRSTLINE_BATCH_WITHIN_S", cls.batch_within_s),
             commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
             log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
             allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),

@@ -110,7 +110,7 @@ def output_span(settings: Settings, topic: str) -> tuple[int, float]:
 
 
 def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
-    settings = isolated_settings(tmp / "backlog", batch_within_s=0.05, partitions=3)
+    settings = isolated_settings(tmp / "backlog", partitions=3)
     create_topics(settings)
     events = load(settings, contacts, 1_764_000_000_000, seed=3)
     raw_s = asyncio.run(raw_consume(settings, "contact-events", events))
@@ -136,7 +136,7 @@ def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
 async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
     """Offer `rate` events/s with occurred_at = send time; latency = output timestamp - send time,
     for the processor's summaries and for a raw consumer of the input topic."""
-    settings = isolated_settings(tmp / "latency", batch_within_s=0.01, partitions=3)
+    settings = isolated_settings(tmp / "latency", partitions=3)
     create_topics(settings)
     raw_lat: list[float] = []
     with Worker(settings) as worker:

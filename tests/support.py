@@ -28,7 +28,7 @@ def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
     base = Settings.from_env()
     values: dict[str, Any] = dict(namespace=f"t{uuid.uuid4().hex[:10]}", data_dir=tmp,
                                   database_url=f"sqlite:///{tmp / 'firstline.db'}", web_port=0,
-                                  partitions=3, batch_within_s=0.02, commit_interval_s=0.5,
+                                  partitions=3, commit_interval_s=0.5,
                                   stats_update_interval_s=0.5, watermark_idle_s=2.0)
     values.update(overrides)
     return dataclasses.replace(base, **values)
@@ -43,7 +43,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_WEB_PORT": str(settings.web_port),
         "FIRSTLINE_PARTITIONS": str(settings.partitions),
         "FIRSTLINE_BATCH_MAX": str(settings.batch_max),
-        "FIRSTLINE_BATCH_WITHIN_S": str(settings.batch_within_s),
         "FIRSTLINE_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "FIRSTLINE_LOG_LEVEL": "info",
         "FIRSTLINE_ALLOWED_LATENESS_S": str(settings.allowed_lateness_s),
