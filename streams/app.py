@@ -37,8 +37,9 @@ class Pipeline:
                               value_type=bytes, key_serializer="raw", value_serializer="raw",
                               partitions=specs[0].partition_count(self.settings))
 
-    async def emit(self, name: str, key: str, record: dict[str, Any]) -> Awaitable[Any]:
-        """Encode a record and hand it to the producer; returns the delivery future.
+    async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> Awaitable[Any]:
+        """Encode a record and hand it to the producer (to the key's partition unless one is
+        given); returns the delivery future.
 
         Straight to the producer rather than through faust's Topic.send_soon: that path builds
         several objects and a queue hop per message and was most of the processor's cost. Delivery
@@ -46,7 +47,7 @@ class Pipeline:
         """
         s = spec(name)
         return await self.app.producer.send(s.full_name(self.settings), key.encode(),
-                                            self.codec.encode(s.value_schema, record), None, None, None)
+                                            self.codec.encode(s.value_schema, record), partition, None, None)
 
     def outbox(self) -> "Outbox":
         return Outbox(self)
@@ -61,8 +62,8 @@ class Outbox:
         self.pipeline = pipeline
         self.pending: list[Awaitable[Any]] = []
 
-    async def emit(self, name: str, key: str, record: dict[str, Any]) -> None:
-        self.pending.append(await self.pipeline.emit(name, key, record))
+    async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> None:
+        self.pending.append(await self.pipeline.emit(name, key, record, partition))
 
     async def reject(self, event: EventT, exc: Exception, processor: str) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""

@@ -62,8 +62,8 @@ class Settings:
     allowed_lateness_s: float = 120.0
     # Open windows are re-emitted at most this often (wall clock) while they change.
     stats_update_interval_s: float = 5.0
-    # A source partition whose watermark has not moved for this long (wall clock) stops holding
-    # back the closing of windows.
+    # A source partition fully processed and with nothing new for this long (wall clock) is idle
+    # and stops holding back the closing of windows; a lagging one never does.
     watermark_idle_s: float = 10.0
     # Service-level threshold T per queue, "queue=seconds,..."; queues not named use their
     # channel's default below.

@@ -17,10 +17,12 @@ from __future__ import annotations
 from faust.types import EventT
 
 from streams.app import Pipeline
+from streams.processors import source_heartbeats
 from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
 from streams.processors.queue_facts import fact_changes, facts_of
+from streams.processors.source_heartbeats import PartitionProgress
 from streams.processors.table_state import put
 from streams.topics import spec
 
@@ -47,18 +49,15 @@ def register(pipeline: Pipeline) -> None:
     state = app.Table("contact-state", default=None, key_type=str,
                       partitions=spec("contact-events").partition_count(settings))
 
-    # Newest event time seen per input partition, sent along with the facts (see watermarks.py).
-    # Derived and monotonic: after a restart it starts again from the events that arrive.
-    watermarks: dict[int, int] = {}
+    # What this worker has processed per contact-events partition: the watermark sent along with
+    # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
+    progress: dict[int, PartitionProgress] = {}
+    source_heartbeats.register(pipeline, progress)
 
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
         async for events in micro_batches(stream, settings.batch_max):
             out = pipeline.outbox()
-            import os
-            if os.environ.get("FIRSTLINE_DEBUG_BATCHES"):
-                with open(os.environ["FIRSTLINE_DEBUG_BATCHES"], "a") as dbg:
-                    dbg.write(" ".join(f"{e.message.topic[-6:]}:{e.message.partition}:{e.message.offset}:{e.message.key.decode()[-4:]}" for e in events) + "\n")
             touched: dict[str, _Touched] = {}
             newest: dict[int, int] = {}  # newest event time per input partition in this batch
             for event in events:
@@ -87,14 +86,21 @@ def register(pipeline: Pipeline) -> None:
             # Facts are deltas: they must be delivered before the state that produced them is
             # written, or a crash in between would lose them for good (the replayed event would
             # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
-            for p, t in newest.items():
-                watermarks[p] = max(watermarks.get(p, 0), t)
+            # A fact carries its partition's watermark from before this batch: facts go out per
+            # contact, not in event order, so the batch's newest event time would run ahead of
+            # the facts still to come from the same batch and make them late downstream.
             for entry in touched.values():
                 if entry.changed:
                     p = entry.event.message.partition
+                    held = progress.get(p)
                     for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
-                        fact["source_partition"], fact["watermark"] = p, watermarks.get(p)
+                        fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
                         await out.emit("queue-facts", fact["queue"], fact)
+            # Only now may a heartbeat carry this batch's watermark: its facts are ahead of it.
+            for event in events:
+                if event.message.topic == events_topic:
+                    p = event.message.partition
+                    progress.setdefault(p, PartitionProgress()).processed(event.message.offset, newest.get(p))
             await out.delivered()
             for contact_id, entry in touched.items():
                 contact = entry.contact

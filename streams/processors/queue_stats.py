@@ -25,6 +25,13 @@ PROCESSOR = "queue-stats"
 KINDS = {"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION", "WAITING", "AGENT"}
 
 
+def validate_heartbeat(fact: dict[str, Any], sources: int) -> None:
+    if fact["source_partition"] is None or not 0 <= fact["source_partition"] < sources:
+        raise InvalidEvent(f"heartbeat from source partition {fact['source_partition']}, not one of {sources}")
+    if fact["watermark"] is not None and not MIN_TIME_MS <= fact["watermark"] < MAX_TIME_MS:
+        raise InvalidEvent(f"watermark {fact['watermark']} is not UTC epoch milliseconds between 2000 and 2100")
+
+
 def validate_fact(fact: dict[str, Any]) -> None:
     if fact["kind"] not in KINDS or fact["sign"] not in (1, -1) or not fact["queue"]:
         raise InvalidEvent(f"not a usable fact: kind {fact['kind']}, sign {fact['sign']}, queue {fact['queue']!r}")
@@ -50,7 +57,7 @@ class LiveQueues:
             return None
         sources = (self.watermarks.data.get(str(state["p"])) or {}).get("sources", {})
         # "Now" for a live view is the newest event time seen, not the closing watermark.
-        watermark = max([wm for wm, _ in sources.values()] + [max(state["waiting"].values(), default=0)])
+        watermark = max([held[0] for held in sources.values()] + [max(state["waiting"].values(), default=0)])
         aht = None
         for key, info in self.windows.days.items():
             if info["q"] == queue and info["r"] == ALL_REGIONS and info["s"] <= watermark < info["s"] + 86_400_000:
@@ -76,6 +83,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
     last_update = [time.monotonic()]
     started: dict[int, float] = {}  # when this process first saw each partition
     sources = spec("contact-events").partition_count(settings)
+    silent_s = watermark_logic.silent_after(settings.watermark_idle_s)
 
     def watermark_state(p: int) -> dict[str, Any]:
         # The stored dict itself: changed in place per fact, written to the changelog per batch.
@@ -87,7 +95,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
 
     def closing_watermark(p: int) -> int:
         return watermark_logic.effective(watermark_state(p), sources, time.time(),
-                                         started.setdefault(p, time.time()), settings.watermark_idle_s)
+                                         started.setdefault(p, time.time()), silent_s)
 
     async def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
         for p in partitions:
@@ -115,8 +123,14 @@ def register(pipeline: Pipeline) -> LiveQueues:
             for event in events:
                 try:
                     fact = codec.decode(event.message.value, schema)
-                    validate_fact(fact)
                     p = event.message.partition
+                    if fact["kind"] == "WATERMARK":
+                        validate_heartbeat(fact, sources)
+                        seen.add(p)
+                        watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
+                                                time.time(), idle=fact["source_idle"])
+                        continue
+                    validate_fact(fact)
                     seen.add(p)
                     started.setdefault(p, time.time())
                     if fact["watermark"] is not None and fact["source_partition"] is not None:

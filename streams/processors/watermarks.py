@@ -2,37 +2,64 @@
 
 Facts reach a statistics partition from every contact-events partition, each stream in its own
 event-time order but interleaved arbitrarily with the others. A window may close only when every
-source has moved past it: the watermark is the minimum over the sources' newest watermarks. A
-source that has not moved for `idle_s` of wall-clock time (or has not been heard from within
-`idle_s` of the start) stops holding it back, as in Flink's idleness; when all are idle the
-newest one counts.
+source has moved past it: the watermark is the minimum over the sources' newest watermarks.
+
+Idleness is decided where the data is, as in Flink: the processor reading a source partition
+declares it idle when it has processed everything in it and nothing new came for `idle_s`
+(`source_idle`), and says so in a heartbeat to every statistics partition. An idle source stops
+holding the watermark back. A source that merely lags (a backlog, a slow worker) is never idle:
+judging idleness by wall-clock silence at the receiving end closed windows ahead of a lagging
+source and turned its facts into late ones (a 40-hour simulated backlog lost 3,316 of them).
+
+A source not heard from at all (no fact, no heartbeat) for `silent_s` while others are heard, or
+since start, is presumed gone (its worker stopped and no other has taken over) and stops holding
+the watermark back as well; heartbeats come every second or so, so this is a last resort.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+SILENT_FACTOR = 6  # silent_s = SILENT_FACTOR * idle_s, at least MIN_SILENT_S
+MIN_SILENT_S = 30.0
 
-def observe(state: dict[str, Any], source: int, watermark: int, now: float) -> bool:
-    """Record a source's watermark (never moving back); False when it did not advance."""
+
+def silent_after(idle_s: float) -> float:
+    return max(MIN_SILENT_S, SILENT_FACTOR * idle_s)
+
+
+def source_idle(now: float, last_record: float, processed_up_to: int | None, highwater: int | None,
+                idle_s: float) -> bool:
+    """Whether a source partition is idle: nothing processed for `idle_s` and nothing left to
+    process (`processed_up_to`: next offset to process; `highwater`: end of the partition)."""
+    if now - last_record < idle_s or highwater is None or processed_up_to is None:
+        return False
+    return processed_up_to >= highwater
+
+
+def observe(state: dict[str, Any], source: int, watermark: int | None, now: float, idle: bool = False) -> bool:
+    """Record what a source said: its watermark (never moving back) and whether it is idle.
+    Returns True when the source's watermark advanced."""
     sources = state.setdefault("sources", {})
     held = sources.get(str(source))
-    if held is not None and held[0] >= watermark:
-        return False
-    sources[str(source)] = [watermark, now]
-    return True
+    old = held[0] if held else 0
+    new = max(old, watermark or 0)
+    sources[str(source)] = [new, now, bool(idle)]
+    return new > old
 
 
-def effective(state: dict[str, Any], source_count: int, now: float, started: float, idle_s: float) -> int:
+def effective(state: dict[str, Any], source_count: int, now: float, started: float, silent_s: float) -> int:
     """The watermark by which windows may close (0: none yet). It never moves back: a source
     that wakes up after being idle cannot reopen what has closed."""
     sources = state.get("sources", {})
-    active = [wm for wm, seen in sources.values() if now - seen < idle_s]
-    if source_count - len(sources) > 0 and now - started < idle_s:
+    heard = [(held[0], now - held[1] < silent_s, len(held) > 2 and held[2]) for held in sources.values()]
+    anyone_heard = any(recent for _, recent, _ in heard)
+    holding = [wm for wm, recent, idle in heard if not idle and (recent or not anyone_heard)]
+    if source_count - len(sources) > 0 and now - started < silent_s:
         candidate = 0  # a source not heard from yet may still bring old events
-    elif active:
-        candidate = min(active)
+    elif holding:
+        candidate = min(holding)
     else:
-        candidate = max((wm for wm, _ in sources.values()), default=0)
+        candidate = max((wm for wm, _, _ in heard), default=0)
     state["closed"] = max(state.get("closed", 0), candidate)
     return state["closed"]
