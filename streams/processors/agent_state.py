@@ -13,7 +13,7 @@ from typing import Any
 from streams.app import Pipeline
 from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
-from streams.processors.table_state import put
+from streams.processors.table_state import BufferedTable
 from streams.topics import spec
 
 PROCESSOR = "agent-state"
@@ -57,7 +57,7 @@ def register(pipeline: Pipeline) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
     source = pipeline.raw_topic("agent-events")
     schema = spec("agent-events").value_schema
-    agents = app.Table("agent-state", default=None, key_type=str, partitions=source.partitions)
+    agents = BufferedTable(app.Table("agent-state", default=None, key_type=str, partitions=source.partitions))
 
     @app.agent(source, name=PROCESSOR)
     async def track_agents(stream):  # type: ignore[no-untyped-def]
@@ -82,4 +82,5 @@ def register(pipeline: Pipeline) -> None:
                     await out.reject(event, exc, PROCESSOR)
             await out.delivered()
             for agent_id, (new, partition) in changed.items():
-                put(agents, agent_id, new, partition)
+                agents.put(agent_id, new, partition)
+            await agents.flush()

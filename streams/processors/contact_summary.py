@@ -23,7 +23,7 @@ from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, va
                                                   validate_survey)
 from streams.processors.queue_facts import fact_changes, facts_of
 from streams.processors.source_heartbeats import PartitionProgress
-from streams.processors.table_state import put
+from streams.processors.table_state import BufferedTable
 from streams.topics import spec
 
 PROCESSOR = "contact-summary"
@@ -46,8 +46,8 @@ def register(pipeline: Pipeline) -> None:
     event_schema = spec("contact-events").value_schema
     survey_schema = spec("survey-responses").value_schema
     # Untyped values (the app's JSON serializer): value_type=dict fails on changelog recovery.
-    state = app.Table("contact-state", default=None, key_type=str,
-                      partitions=spec("contact-events").partition_count(settings))
+    state = BufferedTable(app.Table("contact-state", default=None, key_type=str,
+                                    partitions=spec("contact-events").partition_count(settings)))
 
     # What this worker has processed per contact-events partition: the watermark sent along with
     # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
@@ -105,8 +105,9 @@ def register(pipeline: Pipeline) -> None:
             for contact_id, entry in touched.items():
                 contact = entry.contact
                 if entry.changed:
-                    put(state, contact_id, contact.to_json(), entry.event.message.partition)
+                    state.put(contact_id, contact.to_json(), entry.event.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
                     await out.emit("contact-summaries", contact_id, contact.summary())
+            await state.flush()
             await out.delivered()

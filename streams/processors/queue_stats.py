@@ -18,7 +18,7 @@ from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
 from streams.processors.queue_windows import ALL_REGIONS, QueueWindows
-from streams.processors.table_state import TableStore, put
+from streams.processors.table_state import BufferedTable, flush_all
 from streams.topics import spec
 
 PROCESSOR = "queue-stats"
@@ -52,10 +52,10 @@ class LiveQueues:
         self.live, self.watermarks, self.windows = live, watermarks, windows
 
     def view(self, queue: str) -> dict[str, Any] | None:
-        state = self.live.data.get(queue)
+        state = self.live.get(queue)
         if state is None:
             return None
-        sources = (self.watermarks.data.get(str(state["p"])) or {}).get("sources", {})
+        sources = (self.watermarks.get(str(state["p"])) or {}).get("sources", {})
         # "Now" for a live view is the newest event time seen, not the closing watermark.
         watermark = max([held[0] for held in sources.values()] + [max(state["waiting"].values(), default=0)])
         aht = None
@@ -65,7 +65,7 @@ class LiveQueues:
         return live_queues.view(queue, state, watermark, aht)
 
     def all(self) -> list[dict[str, Any]]:
-        return [v for v in (self.view(q) for q in sorted(self.live.data.keys())) if v is not None]
+        return [v for v in (self.view(q) for q in sorted(key for key, _ in self.live.items())) if v is not None]
 
 
 def register(pipeline: Pipeline) -> LiveQueues:
@@ -73,12 +73,12 @@ def register(pipeline: Pipeline) -> LiveQueues:
     source = pipeline.raw_topic("queue-facts")
     schema = spec("queue-facts").value_schema
     partitions = source.partitions
-    minutes = app.Table("queue-minutes", default=None, key_type=str, partitions=partitions)
-    days = app.Table("queue-days", default=None, key_type=str, partitions=partitions)
-    live = app.Table("queue-live", default=None, key_type=str, partitions=partitions)
-    watermarks = app.Table("queue-watermarks", default=None, key_type=str, partitions=partitions)
+    minutes, days, live, watermarks = (
+        BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions))
+        for name in ("queue-minutes", "queue-days", "queue-live", "queue-watermarks"))
+    tables = (minutes, days, live, watermarks)
     lateness_ms = int(settings.allowed_lateness_s * 1000)
-    windows = QueueWindows(TableStore(minutes), TableStore(days), lateness_ms, settings.sl_threshold_ms)
+    windows = QueueWindows(minutes, days, lateness_ms, settings.sl_threshold_ms)
     dirty: set[str] = set()  # minute keys changed since the last update was sent
     last_update = [time.monotonic()]
     started: dict[int, float] = {}  # when this process first saw each partition
@@ -87,10 +87,10 @@ def register(pipeline: Pipeline) -> LiveQueues:
 
     def watermark_state(p: int) -> dict[str, Any]:
         # The stored dict itself: changed in place per fact, written to the changelog per batch.
-        state = watermarks.data.get(str(p))
+        state = watermarks.get(str(p))
         if state is None:
             state = {}
-            watermarks.data[str(p)] = state
+            watermarks.table.data[str(p)] = state
         return state
 
     def closing_watermark(p: int) -> int:
@@ -137,18 +137,19 @@ def register(pipeline: Pipeline) -> LiveQueues:
                         watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
                                                 time.time())
                     if fact["kind"] in ("WAITING", "AGENT"):
-                        live_state = live.data.get(fact["queue"]) or live_queues.empty(p)
+                        live_state = live.get(fact["queue"]) or live_queues.empty(p)
                         if live_queues.apply(live_state, fact):
-                            put(live, fact["queue"], live_state, p)
+                            live.put(fact["queue"], live_state, p)
                     else:
                         dirty.update(windows.apply(fact, p, closing_watermark(p)))
                 except Exception as exc:
                     await out.reject(event, exc, PROCESSOR)
             for p in seen:
-                put(watermarks, str(p), watermark_state(p), p)
+                watermarks.put(str(p), watermark_state(p), p)
             await close_windows(out, seen)
             if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
                 await send_updates(out)
+            await flush_all(*tables)
             await out.delivered()
 
     @app.timer(settings.stats_update_interval_s)
@@ -156,12 +157,13 @@ def register(pipeline: Pipeline) -> LiveQueues:
         # Between batches: idle sources time out and windows close, and a quiet queue's last
         # change is not held back.
         out = pipeline.outbox()
-        partitions = [int(p) for p in list(watermarks.data.keys())]
+        partitions = [int(p) for p, _ in list(watermarks.items())]
         await close_windows(out, partitions)
         for p in partitions:  # idle sources may have moved the closing watermark
-            put(watermarks, str(p), watermark_state(p), p)
+            watermarks.put(str(p), watermark_state(p), p)
         if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
             await send_updates(out)
+        await flush_all(*tables)
         await out.delivered()
 
     return LiveQueues(live, watermarks, windows)

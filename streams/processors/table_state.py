@@ -1,42 +1,69 @@
-"""Writing faust table keys from batch processing.
+"""Faust tables written once per key per batch.
 
-`table[key] = value` sends the changelog record to the partition of faust's "current event", which
-in a batch is whatever event the stream yielded last, not necessarily the one whose key is being
-written. These write the store and the changelog with the partition named explicitly.
+A processor changes its table's store (a dict in memory) at once and the changelog, its
+durability, when the batch is flushed: one record per changed key with the key's latest value,
+however often the batch changed it. A minute window that counts a thousand facts in one batch is
+one changelog record, not a thousand, each carrying the whole window.
+
+Flushing waits until every changelog record sent so far is acknowledged, including those another
+flusher of the same table (the timer next to the agent) sent: a batch's input is acked only after
+this, so a crash can never leave a committed input whose state change is not in the changelog.
+
+The changelog records are sent with the partition named (faust's `table[key] = value` would use
+the partition of its "current event", which in a batch is whatever the stream yielded last), and
+straight to the producer, like the processors' outputs (see Pipeline.emit).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 
 
-def put(table: faust.Table, key: Any, value: Any, partition: int) -> None:
-    table.send_changelog(partition, key, value)
-    table.data[key] = value  # the memory store is a dict; the changelog above is its durability
-
-
-def delete(table: faust.Table, key: Any, partition: int) -> None:
-    """Remove a key, with a tombstone in its changelog partition."""
-    table.send_changelog(partition, key, None, value_serializer="raw")
-    table.data.pop(key, None)
-
-
-class TableStore:
-    """A faust table seen through the small store interface that pure logic uses (queue_windows)."""
-
+class BufferedTable:
     def __init__(self, table: faust.Table) -> None:
         self.table = table
+        self._dirty: dict[Any, int] = {}  # key -> changelog partition
+        self._inflight: list[asyncio.Future[Any]] = []
+        self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
 
-    def get(self, key: str) -> Any:
+    def get(self, key: Any) -> Any:
         return self.table.data.get(key)
 
-    def put(self, key: str, value: Any, partition: int) -> None:
-        put(self.table, key, value, partition)
+    def put(self, key: Any, value: Any, partition: int) -> None:
+        self.table.data[key] = value
+        self._dirty[key] = partition
 
-    def delete(self, key: str, partition: int) -> None:
-        delete(self.table, key, partition)
+    def delete(self, key: Any, partition: int) -> None:
+        """Remove a key; its changelog gets a tombstone."""
+        self.table.data.pop(key, None)
+        self._dirty[key] = partition
 
-    def items(self) -> Any:
+    def items(self) -> Iterable[tuple[Any, Any]]:
         return self.table.data.items()
+
+    async def flush(self) -> None:
+        async with self._sending:
+            dirty, self._dirty = self._dirty, {}
+            topic = self.table.changelog_topic
+            name = topic.get_topic_name()
+            producer = self.table.app.producer
+            for key, partition in dirty.items():
+                value = self.table.data.get(key)
+                raw_key, _ = topic.prepare_key(key, self.table.key_serializer)
+                raw_value = None if value is None else topic.prepare_value(value, self.table.value_serializer)[0]
+                self._inflight.append(await producer.send(name, raw_key, raw_value, partition, None, None))
+            waiting = list(self._inflight)
+        if waiting:
+            try:
+                await asyncio.gather(*waiting)
+            finally:
+                self._inflight = [f for f in self._inflight if not f.done()]
+
+
+async def flush_all(*tables: BufferedTable) -> None:
+    for table in tables:
+        await table.flush()
