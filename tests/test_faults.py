@@ -102,3 +102,26 @@ def test_broker_restart_under_load_leaves_every_result_once(tmp_path: Path, priv
         private_broker("start")
         wait_until(lambda: finished(settings, expected), timeout=240, what="all contacts final", worker=worker)
     assert_exactly_the_expected(settings, expected)
+
+
+@pytest.mark.kafka
+def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Settings) -> None:
+    """Rebalances under load: one worker starts while contacts are being published (no waiting for
+    "Worker ready"), a second joins and leaves. faust skips records of an older consumer generation;
+    the first worker, never restarted, must still store every contact (streams/transport.py)."""
+    import threading
+
+    expected: dict[str, dict] = {}
+    publisher = threading.Thread(target=lambda: expected.update(publish(settings, seed=11)))
+    first = Worker(settings, "worker-1").start(wait_ready=False)
+    try:
+        publisher.start()
+        second = Worker(settings, "worker-2").start(wait_ready=False)
+        wait_until(lambda: query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0] > 300,
+                   timeout=120, what="some stored summaries", worker=first)
+        second.stop()
+        publisher.join()
+        wait_until(lambda: finished(settings, expected), timeout=180, what="all contacts final", worker=first)
+    finally:
+        first.stop()
+    assert_exactly_the_expected(settings, expected)

@@ -2,10 +2,15 @@
 
 faust's own Stream.take_events() pairs buffered values with `stream.current_event` read after an
 await, and under load it was seen to hand out one event twice and skip others (an end-to-end test
-lost a contact's last event). This iterates the stream itself, so each event is the one the
-stream yielded, and forms batches from what has already arrived: up to `max_size` events, cut
-when the channel's queue is empty. Under load batches fill up; when quiet, an event is handled as
-soon as it arrives, with no timer adding latency.
+lost a contact's last event). Here one task iterates the stream itself and passes each event it
+yields to the batcher through a bounded queue; a batch is what has arrived: up to `max_size`
+events, at least one. Under load batches fill up; when quiet, an event is handled as soon as it
+arrives, with no timer adding latency.
+
+The batcher never waits for a next event while holding a partial batch. (An earlier version did,
+iterating the stream until its channel looked empty: during a rebalance faust skips the queued
+events of the old generation without yielding, so the partial batch was never handled, never
+acked, and faust's revocation waited for those acks forever.)
 
 Events are marked processed on the consumer before they are acknowledged; the consumer
 (streams/transport.py) refuses acknowledgements of anything else.
@@ -13,6 +18,7 @@ Events are marked processed on the consumer before they are acknowledged; the co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from faust.types import EventT, StreamT
@@ -20,15 +26,29 @@ from faust.types import EventT, StreamT
 
 async def micro_batches(stream: StreamT, max_size: int) -> AsyncIterator[list[EventT]]:
     manual = stream.noack()
-    queue = manual.channel.queue
     consumer = stream.app.consumer  # streams.transport.Consumer: acks only what is marked here
-    batch: list[EventT] = []
-    async for event in manual.events():
-        batch.append(event)
-        if len(batch) >= max_size or queue.empty():
+    arrived: asyncio.Queue[EventT] = asyncio.Queue(maxsize=max_size)
+
+    async def pump() -> None:
+        async for event in manual.events():
+            await arrived.put(event)
+
+    pumping = asyncio.ensure_future(pump())
+    try:
+        while True:
+            getting = asyncio.ensure_future(arrived.get())
+            await asyncio.wait({getting, pumping}, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()
+                pumping.result()  # the stream ended: re-raise what ended it
+                return
+            batch = [getting.result()]
+            while len(batch) < max_size and not arrived.empty():
+                batch.append(arrived.get_nowait())
             yield batch
             # The caller's loop body has run: its outputs are delivered and its writes durable.
             for done in batch:
                 consumer.mark_processed(done.message)
                 await manual.ack(done)
-            batch = []
+    finally:
+        pumping.cancel()
