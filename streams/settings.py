@@ -56,6 +56,8 @@ class Settings:
     replication_factor: int = 1
     # Batching of the stream processors: at most this many events per batch.
     batch_max: int = 1000
+    # A batch is what arrives within this long of its first event (see processors/batching.py).
+    batch_linger_s: float = 0.02
     commit_interval_s: float = 1.0
     log_level: str = "info"
     # Event-time windows close this long after their end; later outcomes are counted as late.
@@ -83,6 +85,7 @@ class Settings:
             partitions=_env_int("FIRSTLINE_PARTITIONS", cls.partitions),
             replication_factor=_env_int("FIRSTLINE_REPLICATION_FACTOR", cls.replication_factor),
             batch_max=_env_int("FIRSTLINE_BATCH_MAX", cls.batch_max),
+            batch_linger_s=_env_float("FIRSTLINE_BATCH_LINGER_MS", cls.batch_linger_s * 1000) / 1000,
             commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
             log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
             allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),

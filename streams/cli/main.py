@@ -100,6 +100,12 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.report import report
+
+    return report(settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,12 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--speedup", type=float, help="simulated seconds per wall second (default: as fast as possible)")
     sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: today 00:00)")
+    from streams.cli.report import add_arguments
+
+    add_arguments(sub.add_parser("report", help="FCR, CSAT, channel mix or per-channel figures from storage"))
     return parser
 
 
 COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
             "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas,
-            "generate": _cmd_generate, "simulate": _cmd_simulate}
+            "generate": _cmd_generate, "simulate": _cmd_simulate, "report": _cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(source, name=PROCESSOR)
     async def track_agents(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max):
+        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
             changed: dict[str, tuple[dict[str, Any], int]] = {}
             out = pipeline.outbox()
             for event in events:

@@ -56,7 +56,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max):
+        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
             out = pipeline.outbox()
             touched: dict[str, _Touched] = {}
             newest: dict[int, int] = {}  # newest event time per input partition in this batch

@@ -117,7 +117,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
 
     @app.agent(source, name=PROCESSOR)
     async def aggregate(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max):
+        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
             out = pipeline.outbox()
             seen: set[int] = set()
             for event in events:

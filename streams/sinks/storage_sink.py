@@ -39,7 +39,7 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
     async def store_rows(stream):  # type: ignore[no-untyped-def]
         await retrying(store.open, f"opening storage for {name}")
         try:
-            async for events in micro_batches(stream, settings.batch_max):
+            async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
                 out = pipeline.outbox()
                 newest: dict[str, dict[str, Any]] = {}
                 for event in events:
