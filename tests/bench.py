@@ -7,6 +7,11 @@ the ratios to the yardstick measured in the same run.
   summary     contact-events -> contact-summary processor, vs a raw aiokafka consumer of the
               same topic (throughput on a backlog; latency at a steady offered rate)
   storage     the same path through the summary sink into SQLite (end-to-end to durable rows)
+  whole path  a simulated day (contact, agent and survey events) through every processor and
+              both sinks: summaries, facts, statistics, live queues, agent state, storage; vs a
+              raw consumer of the same input topics. The clock runs from the worker's first
+              output to the moment storage holds every summary and the day's statistics count
+              every contact, so the worker's start-up is left out.
 """
 
 from __future__ import annotations
@@ -84,9 +89,11 @@ def load(settings: Settings, contacts: int, start_ms: int, seed: int) -> int:
     return sent
 
 
-async def raw_consume(settings: Settings, topic: str, expected: int) -> float:
+async def raw_consume(settings: Settings, topic: str | list[str], expected: int) -> float:
     """Seconds for a bare aiokafka consumer to read `expected` records from the beginning."""
-    consumer = aiokafka.AIOKafkaConsumer(spec(topic).full_name(settings), bootstrap_servers=settings.bootstrap_servers,
+    topics = [topic] if isinstance(topic, str) else topic
+    consumer = aiokafka.AIOKafkaConsumer(*(spec(t).full_name(settings) for t in topics),
+                                         bootstrap_servers=settings.bootstrap_servers,
                                          group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
@@ -131,6 +138,45 @@ def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
     return {"events": events, "raw_consumer_events_per_s": events / raw_s,
             "summary_events_per_s": events / span_s, "summary_outputs": outputs,
             "storage_incl_startup_s": to_storage_s}
+
+
+def bench_whole_path(hours: float, tmp: Path) -> dict[str, float]:
+    from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
+    from streams.simulator.profile import seed_profile
+    from streams.simulator.publish import publish
+
+    # The worker's own defaults for commits and statistics updates (the tests' are faster).
+    defaults = Settings()
+    settings = isolated_settings(tmp / "whole", partitions=3, commit_interval_s=defaults.commit_interval_s,
+                                 stats_update_interval_s=defaults.stats_update_interval_s)
+    create_topics(settings)
+    start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
+    simulation = Simulation(seed_profile(), start, seed=1, id_prefix="b")
+    with open("/dev/null", "w") as quiet:
+        records = publish(simulation, settings, int(hours * HOUR_MS), out=quiet, progress_every_ms=1000 * HOUR_MS)
+    inputs = ["contact-events", "agent-events", "survey-responses"]
+    raw_s = asyncio.run(raw_consume(settings, inputs, records))
+    contacts = simulation.stats["contacts"]
+    with Worker(settings) as worker:
+        def done() -> bool:
+            try:
+                stored = query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0]
+                offered = query(settings, "SELECT COUNT(*) FROM contact_summaries WHERE queued_at IS NOT NULL "
+                                          "AND first_queue NOT LIKE '%-line2'")[0][0]
+                counted = query(settings, "SELECT SUM(offered) FROM queue_statistics WHERE \"window\" = 'DAY' "
+                                          "AND region = '*' AND queue NOT LIKE '%-line2'")[0][0]
+            except Exception:
+                return False
+            return stored == contacts and counted == offered
+        while not done():
+            if not worker.alive():
+                raise SystemExit(worker.log()[-3000:])
+            time.sleep(0.1)
+        finished_ms = time.time() * 1000
+    first_ms = min(r.timestamp for r in read_topic(settings, "contact-summaries", timeout=30))
+    whole_s = (finished_ms - first_ms) / 1000
+    return {"whole_records": records, "whole_contacts": contacts, "whole_records_per_s": records / whole_s,
+            "whole_raw_consumer_per_s": records / raw_s}
 
 
 async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
@@ -190,27 +236,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=25_000, help="contacts in the backlog run (~4 events each)")
     parser.add_argument("--codec-records", type=int, default=50_000)
+    parser.add_argument("--hours", type=float, default=24, help="simulated hours in the whole-path run")
     parser.add_argument("--rate", type=float, default=2_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, latency")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "latency"}
     results: dict[str, Any] = {}
-    c = bench_codec(args.codec_records)
+    if "codec" in only:
+        results.update(report_codec(args.codec_records))
+    with tempfile.TemporaryDirectory() as tmp:
+        if "summary" in only:
+            results.update(report_summary(args.contacts, Path(tmp)))
+        if "whole" in only:
+            results.update(report_whole(args.hours, Path(tmp)))
+        if "latency" in only:
+            results.update(report_latency(args.rate, args.seconds, Path(tmp)))
+
+
+def report_codec(records: int) -> dict[str, float]:
+    c = bench_codec(records)
     print(f"codec  encode {c['codec_encode_per_s']:>9,.0f}/s  avro {c['avro_encode_per_s']:>9,.0f}/s  "
           f"ratio {c['codec_encode_per_s'] / c['avro_encode_per_s']:.1f}x")
     print(f"codec  decode {c['codec_decode_per_s']:>9,.0f}/s  avro {c['avro_decode_per_s']:>9,.0f}/s  "
           f"ratio {c['codec_decode_per_s'] / c['avro_decode_per_s']:.1f}x")
-    results.update(c)
-    with tempfile.TemporaryDirectory() as tmp:
-        b = bench_backlog(args.contacts, Path(tmp))
-        print(f"summary path  {b['summary_events_per_s']:>9,.0f} events/s  raw consumer {b['raw_consumer_events_per_s']:>9,.0f}/s  "
-              f"ratio {b['summary_events_per_s'] / b['raw_consumer_events_per_s']:.3f}  ({b['events']} events)")
-        print(f"to storage    {b['events'] / b['storage_incl_startup_s']:>9,.0f} events/s including worker start-up "
-              f"({b['storage_incl_startup_s']:.1f} s)")
-        results.update(b)
-        lat = asyncio.run(bench_latency(args.rate, args.seconds, Path(tmp)))
-        print(f"latency at {args.rate:,.0f} ev/s  summary p50 {lat['summary_p50_ms']:.0f} ms p99 {lat['summary_p99_ms']:.0f} ms"
-              f"  raw consumer p50 {lat['raw_p50_ms']:.0f} ms p99 {lat['raw_p99_ms']:.0f} ms")
-        results.update(lat)
+    return c
+
+
+def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
+    b = bench_backlog(contacts, tmp)
+    print(f"summary path  {b['summary_events_per_s']:>9,.0f} events/s  raw consumer {b['raw_consumer_events_per_s']:>9,.0f}/s  "
+          f"ratio {b['summary_events_per_s'] / b['raw_consumer_events_per_s']:.3f}  ({b['events']} events)")
+    print(f"to storage    {b['events'] / b['storage_incl_startup_s']:>9,.0f} events/s including worker start-up "
+          f"({b['storage_incl_startup_s']:.1f} s)")
+    return b
+
+
+def report_whole(hours: float, tmp: Path) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp)
+    print(f"whole path    {w['whole_records_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
+          f"ratio {w['whole_records_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
+          f"({w['whole_records']} contact, agent and survey events; {hours:g} simulated h)")
+    return w
+
+
+def report_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    lat = asyncio.run(bench_latency(rate, seconds, tmp))
+    print(f"latency at {rate:,.0f} ev/s  summary p50 {lat['summary_p50_ms']:.0f} ms p99 {lat['summary_p99_ms']:.0f} ms"
+          f"  raw consumer p50 {lat['raw_p50_ms']:.0f} ms p99 {lat['raw_p99_ms']:.0f} ms")
+    return lat
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 
 from streams.app import Pipeline
 from streams.processors.batching import micro_batches
-from streams.sinks.storage import open_store
+from streams.sinks.storage import Store, open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
 
@@ -24,16 +24,19 @@ ROUTES = (("contact-summaries", CONTACT_SUMMARIES), ("queue-statistics", QUEUE_S
 
 
 def register(pipeline: Pipeline) -> None:
+    url = pipeline.settings.database_url
+    # SQLite: one store (one connection) for every route, see storage/sqlite.py. PostgreSQL takes
+    # concurrent writers well: a connection per route.
+    shared = open_store(url) if url.startswith("sqlite:") else None
     for topic, table in ROUTES:
-        _register_route(pipeline, topic, table)
+        _register_route(pipeline, topic, table, shared or open_store(url))
 
 
-def _register_route(pipeline: Pipeline, topic: str, table: Table) -> None:
+def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
     source = pipeline.raw_topic(topic)
     schema = spec(topic).value_schema
     name = f"{topic}-sink"
-    store = open_store(settings.database_url)
 
     @app.agent(source, name=name)
     async def store_rows(stream):  # type: ignore[no-untyped-def]
