@@ -114,3 +114,13 @@ def test_day_cache_is_rebuilt_from_the_store() -> None:
     before = windows.day_record("voice-general", "VOICE", "*", T0)
     windows.forget_cache()
     assert windows.day_record("voice-general", "VOICE", "*", T0) == before
+
+
+def test_updates_leave_out_minutes_whose_final_record_was_sent() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    key = f"voice-general|VOICE|*|{T0}"
+    windows.close(0, T0 + 10 * MINUTE_MS + LATENESS)
+    kinds = {r["window"] for r in windows.updates([key], sent={key})}
+    assert kinds == {"DAY", "ROLLING_15_MIN"}
+    assert "MINUTE" in {r["window"] for r in windows.updates([key])}

@@ -80,6 +80,9 @@ def register(pipeline: Pipeline) -> LiveQueues:
     lateness_ms = int(settings.allowed_lateness_s * 1000)
     windows = QueueWindows(minutes, days, lateness_ms, settings.sl_threshold_ms)
     dirty: set[str] = set()  # minute keys changed since the last update was sent
+    # Of those, the minutes whose final record close() sent after their last change: an update
+    # would repeat it (in a backlog most minutes close between two updates).
+    sent_final: set[str] = set()
     last_update = [time.monotonic()]
     started: dict[int, float] = {}  # when this process first saw each partition
     sources = spec("contact-events").partition_count(settings)
@@ -103,6 +106,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
             # an update with its last facts.
             for record in windows.close(p, closing_watermark(p)):
                 await out.emit("queue-statistics", record["stat_id"], record)
+                if record["window"] == "MINUTE":
+                    sent_final.add(f"{record['queue']}|{record['channel']}|{record['region']}|{record['window_start']}")
 
     @app.on_rebalance_complete.connect  # type: ignore[misc]
     async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
@@ -110,9 +115,10 @@ def register(pipeline: Pipeline) -> LiveQueues:
 
     async def send_updates(out: Outbox) -> None:
         if dirty:
-            for record in windows.updates(list(dirty)):
+            for record in windows.updates(list(dirty), sent_final):
                 await out.emit("queue-statistics", record["stat_id"], record)
             dirty.clear()
+        sent_final.clear()
         last_update[0] = time.monotonic()
 
     @app.agent(source, name=PROCESSOR)
@@ -141,7 +147,9 @@ def register(pipeline: Pipeline) -> LiveQueues:
                         if live_queues.apply(live_state, fact):
                             live.put(fact["queue"], live_state, p)
                     else:
-                        dirty.update(windows.apply(fact, p, closing_watermark(p)))
+                        changed = windows.apply(fact, p, closing_watermark(p))
+                        dirty.update(changed)
+                        sent_final.difference_update(changed)
                 except Exception as exc:
                     await out.reject(event, exc, PROCESSOR)
             for p in seen:

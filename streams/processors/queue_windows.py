@@ -17,7 +17,7 @@ a crash can never leave the figures and the fact list disagreeing (one key, one 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from streams.analytics.queue_window import DAY_MS, MINUTE_MS, ROLLING_MINUTES, WindowAgg
@@ -187,15 +187,17 @@ class QueueWindows:
         return agg.record(queue, channel, region, "DAY", day_start, day_start + DAY_MS,
                           self.threshold_ms(queue, channel))
 
-    def updates(self, minute_keys: Iterable[str]) -> list[dict[str, Any]]:
-        """Current records of the given minutes and of the day and rolling views they belong to."""
+    def updates(self, minute_keys: Iterable[str], sent: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Current records of the given minutes and of the day and rolling views they belong to.
+        Minutes in `sent` were sent as they are now (closed since they changed): only their views."""
         out: list[dict[str, Any]] = []
         views: set[tuple[str, str, str, int]] = set()
         for key in minute_keys:
             record = self.minute_record(key)
             if record is None:
                 continue
-            out.append(record)
+            if key not in sent:
+                out.append(record)
             views.add((record["queue"], record["channel"], record["region"], record["window_start"]))
         newest: dict[tuple[str, str, str], int] = {}
         for queue, channel, region, start in views:
