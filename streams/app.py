@@ -79,10 +79,12 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     settings = settings or Settings.from_env()
     codec = Codec(load_registry(settings.schemas_dir))
     register_all(codec)
-    datadir = settings.data_dir / "faust" / settings.namespace
+    # The sinks alone are a consumer group of their own (FIRSTLINE_ROLE=sinks).
+    app_id = settings.namespace if settings.role != "sinks" else f"{settings.namespace}-sinks"
+    datadir = settings.data_dir / "faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = App(
-        settings.namespace,
+        app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
         # Tables live in memory and are rebuilt from their changelog topics on start.
         store="memory://",
@@ -110,9 +112,12 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     from streams.sinks import storage_sink
     from streams.web import views
 
-    contact_summary.register(pipeline)
-    agent_state.register(pipeline)
-    live = queue_stats.register(pipeline)
-    storage_sink.register(pipeline)
+    live = None
+    if settings.role in ("all", "processors"):
+        contact_summary.register(pipeline)
+        agent_state.register(pipeline)
+        live = queue_stats.register(pipeline)
+    if settings.role in ("all", "sinks"):
+        storage_sink.register(pipeline)
     views.register(pipeline, live)
     return pipeline

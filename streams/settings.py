@@ -41,6 +41,16 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+ROLES = ("all", "processors", "sinks")
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _env(name, default)
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -70,6 +80,9 @@ class Settings:
     # Service-level threshold T per queue, "queue=seconds,..."; queues not named use their
     # channel's default below.
     sl_thresholds: str = ""
+    # What a worker process runs: "all", or "processors" / "sinks" to split one worker's load
+    # over two processes (the sinks then form a consumer group of their own).
+    role: str = "all"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -92,6 +105,7 @@ class Settings:
             stats_update_interval_s=_env_float("FIRSTLINE_STATS_UPDATE_INTERVAL_S", cls.stats_update_interval_s),
             sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
+            role=_env_choice("FIRSTLINE_ROLE", cls.role, ROLES),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import io
 import statistics
 import tempfile
@@ -140,14 +142,16 @@ def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
             "storage_incl_startup_s": to_storage_s}
 
 
-def bench_whole_path(hours: float, tmp: Path) -> dict[str, float]:
+def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, float]:
+    """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE)."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
     from streams.simulator.profile import seed_profile
     from streams.simulator.publish import publish
 
     # The worker's own defaults for commits and statistics updates (the tests' are faster).
     defaults = Settings()
-    settings = isolated_settings(tmp / "whole", partitions=3, commit_interval_s=defaults.commit_interval_s,
+    settings = isolated_settings(tmp / ("whole-split" if split else "whole"), partitions=3,
+                                 commit_interval_s=defaults.commit_interval_s,
                                  stats_update_interval_s=defaults.stats_update_interval_s)
     create_topics(settings)
     start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
@@ -157,7 +161,12 @@ def bench_whole_path(hours: float, tmp: Path) -> dict[str, float]:
     inputs = ["contact-events", "agent-events", "survey-responses"]
     raw_s = asyncio.run(raw_consume(settings, inputs, records))
     contacts = simulation.stats["contacts"]
-    with Worker(settings) as worker:
+    workers = ([Worker(dataclasses.replace(settings, role="processors"), "processors"),
+                Worker(dataclasses.replace(settings, role="sinks"), "sinks")] if split else [Worker(settings)])
+    with contextlib.ExitStack() as running:
+        for worker in workers:
+            running.enter_context(worker)
+
         def done() -> bool:
             try:
                 stored = query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0]
@@ -169,8 +178,9 @@ def bench_whole_path(hours: float, tmp: Path) -> dict[str, float]:
                 return False
             return stored == contacts and counted == offered
         while not done():
-            if not worker.alive():
-                raise SystemExit(worker.log()[-3000:])
+            for worker in workers:
+                if not worker.alive():
+                    raise SystemExit(worker.log()[-3000:])
             time.sleep(0.1)
         finished_ms = time.time() * 1000
     first_ms = min(r.timestamp for r in read_topic(settings, "contact-summaries", timeout=30))
@@ -239,9 +249,9 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24, help="simulated hours in the whole-path run")
     parser.add_argument("--rate", type=float, default=2_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, latency")
+    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, split, latency")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "latency"}
+    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "split", "latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -250,6 +260,8 @@ def main() -> None:
             results.update(report_summary(args.contacts, Path(tmp)))
         if "whole" in only:
             results.update(report_whole(args.hours, Path(tmp)))
+        if "split" in only:
+            results.update({f"split_{k}": v for k, v in report_whole(args.hours, Path(tmp), split=True).items()})
         if "latency" in only:
             results.update(report_latency(args.rate, args.seconds, Path(tmp)))
 
@@ -272,9 +284,9 @@ def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
     return b
 
 
-def report_whole(hours: float, tmp: Path) -> dict[str, float]:
-    w = bench_whole_path(hours, tmp)
-    print(f"whole path    {w['whole_records_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
+def report_whole(hours: float, tmp: Path, split: bool = False) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp, split)
+    print(f"{'split in two' if split else 'whole path':<13} {w['whole_records_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
           f"ratio {w['whole_records_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
           f"({w['whole_records']} contact, agent and survey events; {hours:g} simulated h)")
     return w

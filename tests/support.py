@@ -50,6 +50,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_STATS_UPDATE_INTERVAL_S": str(settings.stats_update_interval_s),
         "FIRSTLINE_WATERMARK_IDLE_S": str(settings.watermark_idle_s),
         "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
+        "FIRSTLINE_ROLE": settings.role,
     }
 
 

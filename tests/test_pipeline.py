@@ -89,6 +89,18 @@ def test_pipeline_into_sqlite(settings: Settings) -> None:
 
 
 @pytest.mark.kafka
+def test_processors_and_sinks_in_two_processes(settings: Settings) -> None:
+    """FIRSTLINE_ROLE splits a worker's load over two processes; together they do the same job."""
+    sinks = Worker(dataclasses.replace(settings, role="sinks"), "sinks")
+    with Worker(dataclasses.replace(settings, role="processors"), "processors") as processors, sinks:
+        hostile = publish_script(settings)
+        check_storage_and_dead_letters(settings, processors, hostile)
+        group = f"group {settings.namespace}-sinks"  # a consumer group of its own
+        assert group in sinks.log() and group not in processors.log()
+        assert "Traceback" not in processors.log() + sinks.log()
+
+
+@pytest.mark.kafka
 @pytest.mark.postgres
 def test_pipeline_into_postgres(tmp_path: Path, postgres_url: str) -> None:
     from streams.admin.topics import create_topics

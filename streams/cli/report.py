@@ -61,7 +61,7 @@ async def _rows(settings: Settings, args: argparse.Namespace) -> list[dict[str, 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        print("(no contacts in storage)")
+        print("(nothing to report: no matching contacts in storage)")
         return
     columns = list(dict.fromkeys(k for row in rows for k in row))
 

@@ -17,15 +17,21 @@ from streams.app import Pipeline
 from streams.processors.queue_stats import LiveQueues
 
 
-def register(pipeline: Pipeline, live: LiveQueues) -> None:
+def register(pipeline: Pipeline, live: LiveQueues | None) -> None:
+    """`live` is None in a sinks-only worker: it holds no queue state."""
     app = pipeline.app
+    not_here = {"error": "this worker runs the sinks only (FIRSTLINE_ROLE=sinks)"}
 
     @app.page("/queues/")
     async def all_queues(web: View, request: Request) -> Response:
+        if live is None:
+            return web.json(not_here, status=404)
         return web.json({"queues": live.all()})
 
     @app.page("/queues/{queue}/")
     async def one_queue(web: View, request: Request, queue: str) -> Response:
+        if live is None:
+            return web.json(not_here, status=404)
         found = live.view(queue)
         if found is None:
             return web.json({"error": f"queue {queue!r} is not known to this worker"}, status=404)
@@ -33,5 +39,6 @@ def register(pipeline: Pipeline, live: LiveQueues) -> None:
 
     @app.page("/health/")
     async def health(web: View, request: Request) -> Response:
-        body: dict[str, Any] = {"status": "ok", "namespace": pipeline.settings.namespace}
+        body: dict[str, Any] = {"status": "ok", "namespace": pipeline.settings.namespace,
+                                "role": pipeline.settings.role}
         return web.json(body)
