@@ -63,6 +63,7 @@ def register(pipeline: Pipeline) -> None:
     async def track_agents(stream):  # type: ignore[no-untyped-def]
         async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
             changed: dict[str, tuple[dict[str, Any], int]] = {}
+            facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
             out = pipeline.outbox()
             for event in events:
                 try:
@@ -76,10 +77,14 @@ def register(pipeline: Pipeline) -> None:
                     if new is None:
                         continue
                     for fact in agent_facts(agent_id, held, new):
-                        await out.emit("queue-facts", fact["queue"], fact)
+                        facts[fact["fact_id"]] = fact
                     changed[agent_id] = (new, event.message.partition)
                 except Exception as exc:
                     await out.reject(event, exc, PROCESSOR)
+            # The live view wants an agent's latest state per queue: of the states an agent went
+            # through within one batch, only the last is sent (under load most are skipped).
+            for fact in facts.values():
+                await out.emit("queue-facts", fact["queue"], fact)
             await out.delivered()
             for agent_id, (new, partition) in changed.items():
                 agents.put(agent_id, new, partition)
