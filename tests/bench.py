@@ -217,9 +217,11 @@ async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, flo
         n, began = 0, time.perf_counter()
         while time.perf_counter() - began < seconds:
             t_ms = int(time.time() * 1000)
-            producer.send("contact-events", {"event_id": f"e{n}", "contact_id": f"c{n % 5000}",
-                                             "type": "QUEUED", "occurred_at": t_ms, "channel": "VOICE",
-                                             "queue": "voice-general"})
+            # Contacts queued and answered in turn: each event changes one contact and queue.
+            producer.send("contact-events", {"event_id": f"e{n}", "contact_id": f"c{n // 2}",
+                                             "type": "ANSWERED" if n % 2 else "QUEUED", "occurred_at": t_ms,
+                                             "channel": "VOICE", "queue": "voice-general",
+                                             "agent_id": f"agent-{n % 40}" if n % 2 else None})
             n += 1
             producer.flush() if n % 50 == 0 else None
             delay = n / rate - (time.perf_counter() - began)
@@ -247,7 +249,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=25_000, help="contacts in the backlog run (~4 events each)")
     parser.add_argument("--codec-records", type=int, default=50_000)
     parser.add_argument("--hours", type=float, default=24, help="simulated hours in the whole-path run")
-    parser.add_argument("--rate", type=float, default=2_000, help="offered events/s in the latency run")
+    parser.add_argument("--rate", type=float, default=1_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, split, latency")
     args = parser.parse_args()
