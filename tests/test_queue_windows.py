@@ -124,3 +124,13 @@ def test_updates_leave_out_minutes_whose_final_record_was_sent() -> None:
     kinds = {r["window"] for r in windows.updates([key], sent={key})}
     assert kinds == {"DAY", "ROLLING_15_MIN"}
     assert "MINUTE" in {r["window"] for r in windows.updates([key])}
+
+
+def test_updates_send_one_day_record_per_day_however_many_minutes_changed() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    keys = [key for key, _ in windows.minutes.items() if key.startswith("voice-general|VOICE|*|")]
+    assert len(keys) > 1
+    days = [r for r in windows.updates(keys) if r["window"] == "DAY" and r["queue"] == "voice-general"
+            and r["region"] == "*"]
+    assert len(days) == 1

@@ -200,9 +200,12 @@ class QueueWindows:
                 out.append(record)
             views.add((record["queue"], record["channel"], record["region"], record["window_start"]))
         newest: dict[tuple[str, str, str], int] = {}
+        days: set[tuple[str, str, str, int]] = set()  # one record per day, not per changed minute
         for queue, channel, region, start in views:
-            out.append(self.day_record(queue, channel, region, start))
+            days.add((queue, channel, region, start - start % DAY_MS))
             newest[(queue, channel, region)] = max(newest.get((queue, channel, region), 0), start)
+        for queue, channel, region, day_start in sorted(days):
+            out.append(self.day_record(queue, channel, region, day_start))
         for (queue, channel, region), start in newest.items():
             out.append(self.rolling_record(queue, channel, region, start + MINUTE_MS, final=False))
         return out
