@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ def test_pipeline_agrees_with_erlang_c(tmp_path: Path) -> None:
     start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
     simulation = Simulation(erlang_profile(), start, seed=5, id_prefix="erl")
     with Worker(settings) as worker:
+        # Long enough for every source partition to be declared idle before the backlog arrives:
+        # the woken partitions must hold the watermark back at once (source_heartbeats.py).
+        time.sleep(3 * settings.watermark_idle_s)
         publish(simulation, settings, HOURS * HOUR_MS, progress_every_ms=50 * HOUR_MS)
         answered = simulation.stats["answered"]
         assert simulation.stats["abandoned"] == 0 and answered > 7_000

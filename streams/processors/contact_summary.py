@@ -51,8 +51,8 @@ def register(pipeline: Pipeline) -> None:
 
     # What this worker has processed per contact-events partition: the watermark sent along with
     # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
-    progress: dict[int, PartitionProgress] = {}
-    source_heartbeats.register(pipeline, progress)
+    heartbeats = source_heartbeats.register(pipeline)
+    progress = heartbeats.progress
 
     @app.agent(source, name=PROCESSOR)
     async def build_summaries(stream):  # type: ignore[no-untyped-def]
@@ -101,6 +101,7 @@ def register(pipeline: Pipeline) -> None:
                 if event.message.topic == events_topic:
                     p = event.message.partition
                     progress.setdefault(p, PartitionProgress()).processed(event.message.offset, newest.get(p))
+            await heartbeats.after_batch(out)
             await out.delivered()
             for contact_id, entry in touched.items():
                 contact = entry.contact

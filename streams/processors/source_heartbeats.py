@@ -6,6 +6,12 @@ can tell a quiet partition from a lagging one (see watermarks.py). So, about eve
 each contact-events partition this worker owns, a WATERMARK fact goes to every queue-facts
 partition with the partition's watermark and whether it is idle: fully processed and nothing new
 for FIRSTLINE_WATERMARK_IDLE_S.
+
+A partition declared idle that gets records again is announced active at the end of the batch
+that noticed, not a second later: on a backlog the other partitions' watermarks move hours of
+event time in a second, and the statistics would close windows ahead of the woken partition.
+The batch's own facts carry the watermarks from before it, so the announcement always comes
+ahead of any watermark that moved past the woken partition's records.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.app import Pipeline
+from faust.types import TP
+
+from streams.app import Outbox, Pipeline
 from streams.processors import watermarks as watermark_logic
 from streams.topics import spec
 
@@ -27,6 +35,7 @@ class PartitionProgress:
     watermark: int | None = None
     next_offset: int | None = None
     last_record: float = field(default_factory=time.monotonic)
+    declared_idle: bool = False  # what the last heartbeat said
 
     def processed(self, offset: int, event_time: int | None) -> None:
         self.next_offset = max(self.next_offset or 0, offset + 1)
@@ -42,31 +51,59 @@ def heartbeat(source_partition: int, watermark: int | None, idle: bool) -> dict[
             "source_partition": source_partition, "watermark": watermark, "source_idle": idle}
 
 
-def register(pipeline: Pipeline, progress: dict[int, PartitionProgress]) -> None:
-    """Send heartbeats for the partitions in `progress`, which the processor keeps up to date
-    (after its outputs for the records are sent, so a heartbeat never overtakes their facts)."""
-    app, settings = pipeline.app, pipeline.settings
-    events_topic = spec("contact-events").full_name(settings)
-    targets = spec("queue-facts").partition_count(settings)
+class Heartbeats:
+    """Heartbeats for the partitions in `progress`, which the processor keeps up to date (after
+    its outputs for the records are sent, so a heartbeat never overtakes their facts)."""
 
-    @app.timer(min(1.0, settings.watermark_idle_s / 2))
-    async def send_heartbeats() -> None:
-        consumer = app.consumer
-        owned = {tp for tp in consumer.assignment() if tp.topic == events_topic}
-        for p in [p for p in progress if p not in {tp.partition for tp in owned}]:
-            del progress[p]  # moved to another worker, which sends its heartbeats now
-        out = pipeline.outbox()
-        for tp in sorted(owned):
-            state = progress.setdefault(tp.partition, PartitionProgress())
-            up_to = state.next_offset
-            if up_to is None:
-                try:
-                    up_to = await consumer.position(tp)
-                except Exception:  # not positioned yet (assignment in progress): not idle
-                    up_to = None
-            idle = watermark_logic.source_idle(time.monotonic(), state.last_record, up_to,
-                                               consumer.highwater(tp), settings.watermark_idle_s)
-            record = heartbeat(tp.partition, state.watermark, idle)
-            for target in range(targets):
-                await out.emit("queue-facts", "", record, partition=target)
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.progress: dict[int, PartitionProgress] = {}
+        self.events_topic = spec("contact-events").full_name(pipeline.settings)
+        self.targets = spec("queue-facts").partition_count(pipeline.settings)
+
+    async def _idle(self, tp: TP, state: PartitionProgress) -> bool:
+        consumer = self.pipeline.app.consumer
+        up_to = state.next_offset
+        if up_to is None:
+            try:
+                up_to = await consumer.position(tp)
+            except Exception:  # not positioned yet (assignment in progress): not idle
+                return False
+        return watermark_logic.source_idle(time.monotonic(), state.last_record, up_to, consumer.highwater(tp),
+                                           self.pipeline.settings.watermark_idle_s)
+
+    async def _send(self, out: Outbox, p: int, state: PartitionProgress, idle: bool) -> None:
+        state.declared_idle = idle
+        record = heartbeat(p, state.watermark, idle)
+        for target in range(self.targets):
+            await out.emit("queue-facts", "", record, partition=target)
+
+    async def tick(self) -> None:
+        consumer = self.pipeline.app.consumer
+        owned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.events_topic}
+        for p in [p for p in self.progress if p not in owned]:
+            del self.progress[p]  # moved to another worker, which sends its heartbeats now
+        status = []
+        for p, tp in sorted(owned.items()):
+            state = self.progress.setdefault(p, PartitionProgress())
+            status.append((await self._idle(tp, state), p, state))
+        out = self.pipeline.outbox()
+        for idle, p, state in sorted(status, key=lambda s: s[0]):  # active ones first
+            await self._send(out, p, state, idle)
         await out.delivered()
+
+    async def after_batch(self, out: Outbox) -> None:
+        """Announce at once the partitions declared idle that have records again."""
+        for p, state in list(self.progress.items()):
+            if state.declared_idle and not await self._idle(TP(self.events_topic, p), state):
+                await self._send(out, p, state, False)
+
+
+def register(pipeline: Pipeline) -> Heartbeats:
+    heartbeats = Heartbeats(pipeline)
+
+    @pipeline.app.timer(min(1.0, pipeline.settings.watermark_idle_s / 2))
+    async def send_heartbeats() -> None:
+        await heartbeats.tick()
+
+    return heartbeats
