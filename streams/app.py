@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         consumer_auto_offset_reset="earliest",
+        # A worker that subscribed before its topics were visible (a broker just started, topics
+        # just created) got no partitions until the next metadata refresh: 5 minutes by default.
+        consumer_metadata_max_age_ms=10_000,
         # A killed worker's partitions move to a live one after this long, not faust's 60 s.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
