@@ -26,6 +26,8 @@ class TopicSpec:
     partitions: int | None = None  # None: the settings' partition count
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
+    # Older value records its readers still accept (written by workers of an earlier release).
+    also_reads: tuple[str, ...] = ()
 
     def full_name(self, settings: Settings) -> str:
         return f"{settings.namespace}.{self.name}"
@@ -74,9 +76,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "Detections for operators and the security team.", partitions=1,
               retention_ms=30 * DAY_MS),
     # internal: repartitioning between processors, not a contract for downstream teams
-    TopicSpec("queue-facts", NS + "QueueFact", "queue", "internal",
+    TopicSpec("queue-facts", NS + "QueueFactBatch", "queue", "internal",
               "Contact outcomes and agent states re-keyed by queue, for queue statistics.",
-              retention_ms=2 * DAY_MS),
+              retention_ms=2 * DAY_MS, also_reads=(NS + "QueueFact",)),
     TopicSpec("dead-letters", NS + "DeadLetter", "source_topic", "output",
               "Records that could not be used, with their origin and the reason.", partitions=1,
               retention_ms=30 * DAY_MS),

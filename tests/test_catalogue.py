@@ -17,7 +17,7 @@ def test_every_topic_has_a_schema_with_its_key_field_as_a_string() -> None:
 
 def test_every_schema_is_on_a_topic() -> None:
     registry = load_registry(Settings().schemas_dir)
-    assert set(registry.current) == {t.value_schema for t in CATALOGUE}
+    assert set(registry.current) == {t.value_schema for t in CATALOGUE} | {s for t in CATALOGUE for s in t.also_reads}
 
 
 def test_names_are_unique_and_resolve_both_ways() -> None:
@@ -32,3 +32,13 @@ def test_names_are_unique_and_resolve_both_ways() -> None:
 def test_compacted_topics_carry_latest_state_only() -> None:
     assert spec("contact-summaries").config()["cleanup.policy"] == "compact"
     assert spec("contact-events").config()["cleanup.policy"] == "delete"
+
+
+def test_fact_batches_hold_exactly_the_fact_schema() -> None:
+    import json
+
+    from streams.settings import REPO_ROOT
+
+    fact = json.loads((REPO_ROOT / "schemas" / "queue_fact.avsc").read_text())
+    batch = json.loads((REPO_ROOT / "schemas" / "queue_fact_batch.avsc").read_text())
+    assert batch["fields"][1]["type"]["items"] == fact  # change both together

@@ -15,7 +15,7 @@ from streams.analytics.queue_window import DAY_MS
 from streams.producers import ChannelProducer
 from streams.sinks.storage.tables import QUEUE_STATISTICS
 from tests.scenarios import EXPECTED, T0, delivery_order, ev
-from tests.support import Worker, isolated_settings, query, wait_until
+from tests.support import Worker, decoded, isolated_settings, query, wait_until
 
 DAY0 = T0 - T0 % DAY_MS
 COLUMNS = QUEUE_STATISTICS.column_names
@@ -112,3 +112,40 @@ def test_statistics_live_queues_and_csat(tmp_path: Path) -> None:
         assert scores == {"A": 5, "C": 4}
         assert stat(settings, voice_day)["version"] >= 1 and EXPECTED["A"]["status"] == "ENDED"
         assert "Traceback" not in worker.log()
+
+
+@pytest.mark.kafka
+def test_fact_records_old_and_new_forms_and_a_bad_fact(tmp_path: Path) -> None:
+    """queue-facts carries one record per queue per batch (QueueFactBatch); records of the older
+    form (one QueueFact each, from a worker of an earlier release) still count, and one bad fact
+    in a record goes to the dead letters while the others count."""
+    from kafka import KafkaProducer
+
+    from streams.codec import Codec, load_registry
+    from streams.topics import spec
+
+    settings = isolated_settings(tmp_path)
+    create_topics(settings)
+    codec = Codec(load_registry(settings.schemas_dir))
+
+    def fact(contact: str, **extra: object) -> dict:
+        return {"fact_id": f"{contact}|OFFERED|0", "sign": 1, "kind": "OFFERED", "queue": "voice-general",
+                "channel": "VOICE", "region": "chelyabinsk", "at": T0 + 1_000, "contact_id": contact,
+                "wait_ms": None, "handle_ms": None, "duration_ms": None, "agent_id": None, "agent_state": None,
+                "source_partition": None, "watermark": None, **extra}
+
+    topic = spec("queue-facts").full_name(settings)
+    with Worker(settings) as worker:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        producer.send(topic, key=b"voice-general", value=codec.encode("io.firstline.QueueFact", fact("old")))
+        bad = fact("bad", kind="WATERMARK")  # a heartbeat without its source partition
+        producer.send(topic, key=b"voice-general", value=codec.encode(
+            "io.firstline.QueueFactBatch", {"queue": "voice-general", "facts": [fact("new"), bad]}))
+        producer.flush()
+        producer.close()
+        minute = f"voice-general|VOICE|*|MINUTE|{T0 - T0 % 60_000}"
+        wait_until(lambda: (s := stat(settings, minute)) and s["offered"] == 2,
+                   timeout=60, what="both good facts counted", worker=worker)
+        letters = wait_until(lambda: decoded(settings, "dead-letters") or None, timeout=30,
+                             what="the bad fact's dead letter", worker=worker)
+    assert len(letters) == 1 and "fact 1 of 2" in letters[0]["error"]

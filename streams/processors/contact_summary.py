@@ -21,7 +21,7 @@ from streams.processors import source_heartbeats
 from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
-from streams.processors.queue_facts import fact_changes, facts_of
+from streams.processors.queue_facts import by_queue, fact_changes, facts_of
 from streams.processors.source_heartbeats import PartitionProgress
 from streams.processors.table_state import BufferedTable
 from streams.topics import spec
@@ -89,13 +89,16 @@ def register(pipeline: Pipeline) -> None:
             # A fact carries its partition's watermark from before this batch: facts go out per
             # contact, not in event order, so the batch's newest event time would run ahead of
             # the facts still to come from the same batch and make them late downstream.
+            facts = []
             for entry in touched.values():
                 if entry.changed:
                     p = entry.event.message.partition
                     held = progress.get(p)
                     for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
-                        await out.emit("queue-facts", fact["queue"], fact)
+                        facts.append(fact)
+            for queue, queue_facts in by_queue(facts).items():
+                await out.emit("queue-facts", queue, {"queue": queue, "facts": queue_facts})
             # Only now may a heartbeat carry this batch's watermark: its facts are ahead of it.
             for event in events:
                 if event.message.topic == events_topic:

@@ -65,3 +65,11 @@ def fact_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[Fact]:
     out = [{**fact, "sign": -1} for fid, fact in before.items() if after.get(fid) != fact]
     out += [{**fact, "sign": 1} for fid, fact in after.items() if before.get(fid) != fact]
     return out
+
+
+def by_queue(facts: list[Fact]) -> dict[str, list[Fact]]:
+    """Facts grouped for sending, one QueueFactBatch record per queue, in production order."""
+    grouped: dict[str, list[Fact]] = {}
+    for fact in facts:
+        grouped.setdefault(fact["queue"], []).append(fact)
+    return grouped

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from streams.app import Outbox, Pipeline
+from streams.codec.errors import DecodeError
 from streams.processors.batching import micro_batches
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
@@ -72,6 +73,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
     source = pipeline.raw_topic("queue-facts")
     schema = spec("queue-facts").value_schema
+    (single_schema,) = spec("queue-facts").also_reads
     partitions = source.partitions
     minutes, days, live, watermarks = (
         BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions))
@@ -121,37 +123,52 @@ def register(pipeline: Pipeline) -> LiveQueues:
         sent_final.clear()
         last_update[0] = time.monotonic()
 
+    def decode_facts(value: bytes | None) -> list[dict[str, Any]]:
+        try:
+            return codec.decode(value, schema)["facts"]
+        except DecodeError as exc:
+            if exc.kind != "WRONG_TYPE":
+                raise
+            return [codec.decode(value, single_schema)]  # written one per record by an older worker
+
+    def apply_fact(fact: dict[str, Any], p: int, seen: set[int]) -> None:
+        if fact["kind"] == "WATERMARK":
+            validate_heartbeat(fact, sources)
+            seen.add(p)
+            watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
+                                    time.time(), idle=fact["source_idle"])
+            return
+        validate_fact(fact)
+        seen.add(p)
+        started.setdefault(p, time.time())
+        if fact["watermark"] is not None and fact["source_partition"] is not None:
+            watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"], time.time())
+        if fact["kind"] in ("WAITING", "AGENT"):
+            live_state = live.get(fact["queue"]) or live_queues.empty(p)
+            if live_queues.apply(live_state, fact):
+                live.put(fact["queue"], live_state, p)
+        else:
+            changed = windows.apply(fact, p, closing_watermark(p))
+            dirty.update(changed)
+            sent_final.difference_update(changed)
+
     @app.agent(source, name=PROCESSOR)
     async def aggregate(stream):  # type: ignore[no-untyped-def]
         async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
             out = pipeline.outbox()
             seen: set[int] = set()
             for event in events:
+                p = event.message.partition
                 try:
-                    fact = codec.decode(event.message.value, schema)
-                    p = event.message.partition
-                    if fact["kind"] == "WATERMARK":
-                        validate_heartbeat(fact, sources)
-                        seen.add(p)
-                        watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
-                                                time.time(), idle=fact["source_idle"])
-                        continue
-                    validate_fact(fact)
-                    seen.add(p)
-                    started.setdefault(p, time.time())
-                    if fact["watermark"] is not None and fact["source_partition"] is not None:
-                        watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
-                                                time.time())
-                    if fact["kind"] in ("WAITING", "AGENT"):
-                        live_state = live.get(fact["queue"]) or live_queues.empty(p)
-                        if live_queues.apply(live_state, fact):
-                            live.put(fact["queue"], live_state, p)
-                    else:
-                        changed = windows.apply(fact, p, closing_watermark(p))
-                        dirty.update(changed)
-                        sent_final.difference_update(changed)
+                    facts = decode_facts(event.message.value)
                 except Exception as exc:
                     await out.reject(event, exc, PROCESSOR)
+                    continue
+                for i, fact in enumerate(facts):
+                    try:
+                        apply_fact(fact, p, seen)
+                    except Exception as exc:  # the others of the record still count
+                        await out.reject(event, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
             for p in seen:
                 watermarks.put(str(p), watermark_state(p), p)
             await close_windows(out, seen)

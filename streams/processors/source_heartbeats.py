@@ -74,7 +74,7 @@ class Heartbeats:
 
     async def _send(self, out: Outbox, p: int, state: PartitionProgress, idle: bool) -> None:
         state.declared_idle = idle
-        record = heartbeat(p, state.watermark, idle)
+        record = {"queue": "", "facts": [heartbeat(p, state.watermark, idle)]}
         for target in range(self.targets):
             await out.emit("queue-facts", "", record, partition=target)
 
