@@ -18,7 +18,7 @@ from streams.processors.batching import micro_batches
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
-from streams.processors.queue_windows import ALL_REGIONS, QueueWindows
+from streams.processors.queue_windows import ALL_REGIONS, QueueWindows, minute_key
 from streams.processors.table_state import BufferedTable, flush_all
 from streams.topics import spec
 
@@ -109,7 +109,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
             for record in windows.close(p, closing_watermark(p)):
                 await out.emit("queue-statistics", record["stat_id"], record)
                 if record["window"] == "MINUTE":
-                    sent_final.add(f"{record['queue']}|{record['channel']}|{record['region']}|{record['window_start']}")
+                    sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
+                                              record["window_start"]))
 
     @app.on_rebalance_complete.connect  # type: ignore[misc]
     async def rebuild_cache(*args: Any, **kwargs: Any) -> None:

@@ -33,6 +33,10 @@ class Store(Protocol):
     def items(self) -> Iterable[tuple[str, dict[str, Any]]]: ...
 
 
+def minute_key(queue: str, channel: str, region: str, start: int) -> str:
+    return f"{queue}|{channel}|{region}|{start}"
+
+
 def _content(fact: dict[str, Any]) -> list[Any]:
     return [fact["kind"], fact["at"], fact["wait_ms"], fact["handle_ms"], fact["duration_ms"]]
 
@@ -91,7 +95,7 @@ class QueueWindows:
     def _apply_one(self, fact: dict[str, Any], region: str, partition: int, watermark: int) -> str | None:
         queue, channel = fact["queue"], fact["channel"]
         start = fact["at"] - fact["at"] % MINUTE_MS
-        key = f"{queue}|{channel}|{region}|{start}"
+        key = minute_key(queue, channel, region, start)
         entry = self.minutes.get(key)
         closed = start + MINUTE_MS + self.lateness_ms <= watermark
         if entry is None:
@@ -158,7 +162,7 @@ class QueueWindows:
     def _merge_minutes(self, queue: str, channel: str, region: str, start: int, length: int) -> WindowAgg:
         merged = WindowAgg()
         for minute in range(start, start + length, MINUTE_MS):
-            entry = self.minutes.get(f"{queue}|{channel}|{region}|{minute}")
+            entry = self.minutes.get(minute_key(queue, channel, region, minute))
             if entry is not None:
                 merged.merge(WindowAgg.from_json(entry["agg"]))
         return merged
