@@ -13,7 +13,7 @@ from typing import Any
 from streams.app import Pipeline
 from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
-from streams.processors.queue_facts import by_queue
+from streams.processors.queue_facts import fact_records
 from streams.processors.table_state import BufferedTable
 from streams.topics import spec
 
@@ -84,8 +84,8 @@ def register(pipeline: Pipeline) -> None:
                     await out.reject(event, exc, PROCESSOR)
             # The live view wants an agent's latest state per queue: of the states an agent went
             # through within one batch, only the last is sent (under load most are skipped).
-            for queue, queue_facts in by_queue(list(facts.values())).items():
-                await out.emit("queue-facts", queue, {"queue": queue, "facts": queue_facts})
+            for queue, record in fact_records(list(facts.values())):
+                await out.emit("queue-facts", queue, record)
             await out.delivered()
             for agent_id, (new, partition) in changed.items():
                 agents.put(agent_id, new, partition)

@@ -21,7 +21,7 @@ from streams.processors import source_heartbeats
 from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
-from streams.processors.queue_facts import by_queue, fact_changes, facts_of
+from streams.processors.queue_facts import fact_changes, fact_records, facts_of
 from streams.processors.source_heartbeats import PartitionProgress
 from streams.processors.table_state import BufferedTable
 from streams.topics import spec
@@ -60,9 +60,12 @@ def register(pipeline: Pipeline) -> None:
             out = pipeline.outbox()
             touched: dict[str, _Touched] = {}
             newest: dict[int, int] = {}  # newest event time per input partition in this batch
+            last_offset: dict[int, int] = {}  # and the last offset, usable or not
             for event in events:
+                is_event = event.message.topic == events_topic
+                if is_event:
+                    last_offset[event.message.partition] = event.message.offset
                 try:
-                    is_event = event.message.topic == events_topic
                     record = codec.decode(event.message.value, event_schema if is_event else survey_schema)
                     (validate_event if is_event else validate_survey)(record)
                     contact_id = record["contact_id"]
@@ -97,13 +100,11 @@ def register(pipeline: Pipeline) -> None:
                     for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
                         facts.append(fact)
-            for queue, queue_facts in by_queue(facts).items():
-                await out.emit("queue-facts", queue, {"queue": queue, "facts": queue_facts})
+            for queue, record in fact_records(facts):
+                await out.emit("queue-facts", queue, record)
             # Only now may a heartbeat carry this batch's watermark: its facts are ahead of it.
-            for event in events:
-                if event.message.topic == events_topic:
-                    p = event.message.partition
-                    progress.setdefault(p, PartitionProgress()).processed(event.message.offset, newest.get(p))
+            for p, offset in last_offset.items():
+                progress.setdefault(p, PartitionProgress()).processed(offset, newest.get(p))
             await heartbeats.after_batch(out)
             await out.delivered()
             for contact_id, entry in touched.items():

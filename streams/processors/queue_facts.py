@@ -67,9 +67,9 @@ def fact_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[Fact]:
     return out
 
 
-def by_queue(facts: list[Fact]) -> dict[str, list[Fact]]:
-    """Facts grouped for sending, one QueueFactBatch record per queue, in production order."""
+def fact_records(facts: list[Fact]) -> list[tuple[str, dict[str, Any]]]:
+    """(key, QueueFactBatch record) pairs: one record per queue, facts in production order."""
     grouped: dict[str, list[Fact]] = {}
     for fact in facts:
         grouped.setdefault(fact["queue"], []).append(fact)
-    return grouped
+    return [(queue, {"queue": queue, "facts": queue_facts}) for queue, queue_facts in grouped.items()]

@@ -7,11 +7,13 @@ each contact-events partition this worker owns, a WATERMARK fact goes to every q
 partition with the partition's watermark and whether it is idle: fully processed and nothing new
 for FIRSTLINE_WATERMARK_IDLE_S.
 
-A partition declared idle that gets records again is announced active at the end of the batch
-that noticed, not a second later: on a backlog the other partitions' watermarks move hours of
-event time in a second, and the statistics would close windows ahead of the woken partition.
-The batch's own facts carry the watermarks from before it, so the announcement always comes
-ahead of any watermark that moved past the woken partition's records.
+No partition is idle while another partition of the same worker has a backlog, and when the
+worker gets records again every partition it had declared idle is announced active at the end of
+that batch, not a second later: on a backlog the other partitions' watermarks move hours of event
+time in a second, and the statistics would close windows ahead of a woken partition whose records
+were not fetched yet (seen once: 410 late facts). The batch's own facts carry the watermarks from
+before it, so the announcement comes ahead of any watermark that moved past them. Left open: with
+several workers, one worker's backlog can still overtake another worker's idle partitions.
 """
 
 from __future__ import annotations
@@ -61,16 +63,16 @@ class Heartbeats:
         self.events_topic = spec("contact-events").full_name(pipeline.settings)
         self.targets = spec("queue-facts").partition_count(pipeline.settings)
 
-    async def _idle(self, tp: TP, state: PartitionProgress) -> bool:
+    async def _position(self, tp: TP, state: PartitionProgress) -> tuple[int | None, int | None]:
+        """(next offset to process, end of the partition), None where not known yet."""
         consumer = self.pipeline.app.consumer
         up_to = state.next_offset
         if up_to is None:
             try:
                 up_to = await consumer.position(tp)
-            except Exception:  # not positioned yet (assignment in progress): not idle
-                return False
-        return watermark_logic.source_idle(time.monotonic(), state.last_record, up_to, consumer.highwater(tp),
-                                           self.pipeline.settings.watermark_idle_s)
+            except Exception:  # not positioned yet (assignment in progress)
+                up_to = None
+        return up_to, consumer.highwater(tp)
 
     async def _send(self, out: Outbox, p: int, state: PartitionProgress, idle: bool) -> None:
         state.declared_idle = idle
@@ -83,19 +85,30 @@ class Heartbeats:
         owned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.events_topic}
         for p in [p for p in self.progress if p not in owned]:
             del self.progress[p]  # moved to another worker, which sends its heartbeats now
+        positions = {p: await self._position(tp, self.progress.setdefault(p, PartitionProgress()))
+                     for p, tp in sorted(owned.items())}
+        # While any partition of this worker has a backlog, none is idle: on a backlog event time
+        # runs far ahead of the wall clock, and a partition whose records are on their way but
+        # not fetched yet must not let the others' watermarks pass it.
+        backlog = any(up_to is not None and end is not None and up_to < end for up_to, end in positions.values())
+        now = time.monotonic()
         status = []
-        for p, tp in sorted(owned.items()):
-            state = self.progress.setdefault(p, PartitionProgress())
-            status.append((await self._idle(tp, state), p, state))
+        for p, (up_to, end) in positions.items():
+            state = self.progress[p]
+            idle = not backlog and watermark_logic.source_idle(now, state.last_record, up_to, end,
+                                                               self.pipeline.settings.watermark_idle_s)
+            status.append((idle, p, state))
         out = self.pipeline.outbox()
         for idle, p, state in sorted(status, key=lambda s: s[0]):  # active ones first
             await self._send(out, p, state, idle)
         await out.delivered()
 
     async def after_batch(self, out: Outbox) -> None:
-        """Announce at once the partitions declared idle that have records again."""
+        """The worker has records again: every partition declared idle is announced active at
+        once, and stays so for the idle time (its own records may not have been fetched yet)."""
         for p, state in list(self.progress.items()):
-            if state.declared_idle and not await self._idle(TP(self.events_topic, p), state):
+            if state.declared_idle:
+                state.last_record = time.monotonic()
                 await self._send(out, p, state, False)
 
 
