@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import Message
 
+from streams.batch_channel import BatchChannel
 from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
 from streams.processors.dead_letters import dead_letter
@@ -30,12 +31,16 @@ class Pipeline:
     settings: Settings
     codec: Codec
 
-    def raw_topic(self, *names: str) -> faust.TopicT:
-        """Input topics read as bytes: agents decode themselves and dead-letter what fails."""
+    def source(self, *names: str) -> BatchChannel:
+        """Input topics read as raw records in batches: processors decode them themselves and
+        dead-letter what fails."""
         specs = [spec(name) for name in names]
-        return self.app.topic(*(s.full_name(self.settings) for s in specs), key_type=bytes,
-                              value_type=bytes, key_serializer="raw", value_serializer="raw",
-                              partitions=specs[0].partition_count(self.settings))
+        return self.app.batch_channel(*(s.full_name(self.settings) for s in specs),
+                                      capacity=self.settings.batch_max * 4,
+                                      partitions=specs[0].partition_count(self.settings))
+
+    def batches(self, source: BatchChannel) -> AsyncIterator[list[Message]]:
+        return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
 
     async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> Awaitable[Any]:
         """Encode a record and hand it to the producer (to the key's partition unless one is
@@ -65,9 +70,9 @@ class Outbox:
     async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> None:
         self.pending.append(await self.pipeline.emit(name, key, record, partition))
 
-    async def reject(self, event: EventT, exc: Exception, processor: str) -> None:
+    async def reject(self, message: Message, exc: Exception, processor: str) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""
-        await self.emit("dead-letters", event.message.topic, dead_letter(event, exc, processor))
+        await self.emit("dead-letters", message.topic, dead_letter(message, exc, processor))
 
     async def delivered(self) -> None:
         if self.pending:

@@ -66,7 +66,7 @@ class Settings:
     replication_factor: int = 1
     # Batching of the stream processors: at most this many events per batch.
     batch_max: int = 1000
-    # A batch is what arrives within this long of its first event (see processors/batching.py).
+    # A batch is what arrives within this long of its first event (see streams/batch_channel.py).
     batch_linger_s: float = 0.02
     commit_interval_s: float = 1.0
     log_level: str = "info"

@@ -8,7 +8,10 @@
    it. faust's own check lets exactly one missing record at the head through (it compares the
    first acknowledged offset with the committed one off by one); `_new_offset` closes that.
 
-2. A commit stalled behind a skipped record is healed without a restart: a watchdog notices a
+2. Records of a BatchChannel (streams/batch_channel.py) go from the fetch straight into the
+   channel's buffer, without faust's per-record delivery; other topics take faust's path.
+
+3. A commit stalled behind a skipped record is healed without a restart: a watchdog notices a
    partition whose committed offset (the next record to process) is unacknowledged while later
    records are acknowledged (records of a partition are processed and acknowledged in order, so
    the earlier one was skipped, not slow), and after `STALL_S` seeks the partition back to it.
@@ -17,13 +20,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode import Service
+
+from streams.batch_channel import BatchChannel
 
 STALL_S = 10.0
 
@@ -37,6 +44,10 @@ class Consumer(faust_aiokafka.Consumer):
 
     def mark_processed(self, message: Message) -> None:
         self._processed.add((message.tp, message.offset))
+
+    def ack_processed(self, message: Message) -> bool:
+        """Acknowledge a record its processor has handled (see streams/batch_channel.py)."""
+        return super().ack(message)
 
     def ack(self, message: Message) -> bool:
         if not self.app.topics.acks_enabled_for(message.topic):
@@ -82,10 +93,85 @@ class Consumer(faust_aiokafka.Consumer):
                 await self.seek_wait({tp: missing})
 
 
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetch loop
+        """faust's fetch loop, with one change: a BatchChannel's records are put into its buffer
+        (and the channel woken once per fetch) instead of being delivered one by one."""
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        batch_channels: dict[str, BatchChannel] = cast(App, self.app).batch_channels
+        filled: set[BatchChannel] = set()
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if self.should_stop:
+                    continue
+                async for tp, message in ait:
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is not None and offset < r_offset:
+                        continue  # read before (faust drops these too)
+                    if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, r_offset + 1, offset)
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    channel = batch_channels.get(tp.topic)
+                    if channel is not None:
+                        channel.put(message)
+                        filled.add(channel)
+                    else:
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                    set_read_offset(tp, offset)
+                self.diag.unset_flag(CONSUMER_FETCHING)
+                for channel in filled:
+                    channel.wake()
+                for channel in filled:
+                    if channel.full():
+                        await self.wait_first(channel.wait_room(), self.suspend_flow.wait())
+                filled.clear()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
 
 class App(faust.App):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_channels: dict[str, BatchChannel] = {}  # topic name -> its channel
+
+    def batch_channel(self, *topics: str, capacity: int, partitions: int | None = None) -> BatchChannel:
+        """A subscription to `topics` (raw bytes) read in batches; see streams/batch_channel.py."""
+        channel = BatchChannel(self, topics=list(topics), key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw", partitions=partitions,
+                               capacity=capacity)
+        for topic in topics:
+            if topic in self.batch_channels:
+                raise ValueError(f"{topic} has a batch channel already")
+            self.batch_channels[topic] = channel
+        self.topics.add(channel)
+        return channel
+
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from streams.app import Pipeline
-from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
 from streams.processors.queue_facts import fact_records
 from streams.processors.table_state import BufferedTable
@@ -55,23 +54,23 @@ def agent_facts(agent_id: str, held: dict[str, Any] | None, new: dict[str, Any])
 
 
 def register(pipeline: Pipeline) -> None:
-    app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.raw_topic("agent-events")
+    app, codec = pipeline.app, pipeline.codec
+    source = pipeline.source("agent-events")
     schema = spec("agent-events").value_schema
     agents = BufferedTable(app.Table("agent-state", default=None, key_type=str, partitions=source.partitions))
 
-    @app.agent(source, name=PROCESSOR)
-    async def track_agents(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
+    @app.task
+    async def track_agents() -> None:
+        async for messages in pipeline.batches(source):
             changed: dict[str, tuple[dict[str, Any], int]] = {}
             facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
             out = pipeline.outbox()
-            for event in events:
+            for message in messages:
                 try:
-                    ev = codec.decode(event.message.value, schema)
+                    ev = codec.decode(message.value, schema)
                     validate_agent_event(ev)
-                    if event.message.key != ev["agent_id"].encode():
-                        raise InvalidEvent(f"record key {event.message.key!r} is not the agent_id")
+                    if message.key != ev["agent_id"].encode():
+                        raise InvalidEvent(f"record key {message.key!r} is not the agent_id")
                     agent_id = ev["agent_id"]
                     held = changed[agent_id][0] if agent_id in changed else agents.get(agent_id)
                     new = fold(held, ev)
@@ -79,9 +78,9 @@ def register(pipeline: Pipeline) -> None:
                         continue
                     for fact in agent_facts(agent_id, held, new):
                         facts[fact["fact_id"]] = fact
-                    changed[agent_id] = (new, event.message.partition)
+                    changed[agent_id] = (new, message.partition)
                 except Exception as exc:
-                    await out.reject(event, exc, PROCESSOR)
+                    await out.reject(message, exc, PROCESSOR)
             # The live view wants an agent's latest state per queue: of the states an agent went
             # through within one batch, only the last is sent (under load most are skipped).
             for queue, record in fact_records(list(facts.values())):

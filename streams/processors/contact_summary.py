@@ -14,11 +14,10 @@ change of state, and the state is written only after its facts are delivered.
 
 from __future__ import annotations
 
-from faust.types import EventT
+from faust.types import Message
 
 from streams.app import Pipeline
 from streams.processors import source_heartbeats
-from streams.processors.batching import micro_batches
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
 from streams.processors.queue_facts import fact_changes, fact_records, facts_of
@@ -30,11 +29,11 @@ PROCESSOR = "contact-summary"
 
 
 class _Touched:
-    __slots__ = ("contact", "event", "changed", "facts_before")
+    __slots__ = ("contact", "message", "changed", "facts_before")
 
-    def __init__(self, contact: ContactState, event: EventT) -> None:
+    def __init__(self, contact: ContactState, message: Message) -> None:
         self.contact = contact
-        self.event = event
+        self.message = message
         self.changed = False
         self.facts_before = facts_of(contact)
 
@@ -42,7 +41,7 @@ class _Touched:
 def register(pipeline: Pipeline) -> None:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
     events_topic = spec("contact-events").full_name(settings)
-    source = pipeline.raw_topic("contact-events", "survey-responses")
+    source = pipeline.source("contact-events", "survey-responses")
     event_schema = spec("contact-events").value_schema
     survey_schema = spec("survey-responses").value_schema
     # Untyped values (the app's JSON serializer): value_type=dict fails on changelog recovery.
@@ -54,38 +53,38 @@ def register(pipeline: Pipeline) -> None:
     heartbeats = source_heartbeats.register(pipeline)
     progress = heartbeats.progress
 
-    @app.agent(source, name=PROCESSOR)
-    async def build_summaries(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
+    @app.task
+    async def build_summaries() -> None:
+        async for messages in pipeline.batches(source):
             out = pipeline.outbox()
             touched: dict[str, _Touched] = {}
             newest: dict[int, int] = {}  # newest event time per input partition in this batch
             last_offset: dict[int, int] = {}  # and the last offset, usable or not
-            for event in events:
-                is_event = event.message.topic == events_topic
+            for message in messages:
+                is_event = message.topic == events_topic
                 if is_event:
-                    last_offset[event.message.partition] = event.message.offset
+                    last_offset[message.partition] = message.offset
                 try:
-                    record = codec.decode(event.message.value, event_schema if is_event else survey_schema)
+                    record = codec.decode(message.value, event_schema if is_event else survey_schema)
                     (validate_event if is_event else validate_survey)(record)
                     contact_id = record["contact_id"]
-                    if event.message.key != contact_id.encode():
+                    if message.key != contact_id.encode():
                         # The table's partition follows the record key: a wrong key would split
                         # one contact's state across partitions.
-                        raise InvalidEvent(f"record key {event.message.key!r} is not the contact_id")
+                        raise InvalidEvent(f"record key {message.key!r} is not the contact_id")
                     entry = touched.get(contact_id)
                     if entry is None:
                         stored = state.get(contact_id)
                         contact = ContactState.from_json(stored) if stored else ContactState(contact_id)
-                        entry = touched[contact_id] = _Touched(contact, event)
-                    entry.event = event
+                        entry = touched[contact_id] = _Touched(contact, message)
+                    entry.message = message
                     if is_event:
-                        p = event.message.partition
+                        p = message.partition
                         newest[p] = max(newest.get(p, 0), record["occurred_at"])
                     folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
-                    await out.reject(event, exc, PROCESSOR)
+                    await out.reject(message, exc, PROCESSOR)
             # Facts are deltas: they must be delivered before the state that produced them is
             # written, or a crash in between would lose them for good (the replayed event would
             # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
@@ -95,7 +94,7 @@ def register(pipeline: Pipeline) -> None:
             facts = []
             for entry in touched.values():
                 if entry.changed:
-                    p = entry.event.message.partition
+                    p = entry.message.partition
                     held = progress.get(p)
                     for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
@@ -110,7 +109,7 @@ def register(pipeline: Pipeline) -> None:
             for contact_id, entry in touched.items():
                 contact = entry.contact
                 if entry.changed:
-                    state.put(contact_id, contact.to_json(), entry.event.message.partition)
+                    state.put(contact_id, contact.to_json(), entry.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
                     await out.emit("contact-summaries", contact_id, contact.summary())

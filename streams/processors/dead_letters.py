@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from faust.types import EventT
+from faust.types import Message
 
 from streams.codec import DecodeError
 from streams.processors.contact_lifecycle import InvalidEvent
@@ -20,9 +20,8 @@ def classify(exc: Exception) -> tuple[str, str]:
     return "PROCESSING", f"{type(exc).__name__}: {exc}"
 
 
-def dead_letter(event: EventT, exc: Exception, processor: str) -> dict[str, Any]:
+def dead_letter(message: Message, exc: Exception, processor: str) -> dict[str, Any]:
     kind, reason = classify(exc)
-    message = event.message
     return {
         "source_topic": message.topic,
         "source_partition": message.partition,

@@ -14,7 +14,6 @@ from typing import Any
 
 from streams.app import Outbox, Pipeline
 from streams.codec.errors import DecodeError
-from streams.processors.batching import micro_batches
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
@@ -71,7 +70,7 @@ class LiveQueues:
 
 def register(pipeline: Pipeline) -> LiveQueues:
     app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.raw_topic("queue-facts")
+    source = pipeline.source("queue-facts")
     schema = spec("queue-facts").value_schema
     (single_schema,) = spec("queue-facts").also_reads
     partitions = source.partitions
@@ -153,23 +152,23 @@ def register(pipeline: Pipeline) -> LiveQueues:
             dirty.update(changed)
             sent_final.difference_update(changed)
 
-    @app.agent(source, name=PROCESSOR)
-    async def aggregate(stream):  # type: ignore[no-untyped-def]
-        async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
+    @app.task
+    async def aggregate() -> None:
+        async for messages in pipeline.batches(source):
             out = pipeline.outbox()
             seen: set[int] = set()
-            for event in events:
-                p = event.message.partition
+            for message in messages:
+                p = message.partition
                 try:
-                    facts = decode_facts(event.message.value)
+                    facts = decode_facts(message.value)
                 except Exception as exc:
-                    await out.reject(event, exc, PROCESSOR)
+                    await out.reject(message, exc, PROCESSOR)
                     continue
                 for i, fact in enumerate(facts):
                     try:
                         apply_fact(fact, p, seen)
                     except Exception as exc:  # the others of the record still count
-                        await out.reject(event, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
+                        await out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
             for p in seen:
                 watermarks.put(str(p), watermark_state(p), p)
             await close_windows(out, seen)

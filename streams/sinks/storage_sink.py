@@ -1,6 +1,6 @@
 """Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
 
-micro_batches acks a batch only after this loop body returns, and faust commits acked offsets only,
+A batch is acknowledged only after this loop body returns (streams/batch_channel.py), and faust commits acked offsets only,
 so an offset is committed after its row is durable. A crash in between replays the batch, and the
 versioned upsert makes the replay a no-op.
 """
@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streams.app import Pipeline
-from streams.processors.batching import micro_batches
 from streams.sinks.storage import Store, open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
@@ -33,23 +32,23 @@ def register(pipeline: Pipeline) -> None:
 
 
 def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) -> None:
-    app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.raw_topic(topic)
+    app, codec = pipeline.app, pipeline.codec
+    source = pipeline.source(topic)
     schema = spec(topic).value_schema
     name = f"{topic}-sink"
 
-    @app.agent(source, name=name)
-    async def store_rows(stream):  # type: ignore[no-untyped-def]
+    @app.task
+    async def store_rows() -> None:
         await retrying(store.open, f"opening storage for {name}")
         try:
-            async for events in micro_batches(stream, settings.batch_max, settings.batch_linger_s):
+            async for messages in pipeline.batches(source):
                 out = pipeline.outbox()
                 newest: dict[str, dict[str, Any]] = {}
-                for event in events:
+                for message in messages:
                     try:
-                        row = codec.decode(event.message.value, schema)
+                        row = codec.decode(message.value, schema)
                     except Exception as exc:
-                        await out.reject(event, exc, name)
+                        await out.reject(message, exc, name)
                         continue
                     held = newest.get(row[table.key])
                     if held is None or table.version is None or row[table.version] >= held[table.version]:
