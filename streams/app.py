@@ -7,8 +7,7 @@ apps with their own namespaces side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
@@ -17,7 +16,7 @@ from faust.types import Message
 from streams.batch_channel import BatchChannel
 from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
-from streams.processors.dead_letters import dead_letter
+from streams.outbox import Outbox
 from streams.settings import Settings
 from streams.transport import App
 from streams.topics import spec
@@ -42,42 +41,8 @@ class Pipeline:
     def batches(self, source: BatchChannel) -> AsyncIterator[list[Message]]:
         return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
 
-    async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> Awaitable[Any]:
-        """Encode a record and hand it to the producer (to the key's partition unless one is
-        given); returns the delivery future.
-
-        Straight to the producer rather than through faust's Topic.send_soon: that path builds
-        several objects and a queue hop per message and was most of the processor's cost. Delivery
-        is still covered by faust's commit, which flushes the producer before committing offsets.
-        """
-        s = spec(name)
-        return await self.app.producer.send(s.full_name(self.settings), key.encode(),
-                                            self.codec.encode(s.value_schema, record), partition, None, None)
-
-    def outbox(self) -> "Outbox":
+    def outbox(self) -> Outbox:
         return Outbox(self)
-
-
-class Outbox:
-    """The outputs of one batch. `delivered()` waits until the broker has acknowledged all of them
-    and raises if any failed; processors call it before the batch ends, so that no input is acked
-    (and no offset committed) ahead of the outputs it produced."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.pending: list[Awaitable[Any]] = []
-
-    async def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> None:
-        self.pending.append(await self.pipeline.emit(name, key, record, partition))
-
-    async def reject(self, message: Message, exc: Exception, processor: str) -> None:
-        """Send a record that could not be used to the dead-letter topic, with its origin."""
-        await self.emit("dead-letters", message.topic, dead_letter(message, exc, processor))
-
-    async def delivered(self) -> None:
-        if self.pending:
-            pending, self.pending = self.pending, []
-            await asyncio.gather(*pending)
 
 
 def create_app(settings: Settings | None = None) -> Pipeline:
@@ -98,6 +63,9 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         topic_replication_factor=settings.replication_factor,
         broker_commit_interval=settings.commit_interval_s,
         producer_acks=-1,
+        # One produce request at a time goes to a broker, with at most one batch per partition:
+        # faust's 16 KiB batches made a processor's outputs wait for a train of round trips.
+        producer_max_batch_size=512 * 1024,
         web_enabled=settings.web_port > 0,
         web_port=max(settings.web_port, 1),
         web_bind=settings.web_host,

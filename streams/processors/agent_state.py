@@ -80,11 +80,11 @@ def register(pipeline: Pipeline) -> None:
                         facts[fact["fact_id"]] = fact
                     changed[agent_id] = (new, message.partition)
                 except Exception as exc:
-                    await out.reject(message, exc, PROCESSOR)
+                    out.reject(message, exc, PROCESSOR)
             # The live view wants an agent's latest state per queue: of the states an agent went
             # through within one batch, only the last is sent (under load most are skipped).
             for queue, record in fact_records(list(facts.values())):
-                await out.emit("queue-facts", queue, record)
+                out.emit("queue-facts", queue, record)
             await out.delivered()
             for agent_id, (new, partition) in changed.items():
                 agents.put(agent_id, new, partition)

@@ -84,7 +84,7 @@ def register(pipeline: Pipeline) -> None:
                     folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
-                    await out.reject(message, exc, PROCESSOR)
+                    out.reject(message, exc, PROCESSOR)
             # Facts are deltas: they must be delivered before the state that produced them is
             # written, or a crash in between would lose them for good (the replayed event would
             # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
@@ -100,7 +100,7 @@ def register(pipeline: Pipeline) -> None:
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
                         facts.append(fact)
             for queue, record in fact_records(facts):
-                await out.emit("queue-facts", queue, record)
+                out.emit("queue-facts", queue, record)
             # Only now may a heartbeat carry this batch's watermark: its facts are ahead of it.
             for p, offset in last_offset.items():
                 progress.setdefault(p, PartitionProgress()).processed(offset, newest.get(p))
@@ -112,6 +112,6 @@ def register(pipeline: Pipeline) -> None:
                     state.put(contact_id, contact.to_json(), entry.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
-                    await out.emit("contact-summaries", contact_id, contact.summary())
+                    out.emit("contact-summaries", contact_id, contact.summary())
             await state.flush()
             await out.delivered()

@@ -106,7 +106,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
             # A minute closed here stays dirty: the day and rolling views it belongs to still need
             # an update with its last facts.
             for record in windows.close(p, closing_watermark(p)):
-                await out.emit("queue-statistics", record["stat_id"], record)
+                out.emit("queue-statistics", record["stat_id"], record)
                 if record["window"] == "MINUTE":
                     sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
                                               record["window_start"]))
@@ -118,7 +118,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
     async def send_updates(out: Outbox) -> None:
         if dirty:
             for record in windows.updates(list(dirty), sent_final):
-                await out.emit("queue-statistics", record["stat_id"], record)
+                out.emit("queue-statistics", record["stat_id"], record)
             dirty.clear()
         sent_final.clear()
         last_update[0] = time.monotonic()
@@ -162,13 +162,13 @@ def register(pipeline: Pipeline) -> LiveQueues:
                 try:
                     facts = decode_facts(message.value)
                 except Exception as exc:
-                    await out.reject(message, exc, PROCESSOR)
+                    out.reject(message, exc, PROCESSOR)
                     continue
                 for i, fact in enumerate(facts):
                     try:
                         apply_fact(fact, p, seen)
                     except Exception as exc:  # the others of the record still count
-                        await out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
+                        out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
             for p in seen:
                 watermarks.put(str(p), watermark_state(p), p)
             await close_windows(out, seen)

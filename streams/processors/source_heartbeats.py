@@ -78,7 +78,7 @@ class Heartbeats:
         state.declared_idle = idle
         record = {"queue": "", "facts": [heartbeat(p, state.watermark, idle)]}
         for target in range(self.targets):
-            await out.emit("queue-facts", "", record, partition=target)
+            out.emit("queue-facts", "", record, partition=target)
 
     async def tick(self) -> None:
         consumer = self.pipeline.app.consumer

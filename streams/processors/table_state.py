@@ -10,24 +10,26 @@ flusher of the same table (the timer next to the agent) sent: a batch's input is
 this, so a crash can never leave a committed input whose state change is not in the changelog.
 
 The changelog records are sent with the partition named (faust's `table[key] = value` would use
-the partition of its "current event", which in a batch is whatever the stream yielded last), and
-straight to the producer, like the processors' outputs (see Pipeline.emit).
+the partition of its "current event", which in a batch is whatever the stream yielded last), in
+record batches like the processors' outputs (streams/outbox.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import faust
+
+from streams.outbox import RecordBatches
 
 
 class BufferedTable:
     def __init__(self, table: faust.Table) -> None:
         self.table = table
         self._dirty: dict[Any, int] = {}  # key -> changelog partition
-        self._inflight: list[asyncio.Future[Any]] = []
+        self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
 
     def get(self, key: Any) -> Any:
@@ -45,25 +47,39 @@ class BufferedTable:
     def items(self) -> Iterable[tuple[Any, Any]]:
         return self.table.data.items()
 
-    async def flush(self) -> None:
+    async def submit(self) -> None:
+        """Hand the changelog records of the keys changed since the last submit to the producer."""
         async with self._sending:
             dirty, self._dirty = self._dirty, {}
+            if not dirty:
+                return
             topic = self.table.changelog_topic
             name = topic.get_topic_name()
-            producer = self.table.app.producer
+            records = RecordBatches(self.table.app)
             for key, partition in dirty.items():
                 value = self.table.data.get(key)
                 raw_key, _ = topic.prepare_key(key, self.table.key_serializer)
                 raw_value = None if value is None else topic.prepare_value(value, self.table.value_serializer)[0]
-                self._inflight.append(await producer.send(name, raw_key, raw_value, partition, None, None))
-            waiting = list(self._inflight)
+                records.add(name, raw_key, raw_value, partition)
+            self._inflight.extend(await records.send())
+
+    async def delivered(self) -> None:
+        """Wait until every changelog record submitted so far, by any flusher, is acknowledged."""
+        waiting = list(self._inflight)
         if waiting:
             try:
                 await asyncio.gather(*waiting)
             finally:
                 self._inflight = [f for f in self._inflight if not f.done()]
 
+    async def flush(self) -> None:
+        await self.submit()
+        await self.delivered()
+
 
 async def flush_all(*tables: BufferedTable) -> None:
+    """Flush several tables with their records in flight together."""
     for table in tables:
-        await table.flush()
+        await table.submit()
+    for table in tables:
+        await table.delivered()

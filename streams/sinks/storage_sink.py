@@ -48,7 +48,7 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) 
                     try:
                         row = codec.decode(message.value, schema)
                     except Exception as exc:
-                        await out.reject(message, exc, name)
+                        out.reject(message, exc, name)
                         continue
                     held = newest.get(row[table.key])
                     if held is None or table.version is None or row[table.version] >= held[table.version]:

@@ -1,0 +1,94 @@
+"""Sending a batch's records: grouped per topic partition into Kafka record batches.
+
+The producer's `send()` costs a future, a partitioner call and an accumulator append per record,
+and a gather over those futures at the end; on the whole path that was a fifth of the worker's
+time. Here a processor's outputs are collected while it handles a batch and handed to aiokafka as
+one record batch per partition (`send_batch`), with one future each.
+
+Records with a key and no partition go where Kafka's default partitioner puts them
+(murmur2 of the key), so consumers that join by key see the same partitioning as from any other
+client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import faust
+from aiokafka.partitioner import murmur2
+from faust.types import Message
+
+from streams.processors.dead_letters import dead_letter
+from streams.topics import spec
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
+
+
+class RecordBatches:
+    """Records bound for the broker, per (topic, partition), until `send()`."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._records: dict[str, list[tuple[bytes | None, bytes | None, int | None]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._records)
+
+    def add(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        self._records.setdefault(topic, []).append((key, value, partition))
+
+    async def send(self) -> list[Awaitable[Any]]:
+        """Hand every record to the producer; returns the delivery futures (one per batch)."""
+        records, self._records = self._records, {}
+        producer = self.app.producer._ensure_producer()  # the aiokafka producer under faust's
+        futures: list[Awaitable[Any]] = []
+        for topic, items in records.items():
+            await producer.client._wait_on_metadata(topic)
+            count = len(producer.client.cluster.partitions_for_topic(topic))
+            by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = {}
+            placed: dict[bytes, int] = {}
+            for key, value, partition in items:
+                if partition is None:
+                    if key is None:
+                        raise ValueError(f"a record for {topic} has neither key nor partition")
+                    partition = placed.get(key)
+                    if partition is None:
+                        partition = placed[key] = (murmur2(key) & 0x7FFFFFFF) % count
+                by_partition.setdefault(partition, []).append((key, value))
+            for partition, pairs in by_partition.items():
+                batch = producer.create_batch()
+                for key, value in pairs:
+                    if batch.append(timestamp=None, key=key, value=value) is None:
+                        futures.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        if batch.append(timestamp=None, key=key, value=value) is None:
+                            raise ValueError(f"a record for {topic} is larger than a producer batch")
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+
+class Outbox:
+    """The outputs of one batch. `delivered()` sends them and waits until the broker has
+    acknowledged all of them, and raises if any failed; processors call it before the batch ends,
+    so that no input is acked (and no offset committed) ahead of the outputs it produced."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._records = RecordBatches(pipeline.app)
+
+    def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> None:
+        """Encode a record for topic `name` (to the key's partition unless one is given)."""
+        s = spec(name)
+        self._records.add(s.full_name(self.pipeline.settings), key.encode(),
+                          self.pipeline.codec.encode(s.value_schema, record), partition)
+
+    def reject(self, message: Message, exc: Exception, processor: str) -> None:
+        """Send a record that could not be used to the dead-letter topic, with its origin."""
+        self.emit("dead-letters", message.topic, dead_letter(message, exc, processor))
+
+    async def delivered(self) -> None:
+        if self._records:
+            await asyncio.gather(*await self._records.send())
