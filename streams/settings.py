@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -109,11 +110,18 @@ class Settings:
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:
+        threshold = self._sl_overrides_ms.get(queue)
+        return threshold if threshold is not None else DEFAULT_SL_THRESHOLD_S.get(channel, 20) * 1000
+
+    @cached_property
+    def _sl_overrides_ms(self) -> dict[str, int]:
+        # Parsed once: the statistics processor asks for every fact it counts.
+        overrides: dict[str, int] = {}
         for item in self.sl_thresholds.split(","):
             name, _, seconds = item.partition("=")
-            if name.strip() == queue and seconds.strip():
-                return int(float(seconds) * 1000)
-        return DEFAULT_SL_THRESHOLD_S.get(channel, 20) * 1000
+            if name.strip() and seconds.strip() and name.strip() not in overrides:
+                overrides[name.strip()] = int(float(seconds) * 1000)
+        return overrides
 
     @property
     def kafka_servers(self) -> list[str]:

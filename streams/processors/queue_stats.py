@@ -17,7 +17,7 @@ from streams.codec.errors import DecodeError
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
-from streams.processors.queue_windows import ALL_REGIONS, QueueWindows, minute_key
+from streams.processors.queue_windows import ALL_REGIONS, QueueWindows, minute_key, stored_minute
 from streams.processors.table_state import BufferedTable, flush_all
 from streams.topics import spec
 
@@ -75,7 +75,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
     (single_schema,) = spec("queue-facts").also_reads
     partitions = source.partitions
     minutes, days, live, watermarks = (
-        BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions))
+        BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions),
+                      encode=stored_minute if name == "queue-minutes" else None)
         for name in ("queue-minutes", "queue-days", "queue-live", "queue-watermarks"))
     tables = (minutes, days, live, watermarks)
     lateness_ms = int(settings.allowed_lateness_s * 1000)
@@ -131,24 +132,31 @@ def register(pipeline: Pipeline) -> LiveQueues:
                 raise
             return [codec.decode(value, single_schema)]  # written one per record by an older worker
 
-    def apply_fact(fact: dict[str, Any], p: int, seen: set[int]) -> None:
+    def apply_fact(fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float) -> None:
+        """`closing`: the closing watermark per partition as of this batch's facts so far, worked
+        out again only when a fact moves a source on (it was most of the cost of a fact)."""
         if fact["kind"] == "WATERMARK":
             validate_heartbeat(fact, sources)
             seen.add(p)
             watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
-                                    time.time(), idle=fact["source_idle"])
+                                    now, idle=fact["source_idle"])
+            closing.pop(p, None)
             return
         validate_fact(fact)
         seen.add(p)
-        started.setdefault(p, time.time())
+        started.setdefault(p, now)
         if fact["watermark"] is not None and fact["source_partition"] is not None:
-            watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"], time.time())
+            if watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"], now):
+                closing.pop(p, None)
         if fact["kind"] in ("WAITING", "AGENT"):
             live_state = live.get(fact["queue"]) or live_queues.empty(p)
             if live_queues.apply(live_state, fact):
                 live.put(fact["queue"], live_state, p)
         else:
-            changed = windows.apply(fact, p, closing_watermark(p))
+            watermark = closing.get(p)
+            if watermark is None:
+                watermark = closing[p] = closing_watermark(p)
+            changed = windows.apply(fact, p, watermark)
             dirty.update(changed)
             sent_final.difference_update(changed)
 
@@ -157,6 +165,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
         async for messages in pipeline.batches(source):
             out = pipeline.outbox()
             seen: set[int] = set()
+            closing: dict[int, int] = {}
+            now = time.time()
             for message in messages:
                 p = message.partition
                 try:
@@ -166,7 +176,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
                     continue
                 for i, fact in enumerate(facts):
                     try:
-                        apply_fact(fact, p, seen)
+                        apply_fact(fact, p, seen, closing, now)
                     except Exception as exc:  # the others of the record still count
                         out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
             for p in seen:

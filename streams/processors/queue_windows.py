@@ -37,6 +37,21 @@ def minute_key(queue: str, channel: str, region: str, start: int) -> str:
     return f"{queue}|{channel}|{region}|{start}"
 
 
+def stored_minute(entry: dict[str, Any]) -> dict[str, Any]:
+    """A minute's store value as JSON (for its changelog): its aggregate is kept as an object."""
+    agg = entry["agg"]
+    return entry if isinstance(agg, dict) else {**entry, "agg": agg.to_json()}
+
+
+def _agg(entry: dict[str, Any]) -> WindowAgg:
+    """The minute's aggregate as an object. The store holds JSON after a recovery; the object
+    replaces it in place, so a fact costs no conversion to and from JSON."""
+    agg = entry["agg"]
+    if isinstance(agg, dict):
+        agg = entry["agg"] = WindowAgg.from_json(agg)
+    return agg
+
+
 def _content(fact: dict[str, Any]) -> list[Any]:
     return [fact["kind"], fact["at"], fact["wait_ms"], fact["handle_ms"], fact["duration_ms"]]
 
@@ -100,17 +115,17 @@ class QueueWindows:
         closed = start + MINUTE_MS + self.lateness_ms <= watermark
         if entry is None:
             entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
-                     "agg": WindowAgg(partition=partition).to_json(), "facts": {}}
+                     "agg": WindowAgg(partition=partition), "facts": {}}
             self._ensure_day(queue, channel, region, start, partition)
             opened, closed_heap = self._index(partition)
             if closed:
-                entry["agg"]["final"] = True
+                entry["agg"].final = True
                 entry["facts"] = None
                 heapq.heappush(closed_heap, (start + MINUTE_MS, key))
             else:
                 heapq.heappush(opened, (start + MINUTE_MS, key))
         day = self._day(queue, channel, region, start)
-        agg = WindowAgg.from_json(entry["agg"])
+        agg = _agg(entry)
         threshold = self.threshold_ms(queue, channel)
         if entry["facts"] is None:  # a closed minute: count, do not change the figures
             agg.late += 1
@@ -137,7 +152,6 @@ class QueueWindows:
                 agg.apply(_as_fact(held), threshold, -1)
                 day.apply(_as_fact(held), threshold, -1)
                 del facts[fact_id]
-        entry["agg"] = agg.to_json()
         self.minutes.put(key, entry, partition)
         return key
 
@@ -164,7 +178,7 @@ class QueueWindows:
         for minute in range(start, start + length, MINUTE_MS):
             entry = self.minutes.get(minute_key(queue, channel, region, minute))
             if entry is not None:
-                merged.merge(WindowAgg.from_json(entry["agg"]))
+                merged.merge(_agg(entry))
         return merged
 
     # -- output --------------------------------------------------------------------------------
@@ -173,8 +187,7 @@ class QueueWindows:
         entry = self.minutes.get(key)
         if entry is None:
             return None
-        agg = WindowAgg.from_json(entry["agg"])
-        return agg.record(entry["q"], entry["c"], entry["r"], "MINUTE", entry["s"], entry["s"] + MINUTE_MS,
+        return _agg(entry).record(entry["q"], entry["c"], entry["r"], "MINUTE", entry["s"], entry["s"] + MINUTE_MS,
                           self.threshold_ms(entry["q"], entry["c"]))
 
     def rolling_record(self, queue: str, channel: str, region: str, end: int, final: bool) -> dict[str, Any]:
@@ -230,8 +243,9 @@ class QueueWindows:
             if entry is None or entry["facts"] is None:
                 continue
             entry["facts"] = None
-            entry["agg"]["final"] = True
-            entry["agg"]["version"] += 1
+            agg = _agg(entry)
+            agg.final = True
+            agg.version += 1
             self.minutes.put(key, entry, partition)
             heapq.heappush(closed, (end, key))
             out.append(self.minute_record(key))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ record batches like the processors' outputs (streams/outbox.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -26,8 +26,10 @@ from streams.outbox import RecordBatches
 
 
 class BufferedTable:
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: faust.Table, encode: Callable[[Any], Any] | None = None) -> None:
         self.table = table
+        # For stores that keep objects in memory: their JSON form, for the changelog.
+        self._encode = encode or (lambda value: value)
         self._dirty: dict[Any, int] = {}  # key -> changelog partition
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
@@ -59,7 +61,8 @@ class BufferedTable:
             for key, partition in dirty.items():
                 value = self.table.data.get(key)
                 raw_key, _ = topic.prepare_key(key, self.table.key_serializer)
-                raw_value = None if value is None else topic.prepare_value(value, self.table.value_serializer)[0]
+                raw_value = (None if value is None
+                             else topic.prepare_value(self._encode(value), self.table.value_serializer)[0])
                 records.add(name, raw_key, raw_value, partition)
             self._inflight.extend(await records.send())
 
