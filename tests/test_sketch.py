@@ -38,3 +38,16 @@ def test_merge_equals_one_sketch_of_everything_and_removal_undoes_add() -> None:
     both.add(7.0 * 500, weight=-1)
     assert a == both and Sketch.from_json(a.to_json()) == a
     assert Sketch().quantile(0.5) is None
+
+
+def test_quantiles_in_one_pass_answer_as_quantile_does() -> None:
+    rng = random.Random(11)
+    for zeros in (0, 3, 400):
+        sketch = Sketch()
+        for _ in range(zeros):
+            sketch.add(0)
+        for _ in range(500):
+            sketch.add(rng.expovariate(1 / 30_000))
+        qs = (0.0, 0.1, 0.5, 0.9, 0.95, 1.0)
+        assert sketch.quantiles(*qs) == [sketch.quantile(q) for q in qs]
+    assert Sketch().quantiles(0.5, 0.9) == [None, None]

@@ -85,6 +85,7 @@ class WindowAgg:
         """The QueueStatistics record (schemas/queue_statistics.avsc)."""
         answered = self.answered
         sl_base = answered + (self.abandoned - self.short_abandoned)
+        p50, p90, p95 = self.waits.quantiles(0.5, 0.9, 0.95) if answered else (None, None, None)
         return {
             "stat_id": f"{queue}|{channel}|{region}|{kind}|{start}",
             "queue": queue, "channel": channel, "region": region, "window": kind,
@@ -92,9 +93,7 @@ class WindowAgg:
             "offered": self.offered, "answered": answered, "abandoned": self.abandoned,
             "short_abandoned": self.short_abandoned,
             "asa_ms": self.wait_sum / answered if answered else None,
-            "wait_p50_ms": self.waits.quantile(0.5) if answered else None,
-            "wait_p90_ms": self.waits.quantile(0.9) if answered else None,
-            "wait_p95_ms": self.waits.quantile(0.95) if answered else None,
+            "wait_p50_ms": p50, "wait_p90_ms": p90, "wait_p95_ms": p95,
             "wait_max_ms": self.wait_max if answered else None,
             "sl_threshold_ms": threshold_ms,
             "service_level": self.answered_within / sl_base if sl_base else None,

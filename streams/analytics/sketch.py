@@ -62,6 +62,23 @@ class Sketch:
                 return 2 * _GAMMA ** index / (_GAMMA + 1)
         return 2 * _GAMMA ** max(self.buckets) / (_GAMMA + 1)
 
+    def quantiles(self, *qs: float) -> list[float | None]:
+        """quantile() of each of several ascending qs, in one pass over the sorted buckets."""
+        n = self.count
+        if n <= 0:
+            return [None] * len(qs)
+        items = sorted(self.buckets.items())
+        out: list[float | None] = []
+        i, seen, index = 0, self.zeros, None
+        for q in qs:
+            rank = q * (n - 1)
+            while seen <= rank and i < len(items):
+                index, count = items[i]
+                seen += count
+                i += 1
+            out.append(0.0 if index is None else 2 * _GAMMA ** index / (_GAMMA + 1))
+        return out
+
     def to_json(self) -> dict[str, Any]:
         # JSON object keys are strings; faust tables store JSON.
         return {"z": self.zeros, "b": {str(k): v for k, v in self.buckets.items()}}

@@ -95,7 +95,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
         state = watermarks.get(str(p))
         if state is None:
             state = {}
-            watermarks.table.data[str(p)] = state
+            watermarks.data[str(p)] = state
         return state
 
     def closing_watermark(p: int) -> int:

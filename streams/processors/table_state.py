@@ -17,7 +17,7 @@ record batches like the processors' outputs (streams/outbox.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import faust
@@ -34,20 +34,29 @@ class BufferedTable:
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
 
+    @property
+    def data(self) -> MutableMapping[Any, Any]:
+        """The table's store; for faust's memory store the dict inside it, which it changes in
+        place on recovery (the store's own Mapping.get, a try/except per call, was 3 % of the
+        worker's time)."""
+        store = self.table.data
+        inner = getattr(store, "data", None)
+        return inner if isinstance(inner, dict) else store
+
     def get(self, key: Any) -> Any:
-        return self.table.data.get(key)
+        return self.data.get(key)
 
     def put(self, key: Any, value: Any, partition: int) -> None:
-        self.table.data[key] = value
+        self.data[key] = value
         self._dirty[key] = partition
 
     def delete(self, key: Any, partition: int) -> None:
         """Remove a key; its changelog gets a tombstone."""
-        self.table.data.pop(key, None)
+        self.data.pop(key, None)
         self._dirty[key] = partition
 
     def items(self) -> Iterable[tuple[Any, Any]]:
-        return self.table.data.items()
+        return self.data.items()
 
     async def submit(self) -> None:
         """Hand the changelog records of the keys changed since the last submit to the producer."""
@@ -59,7 +68,7 @@ class BufferedTable:
             name = topic.get_topic_name()
             records = RecordBatches(self.table.app)
             for key, partition in dirty.items():
-                value = self.table.data.get(key)
+                value = self.data.get(key)
                 raw_key, _ = topic.prepare_key(key, self.table.key_serializer)
                 raw_value = (None if value is None
                              else topic.prepare_value(self._encode(value), self.table.value_serializer)[0])

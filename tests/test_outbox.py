@@ -1,0 +1,37 @@
+"""Where keyed records go: Kafka's default partitioner, bit for bit."""
+
+import random
+
+import pytest
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+
+from streams.outbox import default_partition, murmur2
+
+
+def signed(h: int) -> int:
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+@pytest.mark.parametrize("data,java", [
+    # org.apache.kafka.common.utils.UtilsTest.testMurmur2
+    (b"21", -973932308),
+    (b"foobar", -790332482),
+    (b"a-little-bit-long-string", -985981536),
+    (b"a-little-bit-longer-string", -1486304829),
+    (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+    (b"abc", 479470107),
+])
+def test_murmur2_matches_the_java_client(data: bytes, java: int) -> None:
+    assert signed(murmur2(data)) == java
+
+
+def test_murmur2_matches_aiokafka_on_every_tail_length() -> None:
+    rng = random.Random(5)
+    for _ in range(5000):
+        data = rng.randbytes(rng.randrange(0, 70))
+        assert murmur2(data) == aiokafka_murmur2(data)
+
+
+def test_default_partition_is_the_positive_hash_modulo_the_count() -> None:
+    key = b"voice-general|VOICE|*|MINUTE|1764000000000"
+    assert default_partition(key, 6) == (aiokafka_murmur2(key) & 0x7FFFFFFF) % 6
