@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.types import Message
+from aiokafka.structs import ConsumerRecord
 
 from streams.batch_channel import BatchChannel
 from streams.codec import Codec, load_registry
@@ -38,7 +38,7 @@ class Pipeline:
                                       capacity=self.settings.batch_max * 4,
                                       partitions=specs[0].partition_count(self.settings))
 
-    def batches(self, source: BatchChannel) -> AsyncIterator[list[Message]]:
+    def batches(self, source: BatchChannel) -> AsyncIterator[list[ConsumerRecord]]:
         return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
 
     def outbox(self) -> Outbox:

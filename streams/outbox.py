@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.types import Message
+from aiokafka.structs import ConsumerRecord
 
 from streams.processors.dead_letters import dead_letter
 from streams.topics import spec
@@ -117,7 +117,7 @@ class Outbox:
         self._records.add(s.full_name(self.pipeline.settings), key.encode(),
                           self.pipeline.codec.encode(s.value_schema, record), partition)
 
-    def reject(self, message: Message, exc: Exception, processor: str) -> None:
+    def reject(self, message: ConsumerRecord, exc: Exception, processor: str) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""
         self.emit("dead-letters", message.topic, dead_letter(message, exc, processor))
 

@@ -1,15 +1,15 @@
-"""The faust app and Kafka consumer firstline runs on: faust's, with two rules added.
+"""The faust app and Kafka consumer firstline runs on: faust's, with three changes.
 
-1. Only the code that processed a record may acknowledge it. While faust recovers tables, seeks
-   or rebalances, a stream skips records of an older consumer generation (or fetched while flow
-   control was off) and acknowledges them so that the lag does not grow; once committed, they are
-   never delivered again, and an end-to-end test that started a worker while contacts were being
-   published lost events. Here a skipped record stays unacknowledged, so the commit stops before
-   it. faust's own check lets exactly one missing record at the head through (it compares the
+1. Records of a BatchChannel (streams/batch_channel.py) go from each fetch straight into the
+   channel's buffer, a partition's records in one step, without faust's per-record delivery
+   (other topics, such as changelogs being recovered, take faust's path), and are acknowledged
+   per batch. Every processor and sink reads through a BatchChannel: faust's Streams acknowledge
+   records they skip during a rebalance, so those were lost (an end-to-end test lost events of a
+   worker started while contacts were being published); a BatchChannel never acknowledges a
+   record it did not hand to its processor.
+
+2. faust's commit check lets exactly one missing record at the head through (it compares the
    first acknowledged offset with the committed one off by one); `_new_offset` closes that.
-
-2. Records of a BatchChannel (streams/batch_channel.py) go from the fetch straight into the
-   channel's buffer, without faust's per-record delivery; other topics take faust's path.
 
 3. A commit stalled behind a skipped record is healed without a restart: a watchdog notices a
    partition whose committed offset (the next record to process) is unacknowledged while later
@@ -27,8 +27,10 @@ from typing import Any, cast
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message
+from faust.types import TP
+from faust.types.tuples import ack_lock
 from mode import Service
+from mode.utils.futures import notify
 
 from streams.batch_channel import BatchChannel
 
@@ -38,25 +40,33 @@ STALL_S = 10.0
 class Consumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._processed: set[tuple[TP, int]] = set()
         self._stalled: dict[TP, tuple[int, float]] = {}  # tp -> (committed offset, since)
         self.rereads = 0  # seeks back by the watchdog, for tests and monitoring
 
-    def mark_processed(self, message: Message) -> None:
-        self._processed.add((message.tp, message.offset))
+    def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
+        """Acknowledge records of one partition its processor has handled: faust's ack() for
+        each, without a Message object, its lock and its weak set per record."""
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            acked_index = self._acked_index[tp]
+            acked = self._acked[tp]
+            n = 0
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    acked_index.add(offset)
+                    acked.append(offset)
+                    n += 1
+            self._n_acked += n
+        notify(self._waiting_for_ack)
 
-    def ack_processed(self, message: Message) -> bool:
-        """Acknowledge a record its processor has handled (see streams/batch_channel.py)."""
-        return super().ack(message)
-
-    def ack(self, message: Message) -> bool:
-        if not self.app.topics.acks_enabled_for(message.topic):
-            return super().ack(message)
-        key = (message.tp, message.offset)
-        if key not in self._processed:
-            return False  # skipped by the stream, not processed: leave it to be delivered again
-        self._processed.discard(key)
-        return super().ack(message)
+    async def wait_empty(self) -> None:
+        """A rebalance or a stop waits for the batches in hand, drops what is buffered, then
+        commits as faust does."""
+        channels = set(cast(App, self.app).batch_channels.values())
+        for channel in channels:
+            await channel.wait_idle()
+            channel.clear()
+        await super().wait_empty()
 
     def _head_missing(self, tp: TP) -> int | None:
         """The committed offset when it is unacknowledged while later offsets are acknowledged."""
@@ -94,42 +104,58 @@ class Consumer(faust_aiokafka.Consumer):
 
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetch loop
-        """faust's fetch loop, with one change: a BatchChannel's records are put into its buffer
-        (and the channel woken once per fetch) instead of being delivered one by one."""
+        """faust's fetch loop (Consumer._drain_messages and getmany), except that a BatchChannel
+        gets each fetched partition's records in one step."""
         callback = self.callback
-        getmany = self.getmany
+        to_message = self._to_message
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        commit_every = self._commit_every
+        read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         batch_channels: dict[str, BatchChannel] = cast(App, self.app).batch_channels
         filled: set[BatchChannel] = set()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
+                records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
-                if self.should_stop:
+                if records is None or self.should_stop:
                     continue
-                async for tp, message in ait:
-                    offset = message.offset
-                    r_offset = get_read_offset(tp)
-                    if r_offset is not None and offset < r_offset:
-                        continue  # read before (faust drops these too)
-                    if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
+                if not self.flow_active:
+                    try:  # as faust's getmany: fetched while a rebalance started
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning("exception performing seek when flow not active %r", exc)
+                    continue
+                generation = self.app.consumer_generation_id
+                for tp, fetched in records.items():
+                    if not self.flow_active or self.app.consumer_generation_id != generation:
+                        break
+                    if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        continue
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    previous = read_offset[tp]
+                    if previous is not None:
+                        fetched = [r for r in fetched if r.offset >= previous]
+                    if not fetched:
+                        continue
                     channel = batch_channels.get(tp.topic)
+                    if acks_enabled_for(tp.topic):
+                        for record in fetched:  # gaps: compacted away or transaction markers
+                            if previous and record.offset - previous > 1:
+                                await self._add_gap(tp, previous + 1, record.offset)
+                            previous = record.offset
                     if channel is not None:
-                        channel.put(message)
+                        channel.put(generation, tp, fetched)
                         filled.add(channel)
-                    else:
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
-                    set_read_offset(tp, offset)
+                        read_offset[tp] = fetched[-1].offset
+                        continue
+                    for record in fetched:
+                        await self.wait_first(callback(to_message(tp, record)), self.suspend_flow.wait())
+                        read_offset[tp] = record.offset
+                if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    self._n_acked = 0
+                    await self.commit()
                 self.diag.unset_flag(CONSUMER_FETCHING)
                 for channel in filled:
                     channel.wake()

@@ -149,7 +149,7 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
     from streams.simulator.publish import publish
 
     # The worker's own defaults for commits and statistics updates (the tests' are faster).
-    defaults = Settings()
+    defaults = Settings.from_env()  # the worker's defaults, or FIRSTLINE_* from the environment
     settings = isolated_settings(tmp / ("whole-split" if split else "whole"), partitions=3,
                                  commit_interval_s=defaults.commit_interval_s,
                                  stats_update_interval_s=defaults.stats_update_interval_s)
@@ -256,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=25_000, help="contacts in the backlog run (~4 events each)")
     parser.add_argument("--codec-records", type=int, default=50_000)
-    parser.add_argument("--hours", type=float, default=24, help="simulated hours in the whole-path run")
+    parser.add_argument("--hours", type=float, default=72, help="simulated hours in the whole-path run")
     parser.add_argument("--rate", type=float, default=1_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, split, latency")
@@ -301,7 +301,7 @@ def report_whole(hours: float, tmp: Path, split: bool = False) -> dict[str, floa
           f"({w['whole_records']} contact, agent and survey events; {hours:g} simulated h)")
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; the day "
           f"statistics {w['whole_stats_after_summaries_s']:.1f} s later (updates of open windows go out every "
-          f"{Settings().stats_update_interval_s:g} s)")
+          f"{Settings.from_env().stats_update_interval_s:g} s)")
     return w
 
 

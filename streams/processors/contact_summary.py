@@ -14,7 +14,7 @@ change of state, and the state is written only after its facts are delivered.
 
 from __future__ import annotations
 
-from faust.types import Message
+from aiokafka.structs import ConsumerRecord
 
 from streams.app import Pipeline
 from streams.processors import source_heartbeats
@@ -31,7 +31,7 @@ PROCESSOR = "contact-summary"
 class _Touched:
     __slots__ = ("contact", "message", "changed", "facts_before")
 
-    def __init__(self, contact: ContactState, message: Message) -> None:
+    def __init__(self, contact: ContactState, message: ConsumerRecord) -> None:
         self.contact = contact
         self.message = message
         self.changed = False

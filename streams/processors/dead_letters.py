@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from faust.types import Message
+from aiokafka.structs import ConsumerRecord
 
 from streams.codec import DecodeError
 from streams.processors.contact_lifecycle import InvalidEvent
@@ -20,13 +20,13 @@ def classify(exc: Exception) -> tuple[str, str]:
     return "PROCESSING", f"{type(exc).__name__}: {exc}"
 
 
-def dead_letter(message: Message, exc: Exception, processor: str) -> dict[str, Any]:
+def dead_letter(message: ConsumerRecord, exc: Exception, processor: str) -> dict[str, Any]:
     kind, reason = classify(exc)
     return {
         "source_topic": message.topic,
         "source_partition": message.partition,
         "source_offset": message.offset,
-        "source_timestamp": int(message.timestamp * 1000) if message.timestamp else None,
+        "source_timestamp": message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None,
         "key": message.key if isinstance(message.key, (bytes, type(None))) else str(message.key).encode(),
         "value": message.value if isinstance(message.value, (bytes, type(None))) else None,
         "error_kind": kind,
