@@ -101,24 +101,26 @@ class QueueWindows:
         if fact["kind"] not in COUNTED:
             return []
         changed = []
+        content = _content(fact)
+        threshold = self.threshold_ms(fact["queue"], fact["channel"])
         for region in (fact["region"], ALL_REGIONS):
-            key = self._apply_one(fact, region, partition, watermark)
+            key = self._apply_one(fact, content, threshold, region, partition, watermark)
             if key:
                 changed.append(key)
         return changed
 
-    def _apply_one(self, fact: dict[str, Any], region: str, partition: int, watermark: int) -> str | None:
-        queue, channel = fact["queue"], fact["channel"]
-        start = fact["at"] - fact["at"] % MINUTE_MS
+    def _apply_one(self, fact: dict[str, Any], content: list[Any], threshold: int, region: str,
+                   partition: int, watermark: int) -> str | None:
+        queue, channel, at = fact["queue"], fact["channel"], fact["at"]
+        start = at - at % MINUTE_MS
         key = minute_key(queue, channel, region, start)
         entry = self.minutes.get(key)
-        closed = start + MINUTE_MS + self.lateness_ms <= watermark
         if entry is None:
             entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
                      "agg": WindowAgg(partition=partition), "facts": {}}
             self._ensure_day(queue, channel, region, start, partition)
             opened, closed_heap = self._index(partition)
-            if closed:
+            if start + MINUTE_MS + self.lateness_ms <= watermark:  # closed already: only counts as late
                 entry["agg"].final = True
                 entry["facts"] = None
                 heapq.heappush(closed_heap, (start + MINUTE_MS, key))
@@ -126,17 +128,15 @@ class QueueWindows:
                 heapq.heappush(opened, (start + MINUTE_MS, key))
         day = self._day(queue, channel, region, start)
         agg = _agg(entry)
-        threshold = self.threshold_ms(queue, channel)
-        if entry["facts"] is None:  # a closed minute: count, do not change the figures
+        facts = entry["facts"]
+        if facts is None:  # a closed minute: count, do not change the figures
             agg.late += 1
             agg.version += 1
             day.late += 1
             day.version += 1
         else:
-            facts = entry["facts"]
             fact_id = fact["fact_id"]
             held = facts.get(fact_id)
-            content = _content(fact)
             if fact["sign"] > 0:
                 if held == content:
                     return None  # delivered before

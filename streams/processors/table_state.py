@@ -32,6 +32,7 @@ class BufferedTable:
         # For stores that keep objects in memory: their JSON form, for the changelog.
         self._encode = encode or (lambda value: value)
         self._dirty: dict[Any, int] = {}  # key -> changelog partition
+        self._data: MutableMapping[Any, Any] | None = None
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
         if (table.key_serializer, table.value_serializer) != ("json", "json"):
@@ -45,12 +46,14 @@ class BufferedTable:
 
     @property
     def data(self) -> MutableMapping[Any, Any]:
-        """The table's store; for faust's memory store the dict inside it, which it changes in
-        place on recovery (the store's own Mapping.get, a try/except per call, was 3 % of the
-        worker's time)."""
-        store = self.table.data
-        inner = getattr(store, "data", None)
-        return inner if isinstance(inner, dict) else store
+        """The table's store; for faust's memory store the dict inside it, which it keeps for its
+        life and changes in place on recovery (the store's own Mapping.get, a try/except per
+        call, was 3 % of the worker's time)."""
+        if self._data is None:
+            store = self.table.data
+            inner = getattr(store, "data", None)
+            self._data = inner if isinstance(inner, dict) else store
+        return self._data
 
     def get(self, key: Any) -> Any:
         return self.data.get(key)
