@@ -6,7 +6,7 @@ apps with their own namespaces side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 from streams.batch_channel import BatchChannel
 from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
-from streams.outbox import Outbox
+from streams.outbox import KeyHashes, Outbox
 from streams.settings import Settings
 from streams.transport import App
 from streams.topics import spec
@@ -29,6 +29,7 @@ class Pipeline:
     app: faust.App
     settings: Settings
     codec: Codec
+    key_hashes: KeyHashes = field(default_factory=KeyHashes)
 
     def source(self, *names: str) -> BatchChannel:
         """Input topics read as raw records in batches: processors decode them themselves and
