@@ -240,7 +240,8 @@ async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, flo
         stop.set()
         await reader
         await consumer.stop()
-        assert worker.alive()
+        if not worker.alive():
+            raise SystemExit(worker.log()[-60000:])
     summaries = read_topic(settings, "contact-summaries", timeout=30)
     codec = Codec(load_registry(settings.schemas_dir))
     lat = [r.timestamp - codec.decode(r.value)["updated_at"] for r in summaries]

@@ -149,3 +149,26 @@ def test_fact_records_old_and_new_forms_and_a_bad_fact(tmp_path: Path) -> None:
         letters = wait_until(lambda: decoded(settings, "dead-letters") or None, timeout=30,
                              what="the bad fact's dead letter", worker=worker)
     assert len(letters) == 1 and "fact 1 of 2" in letters[0]["error"]
+
+
+@pytest.mark.kafka
+def test_a_minute_of_a_very_busy_queue(tmp_path: Path) -> None:
+    """12,000 calls queued and answered within one minute in one queue. The statistics once kept
+    every counted fact id inside the minute's stored value: this minute's value outgrew the
+    broker's largest record (1 MB) and the worker stopped."""
+    settings = isolated_settings(tmp_path)
+    create_topics(settings)
+    calls = 12_000
+    with ChannelProducer(settings) as producer:
+        for i in range(calls):
+            contact = f"busy-{i}"
+            at_ms = T0 + i * 50_000 // calls  # all within the first 50 s of T0's minute
+            for kind, extra in (("QUEUED", {}), ("ANSWERED", {"agent_id": f"agent-{i % 300}"})):
+                producer.send("contact-events", {"event_id": f"{contact}-{kind}", "contact_id": contact, "type": kind,
+                                                 "occurred_at": at_ms + (2_000 if extra else 0), "channel": "VOICE",
+                                                 "source": "test", "queue": "voice-busy", **extra})
+    with Worker(settings) as worker:
+        minute = T0 - T0 % 60_000
+        row = wait_until(lambda: (s := stat(settings, f"voice-busy|VOICE|*|MINUTE|{minute}")) and
+                         s["answered"] == calls and s, timeout=180, what="the busy minute", worker=worker)
+        assert (row["offered"], row["answered"], row["asa_ms"]) == (calls, calls, 2_000)

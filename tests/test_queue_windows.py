@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from streams.analytics.queue_window import DAY_MS, MINUTE_MS
 from streams.processors.queue_facts import facts_of
-from streams.processors.queue_windows import QueueWindows
+from streams.processors.queue_windows import QueueWindows, stored_minute
 from streams.settings import Settings
 from tests.scenarios import SCRIPTED, T0
 from tests.test_queue_facts import state_of
@@ -24,7 +26,7 @@ class DictStore(dict):
 
 
 def engine() -> QueueWindows:
-    return QueueWindows(DictStore(), DictStore(), LATENESS, Settings().sl_threshold_ms)
+    return QueueWindows(DictStore(), DictStore(), DictStore(), LATENESS, Settings().sl_threshold_ms)
 
 
 def all_facts() -> list[dict]:
@@ -134,3 +136,61 @@ def test_updates_send_one_day_record_per_day_however_many_minutes_changed() -> N
     days = [r for r in windows.updates(keys) if r["window"] == "DAY" and r["queue"] == "voice-general"
             and r["region"] == "*"]
     assert len(days) == 1
+
+
+def test_a_fact_counted_with_other_content_is_moved_not_counted_twice() -> None:
+    windows = engine()
+    answered = next(f for f in all_facts() if f["kind"] == "ANSWERED" and f["queue"] == "voice-general")
+    later = {**answered, "at": answered["at"] + 3 * MINUTE_MS, "wait_ms": answered["wait_ms"] + 180_000}
+    windows.apply(answered, 0, answered["at"])
+    windows.apply(later, 0, answered["at"])  # e.g. replayed from a state that changed since
+    finals = by_window(windows.close(0, DAY0 + DAY_MS + LATENESS))
+    day = finals[("voice-general", "*", "DAY", DAY0)]
+    assert (day["answered"], day["asa_ms"]) == (1, later["wait_ms"])
+
+
+def test_counted_facts_are_forgotten_when_their_minute_closes_and_minutes_stay_small() -> None:
+    windows = engine()
+    busy = [{"fact_id": f"c{i}|OFFERED|0", "kind": "OFFERED", "queue": "voice-general", "channel": "VOICE",
+             "region": "moscow", "contact_id": f"c{i}", "at": T0 + i % 1000, "sign": 1, "wait_ms": None,
+             "handle_ms": None, "duration_ms": None} for i in range(5000)]  # one busy minute
+    feed(windows, busy)
+    assert len(windows.counted) == 5000
+    minute = windows.minutes[f"voice-general|VOICE|*|{T0 - T0 % MINUTE_MS}"]
+    assert len(json.dumps(stored_minute(minute))) < 2000  # not one entry per contact
+    windows.close(0, T0 + 2 * MINUTE_MS + LATENESS)
+    assert len(windows.counted) == 0
+    # a duplicate now is late, not counted again
+    records = by_window(windows.updates([f"voice-general|VOICE|*|{T0 - T0 % MINUTE_MS}"]))
+    windows.apply(busy[0], 0, T0 + 2 * MINUTE_MS + LATENESS)
+    again = by_window(windows.updates([f"voice-general|VOICE|*|{T0 - T0 % MINUTE_MS}"]))
+    key = ("voice-general", "*", "MINUTE", T0 - T0 % MINUTE_MS)
+    assert again[key]["offered"] == records[key]["offered"] == 5000
+    assert again[key]["late_events"] == records[key]["late_events"] + 1
+
+
+def test_minutes_stored_by_an_older_worker_keep_their_counted_facts() -> None:
+    old = engine()
+    facts = all_facts()
+    feed(old, facts)
+    # The older form: each region's minute held its facts by id, as [kind, at, wait, handle, duration].
+    for key, entry in list(old.minutes.items()):
+        entry = stored_minute(entry)
+        entry.pop("open")
+        entry["facts"] = {}
+        if entry["r"] != "*":
+            for held_key, held in old.counted.items():
+                q, c, fact_id = held_key.split("|", 2)
+                if (q, c, held[5]) == (entry["q"], entry["c"], entry["r"]) and held[1] - held[1] % MINUTE_MS == entry["s"]:
+                    entry["facts"][fact_id] = held[:5]
+        old.minutes[key] = json.loads(json.dumps(entry))
+    upgraded = QueueWindows(old.minutes, old.days, DictStore(), LATENESS, Settings().sl_threshold_ms)
+    feed(upgraded, facts)  # every fact again: all duplicates
+    end = DAY0 + DAY_MS + LATENESS
+    fresh = engine()
+    feed(fresh, facts)
+
+    def figures(records: list[dict]) -> dict:
+        return {k: {f: v for f, v in r.items() if f != "version"} for k, r in by_window(records).items()}
+
+    assert figures(upgraded.close(0, end)) == figures(fresh.close(0, end))

@@ -74,13 +74,13 @@ def register(pipeline: Pipeline) -> LiveQueues:
     schema = spec("queue-facts").value_schema
     (single_schema,) = spec("queue-facts").also_reads
     partitions = source.partitions
-    minutes, days, live, watermarks = (
+    minutes, days, counted, live, watermarks = (
         BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions),
                       encode=stored_minute if name == "queue-minutes" else None)
-        for name in ("queue-minutes", "queue-days", "queue-live", "queue-watermarks"))
-    tables = (minutes, days, live, watermarks)
+        for name in ("queue-minutes", "queue-days", "queue-counted", "queue-live", "queue-watermarks"))
+    tables = (minutes, days, counted, live, watermarks)
     lateness_ms = int(settings.allowed_lateness_s * 1000)
-    windows = QueueWindows(minutes, days, lateness_ms, settings.sl_threshold_ms)
+    windows = QueueWindows(minutes, days, counted, lateness_ms, settings.sl_threshold_ms)
     dirty: set[str] = set()  # minute keys changed since the last update was sent
     # Of those, the minutes whose final record close() sent after their last change: an update
     # would repeat it (in a backlog most minutes close between two updates).

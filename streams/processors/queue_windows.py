@@ -1,13 +1,17 @@
 """Pure logic of the queue-statistics processor: facts into event-time windows, idempotently.
 
-Everything is built from one-minute windows, one store key per queue/channel/region/minute. A
-minute's key holds both its figures and the facts it counted (by fact id), in one value, so a fact
-delivered twice (at-least-once) changes nothing, a retraction removes exactly what was counted, and
-a crash can never leave the figures and the fact list disagreeing (one key, one changelog record).
+Everything is built from one-minute windows, one store key per queue/channel/region/minute, holding
+the minute's figures. What was counted is remembered per fact, in a store of its own keyed by
+queue, channel and fact id: the content counted (kind, time, wait, handle time, duration) and the
+region. So a fact delivered twice (at-least-once) changes nothing, a retraction removes exactly
+what was counted, and a fact whose content changed is moved. A fact is remembered until the
+minute it was counted in closes. (An earlier version kept the fact ids inside the minute's value:
+a busy queue's minute grew with every contact, was rewritten to the changelog on every batch, and
+at 5,000 contacts a second exceeded the broker's record size and stopped the worker.)
 
 - MINUTE windows close when the watermark (newest event time seen in the partition) passes their
-  end plus the allowed lateness. A closed minute keeps its figures, drops its fact list, and counts
-  any later fact in `late` instead of in the figures.
+  end plus the allowed lateness. A closed minute keeps its figures and counts any later fact in
+  `late` instead of in the figures.
 - ROLLING_15_MIN is the merge of the 15 minutes ending with the minute that closed (final), or with
   the newest minute (update).
 - DAY (UTC) is the merge of the day's minutes. The merge is kept in a cache derived from the
@@ -52,20 +56,26 @@ def _agg(entry: dict[str, Any]) -> WindowAgg:
     return agg
 
 
-def _content(fact: dict[str, Any]) -> list[Any]:
-    return [fact["kind"], fact["at"], fact["wait_ms"], fact["handle_ms"], fact["duration_ms"]]
+def _counted(fact: dict[str, Any]) -> list[Any]:
+    """What is remembered of a counted fact: its content and region (the partition is appended)."""
+    return [fact["kind"], fact["at"], fact["wait_ms"], fact["handle_ms"], fact["duration_ms"], fact["region"]]
 
 
-def _as_fact(content: list[Any]) -> dict[str, Any]:
-    kind, at, wait, handle, duration = content
+def _as_fact(counted: list[Any]) -> dict[str, Any]:
+    kind, at, wait, handle, duration = counted[:5]
     return {"kind": kind, "at": at, "wait_ms": wait, "handle_ms": handle, "duration_ms": duration}
 
 
+def _minute_end(at: int) -> int:
+    return at - at % MINUTE_MS + MINUTE_MS
+
+
 class QueueWindows:
-    def __init__(self, minutes: Store, days: Store, lateness_ms: int,
+    def __init__(self, minutes: Store, days: Store, counted: Store, lateness_ms: int,
                  threshold_ms: Callable[[str, str], int]) -> None:
         self.minutes = minutes
         self.days = days  # day key -> {"q","c","r","s","p","final"}: which days exist, which closed
+        self.counted = counted  # "queue|channel|fact id" -> _counted(fact) + [partition]
         self.lateness_ms = lateness_ms
         self.threshold_ms = threshold_ms
         self._day_cache: dict[str, WindowAgg] = {}
@@ -73,6 +83,8 @@ class QueueWindows:
         # closed ones awaiting deletion, so that closing costs what closes, not what exists.
         self._open: dict[int, list[tuple[int, str]]] = {}
         self._closed: dict[int, list[tuple[int, str]]] = {}
+        # (end of the minute it was counted in, key) of remembered facts, to forget them
+        self._expiring: dict[int, list[tuple[int, str]]] = {}
         self._closed_up_to: dict[int, int] = {}
 
     def forget_cache(self) -> None:
@@ -80,18 +92,36 @@ class QueueWindows:
         self._day_cache.clear()
         self._open.clear()
         self._closed.clear()
+        self._expiring.clear()
         self._closed_up_to.clear()
 
     def _index(self, partition: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         if partition not in self._open:
-            opened, closed = [], []
-            for key, entry in self.minutes.items():
-                if entry["p"] == partition:
-                    (opened if entry["facts"] is not None else closed).append((entry["s"] + MINUTE_MS, key))
-            heapq.heapify(opened)
-            heapq.heapify(closed)
+            opened, closed, expiring = [], [], []
+            for key, entry in list(self.minutes.items()):
+                if entry["p"] != partition:
+                    continue
+                if "facts" in entry:
+                    self._upgrade(key, entry)
+                (opened if entry["open"] else closed).append((entry["s"] + MINUTE_MS, key))
+            for key, held in self.counted.items():
+                if held[6] == partition:
+                    expiring.append((_minute_end(held[1]), key))
+            for heap in (opened, closed, expiring):
+                heapq.heapify(heap)
             self._open[partition], self._closed[partition] = opened, closed
+            self._expiring[partition] = expiring
         return self._open[partition], self._closed[partition]
+
+    def _upgrade(self, key: str, entry: dict[str, Any]) -> None:
+        """A minute stored by an older worker, with its fact ids inside: remember them per fact."""
+        facts = entry.pop("facts")
+        entry["open"] = facts is not None
+        if facts and entry["r"] != ALL_REGIONS:
+            for fact_id, content in facts.items():
+                self.counted.put(f"{entry['q']}|{entry['c']}|{fact_id}", [*content, entry["r"], entry["p"]],
+                                 entry["p"])
+        self.minutes.put(key, entry, entry["p"])
 
     # -- applying facts ---------------------------------------------------------------------
 
@@ -100,60 +130,74 @@ class QueueWindows:
         Returns the minute keys that changed."""
         if fact["kind"] not in COUNTED:
             return []
+        self._index(partition)  # also brings minutes stored by an older worker up to date
+        queue, channel = fact["queue"], fact["channel"]
+        threshold = self.threshold_ms(queue, channel)
+        counted = _counted(fact)
+        if self._minute_closed(queue, channel, counted, watermark):
+            return self._count(queue, channel, counted, threshold, 0, partition, watermark)  # late
+        key = f"{queue}|{channel}|{fact['fact_id']}"
+        held = self.counted.get(key)
+        if fact["sign"] > 0:
+            if held is not None and held[:6] == counted:
+                return []  # delivered before
+            changed = []
+            if held is not None:  # counted with other content: take that back first
+                changed += self._count(queue, channel, held, threshold, -1, partition, watermark)
+            changed += self._count(queue, channel, counted, threshold, 1, partition, watermark)
+            counted.append(partition)
+            self.counted.put(key, counted, partition)
+            heapq.heappush(self._expiring[partition], (_minute_end(counted[1]), key))
+            return changed
+        if held is None:
+            return []  # retracted before, or never counted
+        self.counted.delete(key, partition)
+        return self._count(queue, channel, held, threshold, -1, partition, watermark)
+
+    def _minute_closed(self, queue: str, channel: str, counted: list[Any], watermark: int) -> bool:
+        """Whether the fact's minute has closed: close() says so for a minute that exists."""
+        at = counted[1]
+        entry = self.minutes.get(minute_key(queue, channel, counted[5], at - at % MINUTE_MS))
+        if entry is not None:
+            return not entry["open"]
+        return _minute_end(at) + self.lateness_ms <= watermark
+
+    def _count(self, queue: str, channel: str, counted: list[Any], threshold: int, w: int,
+               partition: int, watermark: int) -> list[str]:
+        """Add (w=1) or remove (w=-1) a fact in its minute, for its region and all regions; in a
+        closed minute (or with w=0) it counts as late instead. Returns the minute keys changed."""
+        at, region = counted[1], counted[5]
+        start = at - at % MINUTE_MS
+        fact = _as_fact(counted)
         changed = []
-        content = _content(fact)
-        threshold = self.threshold_ms(fact["queue"], fact["channel"])
-        for region in (fact["region"], ALL_REGIONS):
-            key = self._apply_one(fact, content, threshold, region, partition, watermark)
-            if key:
-                changed.append(key)
+        for r in (region, ALL_REGIONS):
+            key = minute_key(queue, channel, r, start)
+            entry = self.minutes.get(key)
+            if entry is None:
+                entry = self._new_minute(key, queue, channel, r, start, partition, watermark)
+            day = self._day(queue, channel, r, start)
+            agg = _agg(entry)
+            if w == 0 or not entry["open"]:
+                agg.late += 1
+                agg.version += 1
+                day.late += 1
+                day.version += 1
+            else:
+                agg.apply(fact, threshold, w)
+                day.apply(fact, threshold, w)
+            self.minutes.put(key, entry, partition)
+            changed.append(key)
         return changed
 
-    def _apply_one(self, fact: dict[str, Any], content: list[Any], threshold: int, region: str,
-                   partition: int, watermark: int) -> str | None:
-        queue, channel, at = fact["queue"], fact["channel"], fact["at"]
-        start = at - at % MINUTE_MS
-        key = minute_key(queue, channel, region, start)
-        entry = self.minutes.get(key)
-        if entry is None:
-            entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
-                     "agg": WindowAgg(partition=partition), "facts": {}}
-            self._ensure_day(queue, channel, region, start, partition)
-            opened, closed_heap = self._index(partition)
-            if start + MINUTE_MS + self.lateness_ms <= watermark:  # closed already: only counts as late
-                entry["agg"].final = True
-                entry["facts"] = None
-                heapq.heappush(closed_heap, (start + MINUTE_MS, key))
-            else:
-                heapq.heappush(opened, (start + MINUTE_MS, key))
-        day = self._day(queue, channel, region, start)
-        agg = _agg(entry)
-        facts = entry["facts"]
-        if facts is None:  # a closed minute: count, do not change the figures
-            agg.late += 1
-            agg.version += 1
-            day.late += 1
-            day.version += 1
-        else:
-            fact_id = fact["fact_id"]
-            held = facts.get(fact_id)
-            if fact["sign"] > 0:
-                if held == content:
-                    return None  # delivered before
-                if held is not None:
-                    agg.apply(_as_fact(held), threshold, -1)
-                    day.apply(_as_fact(held), threshold, -1)
-                agg.apply(fact, threshold, 1)
-                day.apply(fact, threshold, 1)
-                facts[fact_id] = content
-            else:
-                if held is None:
-                    return None  # retracted before, or never counted here
-                agg.apply(_as_fact(held), threshold, -1)
-                day.apply(_as_fact(held), threshold, -1)
-                del facts[fact_id]
-        self.minutes.put(key, entry, partition)
-        return key
+    def _new_minute(self, key: str, queue: str, channel: str, region: str, start: int, partition: int,
+                    watermark: int) -> dict[str, Any]:
+        is_open = start + MINUTE_MS + self.lateness_ms > watermark
+        entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
+                 "agg": WindowAgg(partition=partition, final=not is_open), "open": is_open}
+        self._ensure_day(queue, channel, region, start, partition)
+        opened, closed = self._index(partition)
+        heapq.heappush(opened if is_open else closed, (start + MINUTE_MS, key))
+        return entry
 
     # -- days ---------------------------------------------------------------------------------
 
@@ -240,9 +284,9 @@ class QueueWindows:
         while opened and opened[0][0] + self.lateness_ms <= watermark:
             end, key = heapq.heappop(opened)
             entry = self.minutes.get(key)
-            if entry is None or entry["facts"] is None:
+            if entry is None or not entry["open"]:
                 continue
-            entry["facts"] = None
+            entry["open"] = False
             agg = _agg(entry)
             agg.final = True
             agg.version += 1
@@ -253,6 +297,12 @@ class QueueWindows:
         while closed and closed[0][0] + retention_ms <= watermark:
             _, key = heapq.heappop(closed)
             self.minutes.delete(key, partition)
+        expiring = self._expiring[partition]
+        while expiring and expiring[0][0] + self.lateness_ms <= watermark:
+            end, key = heapq.heappop(expiring)
+            held = self.counted.get(key)
+            if held is not None and _minute_end(held[1]) == end:  # not moved to a later minute since
+                self.counted.delete(key, partition)
         for key, info in list(self.days.items()):
             if info["p"] != partition:
                 continue
