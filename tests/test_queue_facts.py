@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.processors.contact_lifecycle import ContactState
-from streams.processors.queue_facts import fact_changes, facts_of
+from streams.processors.queue_facts import MAX_FACTS_PER_RECORD, fact_changes, fact_records, facts_of
 from tests.scenarios import SCRIPTED, T0, ev
 from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
 
@@ -55,3 +55,11 @@ def test_waiting_contact_and_its_retraction_when_answered() -> None:
     changes = fact_changes(before, facts_of(waiting))
     assert [(c["kind"], c["sign"]) for c in changes] == [("WAITING", -1), ("ANSWERED", 1)]
     assert changes[1]["wait_ms"] == 60_000
+
+
+def test_fact_records_one_per_queue_split_when_very_busy() -> None:
+    facts = [{"queue": "voice", "fact_id": f"v{i}"} for i in range(MAX_FACTS_PER_RECORD + 5)]
+    facts += [{"queue": "chat", "fact_id": "c0"}]
+    records = fact_records(facts)
+    assert [(key, len(r["facts"])) for key, r in records] == [("voice", MAX_FACTS_PER_RECORD), ("voice", 5), ("chat", 1)]
+    assert [f for key, r in records if key == "voice" for f in r["facts"]] == facts[:-1]  # order kept

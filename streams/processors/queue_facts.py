@@ -67,9 +67,15 @@ def fact_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[Fact]:
     return out
 
 
+MAX_FACTS_PER_RECORD = 2_000  # about 250 KB: well below a Kafka record's 1 MB, whatever the batch size
+
+
 def fact_records(facts: list[Fact]) -> list[tuple[str, dict[str, Any]]]:
-    """(key, QueueFactBatch record) pairs: one record per queue, facts in production order."""
+    """(key, QueueFactBatch record) pairs: a record per queue (more for a very busy one), facts in
+    production order."""
     grouped: dict[str, list[Fact]] = {}
     for fact in facts:
         grouped.setdefault(fact["queue"], []).append(fact)
-    return [(queue, {"queue": queue, "facts": queue_facts}) for queue, queue_facts in grouped.items()]
+    return [(queue, {"queue": queue, "facts": queue_facts[i:i + MAX_FACTS_PER_RECORD]})
+            for queue, queue_facts in grouped.items()
+            for i in range(0, len(queue_facts), MAX_FACTS_PER_RECORD)]

@@ -55,17 +55,20 @@ class LiveQueues:
         state = self.live.get(queue)
         if state is None:
             return None
+        buckets = [b["waiting"] for b in (self.live.get(k) for k in live_queues.waiting_keys(queue)) if b]
+        buckets.append(state.get("waiting", {}))  # kept inside the entry by an older worker
         sources = (self.watermarks.get(str(state["p"])) or {}).get("sources", {})
         # "Now" for a live view is the newest event time seen, not the closing watermark.
-        watermark = max([held[0] for held in sources.values()] + [max(state["waiting"].values(), default=0)])
+        watermark = max([held[0] for held in sources.values()] + [max(b.values(), default=0) for b in buckets])
         aht = None
         for key, info in self.windows.days.items():
             if info["q"] == queue and info["r"] == ALL_REGIONS and info["s"] <= watermark < info["s"] + 86_400_000:
                 aht = self.windows.day_record(info["q"], info["c"], info["r"], info["s"])["aht_ms"] or aht
-        return live_queues.view(queue, state, watermark, aht)
+        return live_queues.view(queue, state, buckets, watermark, aht)
 
     def all(self) -> list[dict[str, Any]]:
-        return [v for v in (self.view(q) for q in sorted(key for key, _ in self.live.items())) if v is not None]
+        queues = sorted(key for key, _ in self.live.items() if live_queues.is_queue_key(key))
+        return [v for v in (self.view(q) for q in queues) if v is not None]
 
 
 def register(pipeline: Pipeline) -> LiveQueues:
@@ -149,9 +152,18 @@ def register(pipeline: Pipeline) -> LiveQueues:
             if watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"], now):
                 closing.pop(p, None)
         if fact["kind"] in ("WAITING", "AGENT"):
-            live_state = live.get(fact["queue"]) or live_queues.empty(p)
-            if live_queues.apply(live_state, fact):
-                live.put(fact["queue"], live_state, p)
+            queue = fact["queue"]
+            entry = live.get(queue)
+            if entry is None or "waiting" in entry:
+                entry = live_queues.entry_of(live, queue, entry, p)
+            if fact["kind"] == "AGENT":
+                if live_queues.apply_agent(entry, fact):
+                    live.put(queue, entry, p)
+            else:
+                key = live_queues.waiting_key(queue, fact["contact_id"])
+                bucket = live.get(key) or live_queues.empty_bucket(p)
+                if live_queues.apply_waiting(bucket, fact):
+                    live.put(key, bucket, p)
         else:
             watermark = closing.get(p)
             if watermark is None:
