@@ -76,6 +76,11 @@ def fact_records(facts: list[Fact]) -> list[tuple[str, dict[str, Any]]]:
     grouped: dict[str, list[Fact]] = {}
     for fact in facts:
         grouped.setdefault(fact["queue"], []).append(fact)
-    return [(queue, {"queue": queue, "facts": queue_facts[i:i + MAX_FACTS_PER_RECORD]})
-            for queue, queue_facts in grouped.items()
-            for i in range(0, len(queue_facts), MAX_FACTS_PER_RECORD)]
+    out = []
+    for queue, queue_facts in grouped.items():
+        if len(queue_facts) <= MAX_FACTS_PER_RECORD:
+            out.append((queue, {"queue": queue, "facts": queue_facts}))
+        else:
+            out += [(queue, {"queue": queue, "facts": queue_facts[i:i + MAX_FACTS_PER_RECORD]})
+                    for i in range(0, len(queue_facts), MAX_FACTS_PER_RECORD)]
+    return out
