@@ -1,4 +1,4 @@
-"""The faust application: one worker process runs every processor and sink agent.
+"""The faust application: one worker process runs every processor and sink.
 
 `create_app` builds it from settings; nothing here is global, so tests and the benchmark can build
 apps with their own namespaces side by side.
@@ -24,7 +24,7 @@ from streams.topics import spec
 
 @dataclass
 class Pipeline:
-    """What the agents share: the faust app, settings and the codec."""
+    """What the processors share: the faust app, settings, the codec and key hashes."""
 
     app: faust.App
     settings: Settings

@@ -1,8 +1,9 @@
 """The single-object codec as faust codecs, one per record type: `avro:io.firstline.ContactSummary`.
 
-Output topics declare one as their value serializer, so agents send plain dicts and faust encodes
-them. Input topics stay raw: decoding happens inside the agent, where a failure can be routed to
-the dead-letter topic instead of crashing the stream (robinhood/faust#143).
+For faust applications downstream that read or write firstline's topics: a topic declaring one as
+its value serializer sends and receives plain dicts. firstline's own processors read raw bytes and
+decode in the processor, where a failure can be routed to the dead-letter topic instead of
+crashing the stream (robinhood/faust#143), and encode their outputs themselves (streams/outbox.py).
 """
 
 from __future__ import annotations

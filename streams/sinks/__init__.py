@@ -1,1 +1,1 @@
-"""Sinks: faust agents that write output topics to storage (and, later, deliver alerts)."""
+"""Sinks: faust tasks that write output topics to storage (and, later, deliver alerts)."""
