@@ -74,3 +74,11 @@ def test_impossible_values_are_rejected(change: dict, reason: str) -> None:
 def test_valid_event_passes() -> None:
     validate_event({**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q")})
     assert T0 > 0
+
+
+def test_derived_facts_stay_out_of_the_stored_state() -> None:
+    state = ContactState("x")
+    state.facts = {"x|OFFERED|0": {"kind": "OFFERED"}}
+    assert "facts" not in state.to_json()
+    assert ContactState.from_json(state.to_json()).facts is None
+    assert ContactState.from_json(state.to_json()) == state  # facts are not part of equality

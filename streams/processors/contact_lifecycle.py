@@ -75,6 +75,9 @@ class ContactState:
     acw_ms: int = 0
     line: int = 1
     survey: list | None = None  # [time, score] of the newest survey response
+    # The facts (queue_facts.facts_of) of this state as last derived, in memory only: the next
+    # change is sent as the difference from them without deriving them again.
+    facts: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, ev: dict[str, Any]) -> bool:
         """Fold one validated event in; False when it was a duplicate."""
@@ -178,8 +181,11 @@ class ContactState:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in _STORED}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ContactState":
         return cls(**data)
+
+
+_STORED = tuple(name for name in ContactState.__slots__ if name != "facts")  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ class _Touched:
         self.contact = contact
         self.message = message
         self.changed = False
-        self.facts_before = facts_of(contact)
+        self.facts_before = contact.facts if contact.facts is not None else facts_of(contact)
 
 
 def register(pipeline: Pipeline) -> None:
@@ -45,13 +45,27 @@ def register(pipeline: Pipeline) -> None:
     event_schema = spec("contact-events").value_schema
     survey_schema = spec("survey-responses").value_schema
     # Untyped values (the app's JSON serializer): value_type=dict fails on changelog recovery.
+    # The store keeps ContactState objects (JSON after a recovery, replaced on first use).
     state = BufferedTable(app.Table("contact-state", default=None, key_type=str,
-                                    partitions=spec("contact-events").partition_count(settings)))
+                                    partitions=spec("contact-events").partition_count(settings)),
+                          encode=ContactState.to_json)
 
     # What this worker has processed per contact-events partition: the watermark sent along with
     # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
     heartbeats = source_heartbeats.register(pipeline)
     progress = heartbeats.progress
+
+    def contact_of(contact_id: str) -> ContactState:
+        """The stored state, changed in place by the batch: a failure before the batch's facts are
+        delivered ends the task and the worker, and a new one rebuilds the state from the
+        changelog, where nothing of the batch was written."""
+        stored = state.get(contact_id)
+        if stored is None:
+            return ContactState(contact_id)
+        if isinstance(stored, dict):
+            stored = ContactState.from_json(stored)
+            state.data[contact_id] = stored  # the same value as an object, not a change
+        return stored
 
     @app.task
     async def build_summaries() -> None:
@@ -74,9 +88,7 @@ def register(pipeline: Pipeline) -> None:
                         raise InvalidEvent(f"record key {message.key!r} is not the contact_id")
                     entry = touched.get(contact_id)
                     if entry is None:
-                        stored = state.get(contact_id)
-                        contact = ContactState.from_json(stored) if stored else ContactState(contact_id)
-                        entry = touched[contact_id] = _Touched(contact, message)
+                        entry = touched[contact_id] = _Touched(contact_of(contact_id), message)
                     entry.message = message
                     if is_event:
                         p = message.partition
@@ -96,7 +108,8 @@ def register(pipeline: Pipeline) -> None:
                 if entry.changed:
                     p = entry.message.partition
                     held = progress.get(p)
-                    for fact in fact_changes(entry.facts_before, facts_of(entry.contact)):
+                    entry.contact.facts = after = facts_of(entry.contact)
+                    for fact in fact_changes(entry.facts_before, after):
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
                         facts.append(fact)
             for queue, record in fact_records(facts):
@@ -109,7 +122,7 @@ def register(pipeline: Pipeline) -> None:
             for contact_id, entry in touched.items():
                 contact = entry.contact
                 if entry.changed:
-                    state.put(contact_id, contact.to_json(), entry.message.partition)
+                    state.put(contact_id, contact, entry.message.partition)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
                     out.emit("contact-summaries", contact_id, contact.summary())
