@@ -219,8 +219,10 @@ class QueueWindows:
 
     def _merge_minutes(self, queue: str, channel: str, region: str, start: int, length: int) -> WindowAgg:
         merged = WindowAgg()
+        prefix = minute_key(queue, channel, region, 0)[:-1]  # the key without its minute
+        get = self.minutes.get
         for minute in range(start, start + length, MINUTE_MS):
-            entry = self.minutes.get(minute_key(queue, channel, region, minute))
+            entry = get(f"{prefix}{minute}")
             if entry is not None:
                 merged.merge(_agg(entry))
         return merged
