@@ -73,6 +73,9 @@ class Settings:
     log_level: str = "info"
     # Event-time windows close this long after their end; later outcomes are counted as late.
     allowed_lateness_s: float = 120.0
+    # A contact's state is forgotten once its newest event is this much older than the newest
+    # event processed (event time); older events of a forgotten contact are dead-lettered.
+    contact_state_retention_h: float = 168.0
     # Open windows are re-emitted at most this often (wall clock) while they change.
     stats_update_interval_s: float = 5.0
     # A source partition fully processed and with nothing new for this long (wall clock) is idle
@@ -103,6 +106,8 @@ class Settings:
             commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
             log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
             allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),
+            contact_state_retention_h=_env_float("FIRSTLINE_CONTACT_STATE_RETENTION_H",
+                                                 cls.contact_state_retention_h),
             stats_update_interval_s=_env_float("FIRSTLINE_STATS_UPDATE_INTERVAL_S", cls.stats_update_interval_s),
             sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),

@@ -47,6 +47,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "FIRSTLINE_LOG_LEVEL": "info",
         "FIRSTLINE_ALLOWED_LATENESS_S": str(settings.allowed_lateness_s),
+        "FIRSTLINE_CONTACT_STATE_RETENTION_H": str(settings.contact_state_retention_h),
         "FIRSTLINE_STATS_UPDATE_INTERVAL_S": str(settings.stats_update_interval_s),
         "FIRSTLINE_WATERMARK_IDLE_S": str(settings.watermark_idle_s),
         "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
@@ -130,8 +131,12 @@ def wait_until(check: Callable[[], T | None], timeout: float = 60, interval: flo
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 5.0) -> list[Any]:
-    """Every record of a topic as kafka-python ConsumerRecords (no consumer group)."""
-    name = spec(topic).full_name(settings)
+    """Every record of a catalogue topic as kafka-python ConsumerRecords (no consumer group)."""
+    return read_named_topic(settings, spec(topic).full_name(settings), timeout)
+
+
+def read_named_topic(settings: Settings, name: str, timeout: float = 5.0) -> list[Any]:
+    """Every record of the topic called `name` (a changelog, say)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
     try:
         tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]

@@ -10,9 +10,14 @@ A duplicate event re-emits the current summary instead of nothing: if the worker
 changelog write but before the output was sent, the replayed event must still produce it.
 Downstream upserts by (contact_id, version), so a repeat costs nothing. Facts are only sent for a
 change of state, and the state is written only after its facts are delivered.
+
+States are forgotten after FIRSTLINE_CONTACT_STATE_RETENTION_H of event time (state_expiry.py).
 """
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
@@ -22,6 +27,7 @@ from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, va
                                                   validate_survey)
 from streams.processors.queue_facts import fact_changes, fact_records, facts_of
 from streams.processors.source_heartbeats import PartitionProgress
+from streams.processors.state_expiry import Expiry
 from streams.processors.table_state import BufferedTable
 from streams.topics import spec
 
@@ -54,6 +60,34 @@ def register(pipeline: Pipeline) -> None:
     # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
     heartbeats = source_heartbeats.register(pipeline)
     progress = heartbeats.progress
+
+    expiry = Expiry(int(settings.contact_state_retention_h * 3_600_000))
+    partitions = spec("contact-events").partition_count(settings)
+
+    @app.on_rebalance_complete.connect  # type: ignore[misc]
+    async def reindex(*args: Any, **kwargs: Any) -> None:
+        expiry.forget()
+
+    def newest_event(stored: ContactState | dict[str, Any]) -> int | None:
+        if isinstance(stored, dict):
+            return stored["last_seen"] if stored["last_seen"] is not None else (stored["survey"] or [None])[0]
+        return stored.last_seen if stored.last_seen is not None else (stored.survey or [None])[0]
+
+    def now_in(p: int) -> int:
+        """Event-time "now" of a partition, never past the wall clock (see state_expiry.py)."""
+        held = progress.get(p)
+        return min(held.watermark if held and held.watermark else 0, int(time.time() * 1000))
+
+    def expire(p: int) -> None:
+        if not expiry.indexed(p):
+            place = pipeline.key_hashes.partition
+            expiry.index(p, ((cid, seen) for cid, stored in state.items()
+                             if place(cid.encode(), partitions) == p and (seen := newest_event(stored)) is not None))
+        now = now_in(p)
+        for contact_id in expiry.due(p, now):
+            stored = state.get(contact_id)
+            if stored is not None and (seen := newest_event(stored)) is not None and expiry.too_old(seen, now):
+                state.delete(contact_id, p)
 
     def contact_of(contact_id: str) -> ContactState:
         """The stored state, changed in place by the batch: a failure before the batch's facts are
@@ -88,6 +122,10 @@ def register(pipeline: Pipeline) -> None:
                         raise InvalidEvent(f"record key {message.key!r} is not the contact_id")
                     entry = touched.get(contact_id)
                     if entry is None:
+                        if (is_event and state.get(contact_id) is None
+                                and expiry.too_old(record["occurred_at"], now_in(message.partition))):
+                            raise InvalidEvent("older than FIRSTLINE_CONTACT_STATE_RETENTION_H: the state of "
+                                               "its contact is no longer kept")
                         entry = touched[contact_id] = _Touched(contact_of(contact_id), message)
                     entry.message = message
                     if is_event:
@@ -123,8 +161,12 @@ def register(pipeline: Pipeline) -> None:
                 contact = entry.contact
                 if entry.changed:
                     state.put(contact_id, contact, entry.message.partition)
+                    if (seen := newest_event(contact)) is not None:
+                        expiry.touch(entry.message.partition, contact_id, seen)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
                     out.emit("contact-summaries", contact_id, contact.summary())
+            for p in last_offset:
+                expire(p)
             await state.flush()
             await out.delivered()
