@@ -20,6 +20,7 @@ at 5,000 contacts a second exceeded the broker's record size and stopped the wor
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
@@ -66,6 +67,11 @@ def _as_fact(counted: list[Any]) -> dict[str, Any]:
     return {"kind": kind, "at": at, "wait_ms": wait, "handle_ms": handle, "duration_ms": duration}
 
 
+def _prefix(key: str) -> str:
+    """A minute key without its minute: "queue|channel|region|"."""
+    return key[:key.rindex("|") + 1]
+
+
 def _minute_end(at: int) -> int:
     return at - at % MINUTE_MS + MINUTE_MS
 
@@ -79,6 +85,10 @@ class QueueWindows:
         self.lateness_ms = lateness_ms
         self.threshold_ms = threshold_ms
         self._day_cache: dict[str, WindowAgg] = {}
+        # Derived index of the store: the minute starts that exist per queue/channel/region key
+        # prefix, sorted, so that a rolling or day view merges what exists instead of looking up
+        # every minute of its span. None until first used after a start or rebalance.
+        self._starts: dict[str, list[int]] | None = None
         # Derived indexes of the store, per partition: (minute end, key) of open minutes and of
         # closed ones awaiting deletion, so that closing costs what closes, not what exists.
         self._open: dict[int, list[tuple[int, str]]] = {}
@@ -90,6 +100,7 @@ class QueueWindows:
     def forget_cache(self) -> None:
         """Call when partitions move between workers: caches and indexes are rebuilt from the store."""
         self._day_cache.clear()
+        self._starts = None
         self._open.clear()
         self._closed.clear()
         self._expiring.clear()
@@ -191,6 +202,8 @@ class QueueWindows:
 
     def _new_minute(self, key: str, queue: str, channel: str, region: str, start: int, partition: int,
                     watermark: int) -> dict[str, Any]:
+        # The index is built from the store (if not yet) before this minute joins it.
+        bisect.insort(self._all_starts().setdefault(_prefix(key), []), start)
         is_open = start + MINUTE_MS + self.lateness_ms > watermark
         entry = {"q": queue, "c": channel, "r": region, "s": start, "p": partition,
                  "agg": WindowAgg(partition=partition, final=not is_open), "open": is_open}
@@ -219,13 +232,27 @@ class QueueWindows:
 
     def _merge_minutes(self, queue: str, channel: str, region: str, start: int, length: int) -> WindowAgg:
         merged = WindowAgg()
-        prefix = minute_key(queue, channel, region, 0)[:-1]  # the key without its minute
+        prefix = _prefix(minute_key(queue, channel, region, 0))
+        starts = self._minute_starts(prefix)
         get = self.minutes.get
-        for minute in range(start, start + length, MINUTE_MS):
+        for minute in starts[bisect.bisect_left(starts, start):bisect.bisect_left(starts, start + length)]:
             entry = get(f"{prefix}{minute}")
             if entry is not None:
                 merged.merge(_agg(entry))
         return merged
+
+    def _minute_starts(self, prefix: str) -> list[int]:
+        return self._all_starts().get(prefix, [])
+
+    def _all_starts(self) -> dict[str, list[int]]:
+        if self._starts is None:
+            starts: dict[str, list[int]] = {}
+            for key, entry in self.minutes.items():
+                starts.setdefault(_prefix(key), []).append(entry["s"])
+            for listed in starts.values():
+                listed.sort()
+            self._starts = starts
+        return self._starts
 
     # -- output --------------------------------------------------------------------------------
 
@@ -298,7 +325,13 @@ class QueueWindows:
             out.append(self.rolling_record(entry["q"], entry["c"], entry["r"], end, final=True))
         while closed and closed[0][0] + retention_ms <= watermark:
             _, key = heapq.heappop(closed)
+            entry = self.minutes.get(key)
             self.minutes.delete(key, partition)
+            if entry is not None and self._starts is not None:
+                starts = self._starts.get(_prefix(key), [])
+                at = bisect.bisect_left(starts, entry["s"])
+                if at < len(starts) and starts[at] == entry["s"]:
+                    del starts[at]
         expiring = self._expiring[partition]
         while expiring and expiring[0][0] + self.lateness_ms <= watermark:
             end, key = heapq.heappop(expiring)
