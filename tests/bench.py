@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -142,6 +143,12 @@ def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
             "storage_incl_startup_s": to_storage_s}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, float]:
     """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE)."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
@@ -159,7 +166,9 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
     with open("/dev/null", "w") as quiet:
         records = publish(simulation, settings, int(hours * HOUR_MS), out=quiet, progress_every_ms=1000 * HOUR_MS)
     inputs = ["contact-events", "agent-events", "survey-responses"]
+    raw_cpu = time.process_time()
     raw_s = asyncio.run(raw_consume(settings, inputs, records))
+    raw_cpu = time.process_time() - raw_cpu
     contacts = simulation.stats["contacts"]
     workers = ([Worker(dataclasses.replace(settings, role="processors"), "processors"),
                 Worker(dataclasses.replace(settings, role="sinks"), "sinks")] if split else [Worker(settings)])
@@ -168,6 +177,9 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
             running.enter_context(worker)
 
         summaries_ms: list[float] = []  # when storage first held every summary
+        # Worker CPU from the first stored summary (start-up left out) to the end: less noisy on a
+        # shared machine than the wall clock, and what a worker with a core of its own would need.
+        cpu_from: list[float] = []
 
         def done() -> bool:
             try:
@@ -178,6 +190,8 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
                                           "AND region = '*' AND queue NOT LIKE '%-line2'")[0][0]
             except Exception:
                 return False
+            if stored and not cpu_from:
+                cpu_from.append(sum(cpu_seconds(w.proc.pid) for w in workers if w.proc))
             if stored == contacts and not summaries_ms:
                 summaries_ms.append(time.time() * 1000)
             return stored == contacts and counted == offered
@@ -187,6 +201,7 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
                     raise SystemExit(worker.log()[-3000:])
             time.sleep(0.1)
         finished_ms = time.time() * 1000
+        worker_cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_from[0]
     first_ms = min(r.timestamp for r in read_topic(settings, "contact-summaries", timeout=30))
     whole_s = (finished_ms - first_ms) / 1000
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
@@ -194,7 +209,8 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
     return {"whole_records": records, "whole_contacts": contacts, "whole_records_per_s": records / whole_s,
             "whole_summaries_per_s": records / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
-            "whole_raw_consumer_per_s": records / raw_s}
+            "whole_raw_consumer_per_s": records / raw_s,
+            "whole_cpu_us_per_event": worker_cpu / records * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
 
 
 async def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
@@ -303,6 +319,9 @@ def report_whole(hours: float, tmp: Path, split: bool = False) -> dict[str, floa
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; the day "
           f"statistics {w['whole_stats_after_summaries_s']:.1f} s later (updates of open windows go out every "
           f"{Settings.from_env().stats_update_interval_s:g} s)")
+    print(f"{'':<13} worker CPU {w['whole_cpu_us_per_event']:.0f} us per event after start-up "
+          f"({1e6 / w['whole_cpu_us_per_event']:,.0f} events per CPU-second); raw consumer "
+          f"{w['raw_cpu_us_per_record']:.1f} us per record")
     return w
 
 
