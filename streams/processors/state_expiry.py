@@ -35,7 +35,11 @@ class Expiry:
         self._heaps.clear()
 
     def touch(self, partition: int, key: str, seen: int) -> None:
-        heapq.heappush(self._heaps.setdefault(partition, []), (seen, key))
+        """A state was written. Before the partition is indexed nothing is noted: the index is
+        built from the store, which holds this state too."""
+        heap = self._heaps.get(partition)
+        if heap is not None:
+            heapq.heappush(heap, (seen, key))
 
     def too_old(self, seen: int, now_ms: int) -> bool:
         return seen + self.retention_ms <= now_ms
