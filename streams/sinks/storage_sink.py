@@ -1,8 +1,8 @@
 """Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
 
-A batch is acknowledged only after this loop body returns (streams/batch_channel.py), and faust commits acked offsets only,
-so an offset is committed after its row is durable. A crash in between replays the batch, and the
-versioned upsert makes the replay a no-op.
+A batch is acknowledged only after this loop body returns (streams/batch_channel.py), and faust
+commits acknowledged offsets only, so an offset is committed after its row is durable. A crash in
+between replays the batch, and the versioned upsert makes the replay a no-op.
 """
 
 from __future__ import annotations
