@@ -54,11 +54,6 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def default_partition(key: bytes, count: int) -> int:
-    """The partition Kafka's default partitioner gives a keyed record."""
-    return (murmur2(key) & 0x7FFFFFFF) % count
-
-
 class KeyHashes:
     """Kafka's hash of recently sent keys: a contact's summary and a window's statistics go out
     several times, and hashing was 4 % of the worker's time. Forgets everything when full."""
@@ -68,6 +63,7 @@ class KeyHashes:
         self._size = size
 
     def partition(self, key: bytes, count: int) -> int:
+        """The partition Kafka's default partitioner gives a keyed record."""
         hashed = self._known.get(key)
         if hashed is None:
             if len(self._known) >= self._size:

@@ -49,21 +49,11 @@ class Sketch:
 
     def quantile(self, q: float) -> float | None:
         """The value at rank q*(count-1), within 1 % of the exact one; None when empty."""
-        n = self.count
-        if n <= 0:
-            return None
-        rank = q * (n - 1)
-        seen = self.zeros
-        if seen > rank:
-            return 0.0
-        for index in sorted(self.buckets):
-            seen += self.buckets[index]
-            if seen > rank:
-                return 2 * _GAMMA ** index / (_GAMMA + 1)
-        return 2 * _GAMMA ** max(self.buckets) / (_GAMMA + 1)
+        return self.quantiles(q)[0]
 
     def quantiles(self, *qs: float) -> list[float | None]:
-        """quantile() of each of several ascending qs, in one pass over the sorted buckets."""
+        """quantile() of each of several ascending qs, in one pass over the sorted buckets: the
+        bucket holding rank q*(count-1) answers with its midpoint; the zero bucket with 0."""
         n = self.count
         if n <= 0:
             return [None] * len(qs)
