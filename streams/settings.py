@@ -87,6 +87,9 @@ class Settings:
     # What a worker process runs: "all", or "processors" / "sinks" to split one worker's load
     # over two processes (the sinks then form a consumer group of their own).
     role: str = "all"
+    # The worker's garbage collector looks for cycles every this many new container objects
+    # (Python's default is 700; see streams/runtime.py). 0 keeps Python's default.
+    gc_young_threshold: int = 50_000
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -112,6 +115,7 @@ class Settings:
             sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
             role=_env_choice("FIRSTLINE_ROLE", cls.role, ROLES),
+            gc_young_threshold=_env_int("FIRSTLINE_GC_YOUNG_THRESHOLD", cls.gc_young_threshold),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

@@ -52,6 +52,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_WATERMARK_IDLE_S": str(settings.watermark_idle_s),
         "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
         "FIRSTLINE_ROLE": settings.role,
+        "FIRSTLINE_GC_YOUNG_THRESHOLD": str(settings.gc_young_threshold),
     }
 
 

@@ -43,8 +43,10 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
+    from streams.runtime import tune_garbage_collector
 
     pipeline = create_app(settings)
+    tune_garbage_collector(settings.gc_young_threshold)
     worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -2,13 +2,14 @@
 
   GET /queues            live state of every queue this worker owns
   GET /queues/{queue}    one queue (404 when this worker does not hold it)
-  GET /health            200 once the worker runs
+  GET /health            200 once the worker runs; its role and garbage-collector figures
 
 With several workers, each answers for the queues of the partitions it owns.
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -40,5 +41,8 @@ def register(pipeline: Pipeline, live: LiveQueues | None) -> None:
     @app.page("/health/")
     async def health(web: View, request: Request) -> Response:
         body: dict[str, Any] = {"status": "ok", "namespace": pipeline.settings.namespace,
-                                "role": pipeline.settings.role}
+                                "role": pipeline.settings.role,
+                                # streams/runtime.py: the collector's thresholds are a tuning knob
+                                "gc": {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count(),
+                                       "collections": [s["collections"] for s in gc.get_stats()]}}
         return web.json(body)
