@@ -194,3 +194,20 @@ def test_minutes_stored_by_an_older_worker_keep_their_counted_facts() -> None:
         return {k: {f: v for f, v in r.items() if f != "version"} for k, r in by_window(records).items()}
 
     assert figures(upgraded.close(0, end)) == figures(fresh.close(0, end))
+
+
+def test_days_close_once_across_a_restart_and_everything_is_forgotten_after_the_retention() -> None:
+    windows = engine()
+    facts = all_facts()
+    feed(windows, facts)
+    day_end = DAY0 + DAY_MS
+    assert not [r for r in windows.close(0, day_end - 1) if r["window"] == "DAY"]
+    # A new worker takes over the same stores: its indexes are built from them.
+    again = QueueWindows(windows.minutes, windows.days, windows.counted, LATENESS, Settings().sl_threshold_ms)
+    finals = [r for r in again.close(0, day_end + LATENESS) if r["window"] == "DAY"]
+    assert finals and all(r["final"] for r in finals)
+    assert len({r["stat_id"] for r in finals}) == len(finals) == len(windows.days)
+    assert not [r for r in again.close(0, day_end + LATENESS + 1) if r["window"] == "DAY"]  # only once
+    assert windows.minutes and not windows.counted  # closed minutes are kept for the rolling and day views
+    again.close(0, day_end + DAY_MS + 3_600_000)  # the default retention after the day's end
+    assert not windows.minutes and not windows.days

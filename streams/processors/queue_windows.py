@@ -95,6 +95,9 @@ class QueueWindows:
         self._closed: dict[int, list[tuple[int, str]]] = {}
         # (end of the minute it was counted in, key) of remembered facts, to forget them
         self._expiring: dict[int, list[tuple[int, str]]] = {}
+        # (day end, key) of open days and of final ones awaiting deletion, per partition
+        self._days_open: dict[int, list[tuple[int, str]]] = {}
+        self._days_final: dict[int, list[tuple[int, str]]] = {}
         self._closed_up_to: dict[int, int] = {}
 
     def forget_cache(self) -> None:
@@ -104,6 +107,8 @@ class QueueWindows:
         self._open.clear()
         self._closed.clear()
         self._expiring.clear()
+        self._days_open.clear()
+        self._days_final.clear()
         self._closed_up_to.clear()
 
     def _index(self, partition: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -118,10 +123,15 @@ class QueueWindows:
             for key, held in self.counted.items():
                 if held[6] == partition:
                     expiring.append((_minute_end(held[1]), key))
-            for heap in (opened, closed, expiring):
+            days_open, days_final = [], []
+            for key, info in self.days.items():
+                if info["p"] == partition:
+                    (days_final if info["final"] else days_open).append((info["s"] + DAY_MS, key))
+            for heap in (opened, closed, expiring, days_open, days_final):
                 heapq.heapify(heap)
             self._open[partition], self._closed[partition] = opened, closed
             self._expiring[partition] = expiring
+            self._days_open[partition], self._days_final[partition] = days_open, days_final
         return self._open[partition], self._closed[partition]
 
     def _upgrade(self, key: str, entry: dict[str, Any]) -> None:
@@ -220,8 +230,11 @@ class QueueWindows:
     def _ensure_day(self, queue: str, channel: str, region: str, at: int, partition: int) -> None:
         key = self._day_key(queue, channel, region, at)
         if self.days.get(key) is None:
-            self.days.put(key, {"q": queue, "c": channel, "r": region, "s": at - at % DAY_MS,
+            self._index(partition)  # built from the store before the day joins it
+            start = at - at % DAY_MS
+            self.days.put(key, {"q": queue, "c": channel, "r": region, "s": start,
                                 "p": partition, "final": False}, partition)
+            heapq.heappush(self._days_open[partition], (start + DAY_MS, key))
 
     def _day(self, queue: str, channel: str, region: str, at: int) -> WindowAgg:
         key = self._day_key(queue, channel, region, at)
@@ -338,15 +351,18 @@ class QueueWindows:
             held = self.counted.get(key)
             if held is not None and _minute_end(held[1]) == end:  # not moved to a later minute since
                 self.counted.delete(key, partition)
-        for key, info in list(self.days.items()):
-            if info["p"] != partition:
+        days_open, days_final = self._days_open[partition], self._days_final[partition]
+        while days_open and days_open[0][0] + self.lateness_ms <= watermark:
+            end, key = heapq.heappop(days_open)
+            info = self.days.get(key)
+            if info is None or info["final"]:
                 continue
-            end = info["s"] + DAY_MS
-            if not info["final"] and end + self.lateness_ms <= watermark:
-                info = {**info, "final": True}
-                self.days.put(key, info, partition)
-                out.append(self.day_record(info["q"], info["c"], info["r"], info["s"]))
-            elif info["final"] and end + retention_ms <= watermark:
-                self.days.delete(key, partition)
-                self._day_cache.pop(key, None)
+            info = {**info, "final": True}
+            self.days.put(key, info, partition)
+            heapq.heappush(days_final, (end, key))
+            out.append(self.day_record(info["q"], info["c"], info["r"], info["s"]))
+        while days_final and days_final[0][0] + retention_ms <= watermark:
+            _, key = heapq.heappop(days_final)
+            self.days.delete(key, partition)
+            self._day_cache.pop(key, None)
         return out
