@@ -12,3 +12,23 @@ def test_changelog_bytes_are_faust_json(tmp_path) -> None:  # noqa: ANN001
         topic = table.changelog_topic
         assert BufferedTable._dumps("q|VOICE|*|1") == topic.prepare_key("q|VOICE|*|1", table.key_serializer)[0]
         assert BufferedTable._dumps(value) == topic.prepare_value(value, table.value_serializer)[0]
+
+
+def test_one_record_per_changed_key_and_none_for_a_key_that_came_and_went(tmp_path) -> None:  # noqa: ANN001
+    pipeline = create_app(Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
+    table = BufferedTable(pipeline.app.Table("t", default=None, key_type=str, partitions=2))
+    table.put("kept", 1, 0)
+    table.put("kept", 2, 0)
+    table.put("brief", 3, 1)
+    table.delete("brief", 1)
+    assert table.changes() == [(b'"kept"', b"2", 0)]  # the latest value; "brief" never reached it
+    table.delete("kept", 0)
+    table.put("again", 4, 1)
+    table.delete("again", 1)
+    table.put("again", 5, 1)
+    assert table.changes() == [(b'"kept"', None, 0), (b'"again"', b"5", 1)]
+    table.delete("again", 1)
+    table.put("kept", 6, 0)  # its last changelog record is a tombstone already
+    table.delete("kept", 0)
+    assert table.changes() == [(b'"again"', None, 1)]
+    assert table.changes() == [] and dict(table.items()) == {}

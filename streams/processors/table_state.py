@@ -32,6 +32,10 @@ class BufferedTable:
         # For stores that keep objects in memory: their JSON form, for the changelog.
         self._encode = encode or (lambda value: value)
         self._dirty: dict[Any, int] = {}  # key -> changelog partition
+        # Keys made since the last submit: removed again before it, the changelog never hears of
+        # them (the statistics' counted facts mostly live less than a batch in a backlog, and
+        # their tombstones were 40 % of all changelog records).
+        self._fresh: set[Any] = set()
         self._data: MutableMapping[Any, Any] | None = None
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
@@ -59,13 +63,20 @@ class BufferedTable:
         return self.data.get(key)
 
     def put(self, key: Any, value: Any, partition: int) -> None:
-        self.data[key] = value
+        data = self.data
+        if key not in data and key not in self._dirty:
+            self._fresh.add(key)
+        data[key] = value
         self._dirty[key] = partition
 
     def delete(self, key: Any, partition: int) -> None:
-        """Remove a key; its changelog gets a tombstone."""
+        """Remove a key; its changelog gets a tombstone, unless it never had the key."""
         self.data.pop(key, None)
-        self._dirty[key] = partition
+        if key in self._fresh:
+            self._fresh.discard(key)
+            del self._dirty[key]
+        else:
+            self._dirty[key] = partition
 
     def items(self) -> Iterable[tuple[Any, Any]]:
         return self.data.items()
@@ -73,16 +84,26 @@ class BufferedTable:
     async def submit(self) -> None:
         """Hand the changelog records of the keys changed since the last submit to the producer."""
         async with self._sending:
-            dirty, self._dirty = self._dirty, {}
-            if not dirty:
+            changes = self.changes()
+            if not changes:
                 return
             name = self.table.changelog_topic.get_topic_name()
             records = RecordBatches(self.table.app)
-            data, encode, dumps = self.data, self._encode, self._dumps
-            for key, partition in dirty.items():
-                value = data.get(key)
-                records.add(name, dumps(key), None if value is None else dumps(encode(value)), partition)
+            for key, value, partition in changes:
+                records.add(name, key, value, partition)
             self._inflight.extend(await records.send())
+
+    def changes(self) -> list[tuple[bytes, bytes | None, int]]:
+        """The changelog records owed since the last call: (key, value or None for a tombstone,
+        partition), one per key changed."""
+        dirty, self._dirty = self._dirty, {}
+        self._fresh = set()
+        data, encode, dumps = self.data, self._encode, self._dumps
+        out = []
+        for key, partition in dirty.items():
+            value = data.get(key)
+            out.append((dumps(key), None if value is None else dumps(encode(value)), partition))
+        return out
 
     async def delivered(self) -> None:
         """Wait until every changelog record submitted so far, by any flusher, is acknowledged."""
