@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from streams.analytics.queue_window import DAY_MS, MINUTE_MS, ROLLING_MINUTES, WindowAgg
@@ -76,6 +76,32 @@ def _minute_end(at: int) -> int:
     return at - at % MINUTE_MS + MINUTE_MS
 
 
+class _Due:
+    """Keys that fall due at minute-aligned times: a heap of the distinct times and the keys of
+    each. (A heap of (time, key) pairs compared the keys, strings, of every pair due at one time.)"""
+
+    __slots__ = ("_times", "_keys")
+
+    def __init__(self) -> None:
+        self._times: list[int] = []
+        self._keys: dict[int, list[str]] = {}
+
+    def add(self, at: int, key: str) -> None:
+        keys = self._keys.get(at)
+        if keys is None:
+            self._keys[at] = [key]
+            heapq.heappush(self._times, at)
+        else:
+            keys.append(key)
+
+    def pop_until(self, limit: int) -> Iterator[tuple[int, str]]:
+        """(time, key) of every key due at or before `limit`, in time order, forgotten here."""
+        while self._times and self._times[0] <= limit:
+            at = heapq.heappop(self._times)
+            for key in self._keys.pop(at):
+                yield at, key
+
+
 class QueueWindows:
     def __init__(self, minutes: Store, days: Store, counted: Store, lateness_ms: int,
                  threshold_ms: Callable[[str, str], int]) -> None:
@@ -91,13 +117,13 @@ class QueueWindows:
         self._starts: dict[str, list[int]] | None = None
         # Derived indexes of the store, per partition: (minute end, key) of open minutes and of
         # closed ones awaiting deletion, so that closing costs what closes, not what exists.
-        self._open: dict[int, list[tuple[int, str]]] = {}
-        self._closed: dict[int, list[tuple[int, str]]] = {}
-        # (end of the minute it was counted in, key) of remembered facts, to forget them
-        self._expiring: dict[int, list[tuple[int, str]]] = {}
-        # (day end, key) of open days and of final ones awaiting deletion, per partition
-        self._days_open: dict[int, list[tuple[int, str]]] = {}
-        self._days_final: dict[int, list[tuple[int, str]]] = {}
+        self._open: dict[int, _Due] = {}
+        self._closed: dict[int, _Due] = {}
+        # remembered facts by the end of the minute they were counted in, to forget them
+        self._expiring: dict[int, _Due] = {}
+        # open days, and final ones awaiting deletion, by their end
+        self._days_open: dict[int, _Due] = {}
+        self._days_final: dict[int, _Due] = {}
         self._closed_up_to: dict[int, int] = {}
 
     def forget_cache(self) -> None:
@@ -111,24 +137,21 @@ class QueueWindows:
         self._days_final.clear()
         self._closed_up_to.clear()
 
-    def _index(self, partition: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    def _index(self, partition: int) -> tuple[_Due, _Due]:
         if partition not in self._open:
-            opened, closed, expiring = [], [], []
+            opened, closed, expiring, days_open, days_final = _Due(), _Due(), _Due(), _Due(), _Due()
             for key, entry in list(self.minutes.items()):
                 if entry["p"] != partition:
                     continue
                 if "facts" in entry:
                     self._upgrade(key, entry)
-                (opened if entry["open"] else closed).append((entry["s"] + MINUTE_MS, key))
+                (opened if entry["open"] else closed).add(entry["s"] + MINUTE_MS, key)
             for key, held in self.counted.items():
                 if held[6] == partition:
-                    expiring.append((_minute_end(held[1]), key))
-            days_open, days_final = [], []
+                    expiring.add(_minute_end(held[1]), key)
             for key, info in self.days.items():
                 if info["p"] == partition:
-                    (days_final if info["final"] else days_open).append((info["s"] + DAY_MS, key))
-            for heap in (opened, closed, expiring, days_open, days_final):
-                heapq.heapify(heap)
+                    (days_final if info["final"] else days_open).add(info["s"] + DAY_MS, key)
             self._open[partition], self._closed[partition] = opened, closed
             self._expiring[partition] = expiring
             self._days_open[partition], self._days_final[partition] = days_open, days_final
@@ -168,7 +191,7 @@ class QueueWindows:
             changed += self._count(queue, channel, counted, threshold, 1, partition, watermark)
             counted.append(partition)
             self.counted.put(key, counted, partition)
-            heapq.heappush(self._expiring[partition], (_minute_end(counted[1]), key))
+            self._expiring[partition].add(_minute_end(counted[1]), key)
             return changed
         if held is None:
             return []  # retracted before, or never counted
@@ -219,7 +242,7 @@ class QueueWindows:
                  "agg": WindowAgg(partition=partition, final=not is_open), "open": is_open}
         self._ensure_day(queue, channel, region, start, partition)
         opened, closed = self._index(partition)
-        heapq.heappush(opened if is_open else closed, (start + MINUTE_MS, key))
+        (opened if is_open else closed).add(start + MINUTE_MS, key)
         return entry
 
     # -- days ---------------------------------------------------------------------------------
@@ -234,7 +257,7 @@ class QueueWindows:
             start = at - at % DAY_MS
             self.days.put(key, {"q": queue, "c": channel, "r": region, "s": start,
                                 "p": partition, "final": False}, partition)
-            heapq.heappush(self._days_open[partition], (start + DAY_MS, key))
+            self._days_open[partition].add(start + DAY_MS, key)
 
     def _day(self, queue: str, channel: str, region: str, at: int) -> WindowAgg:
         key = self._day_key(queue, channel, region, at)
@@ -323,8 +346,7 @@ class QueueWindows:
             return out
         self._closed_up_to[partition] = watermark
         opened, closed = self._index(partition)
-        while opened and opened[0][0] + self.lateness_ms <= watermark:
-            end, key = heapq.heappop(opened)
+        for end, key in opened.pop_until(watermark - self.lateness_ms):
             entry = self.minutes.get(key)
             if entry is None or not entry["open"]:
                 continue
@@ -333,11 +355,10 @@ class QueueWindows:
             agg.final = True
             agg.version += 1
             self.minutes.put(key, entry, partition)
-            heapq.heappush(closed, (end, key))
+            closed.add(end, key)
             out.append(self.minute_record(key))  # type: ignore[arg-type]
             out.append(self.rolling_record(entry["q"], entry["c"], entry["r"], end, final=True))
-        while closed and closed[0][0] + retention_ms <= watermark:
-            _, key = heapq.heappop(closed)
+        for _, key in closed.pop_until(watermark - retention_ms):
             entry = self.minutes.get(key)
             self.minutes.delete(key, partition)
             if entry is not None and self._starts is not None:
@@ -345,24 +366,20 @@ class QueueWindows:
                 at = bisect.bisect_left(starts, entry["s"])
                 if at < len(starts) and starts[at] == entry["s"]:
                     del starts[at]
-        expiring = self._expiring[partition]
-        while expiring and expiring[0][0] + self.lateness_ms <= watermark:
-            end, key = heapq.heappop(expiring)
+        for end, key in self._expiring[partition].pop_until(watermark - self.lateness_ms):
             held = self.counted.get(key)
             if held is not None and _minute_end(held[1]) == end:  # not moved to a later minute since
                 self.counted.delete(key, partition)
-        days_open, days_final = self._days_open[partition], self._days_final[partition]
-        while days_open and days_open[0][0] + self.lateness_ms <= watermark:
-            end, key = heapq.heappop(days_open)
+        days_final = self._days_final[partition]
+        for end, key in self._days_open[partition].pop_until(watermark - self.lateness_ms):
             info = self.days.get(key)
             if info is None or info["final"]:
                 continue
             info = {**info, "final": True}
             self.days.put(key, info, partition)
-            heapq.heappush(days_final, (end, key))
+            days_final.add(end, key)
             out.append(self.day_record(info["q"], info["c"], info["r"], info["s"]))
-        while days_final and days_final[0][0] + retention_ms <= watermark:
-            _, key = heapq.heappop(days_final)
+        for _, key in days_final.pop_until(watermark - retention_ms):
             self.days.delete(key, partition)
             self._day_cache.pop(key, None)
         return out
