@@ -157,7 +157,9 @@ def test_codec_errors_keep_their_kinds() -> None:
         codec.encode("io.firstline.ContactEvent", {"event_id": "e"})
     good = codec.encode("io.firstline.QueueStatistics", Random(1).value(
         strip_logical_types(REGISTRY.current["io.firstline.QueueStatistics"].definition)))
-    for bad in (good[:-1], good + b"\x00"):
+    name = "io.firstline.QueueStatistics"
+    assert codec.decode(bytearray(good), name) == codec.decode(memoryview(good)) == codec.decode(good, name)
+    for bad in (good[:-1], good + b"\x00", bytearray(good[:-1])):
         with pytest.raises(DecodeError) as info:
             codec.decode(bad, "io.firstline.QueueStatistics")
         assert info.value.kind == "UNDECODABLE"

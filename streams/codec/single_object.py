@@ -23,6 +23,7 @@ from streams.codec.registry import SchemaRegistry, SchemaVersion, strip_logical_
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
+_NONE: dict[bytes, Any] = {}
 
 
 class Codec:
@@ -32,8 +33,8 @@ class Codec:
         self._resolution: dict[tuple[bytes, str | None], tuple[Any, Any]] = {}
         # Compiled per schema version on first use; None where a schema is not compiled.
         self._encoders: dict[str, Encoder | None] = {}
-        # (writer fingerprint, expected name) -> decoder, where the writer is the current version
-        self._decoders: dict[tuple[bytes, str | None], Decoder] = {}
+        # expected name -> writer fingerprint -> decoder, where the writer is the current version
+        self._decoders: dict[str | None, dict[bytes, Decoder]] = {}
 
     def encode(self, full_name: str, record: dict[str, Any], *, check: bool = False) -> bytes:
         """Encode with the current schema of `full_name`.
@@ -72,20 +73,24 @@ class Codec:
     def decode(self, data: bytes | None, expected: str | None = None) -> dict[str, Any]:
         """Decode a record; with `expected` the writer must be a version of that schema, read as its
         current version. Raises DecodeError with a DeadLetter ErrorKind."""
+        if data.__class__ is bytes and data.startswith(MAGIC):
+            decoder = self._decoders.get(expected, _NONE).get(data[2:HEADER_LEN])
+            if decoder is not None:
+                try:
+                    record, end = decoder(data, HEADER_LEN)
+                except Exception as exc:  # IndexError, KeyError, ValueError, UnicodeDecodeError, struct.error
+                    raise DecodeError("UNDECODABLE", f"body does not decode: {type(exc).__name__}: {exc}") from None
+                if end != len(data):
+                    raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
+                return record
         if data is None or len(data) < HEADER_LEN or data[:2] != MAGIC:
             shown = b"" if data is None else data[:12]
             raise DecodeError("UNDECODABLE", f"not Avro single-object encoding (starts {shown!r})")
-        fp = bytes(data[2:HEADER_LEN])
-        decoder = self._decoders.get((fp, expected))
-        if decoder is not None:
-            try:
-                record, end = decoder(data if type(data) is bytes else bytes(data), HEADER_LEN)
-            except Exception as exc:  # IndexError, ValueError, UnicodeDecodeError, struct.error
-                raise DecodeError("UNDECODABLE", f"body does not decode: {type(exc).__name__}: {exc}") from None
-            if end != len(data):
-                raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
-            return record
+        data = bytes(data)  # a bytearray or memoryview may come from elsewhere than the consumer
+        fp = data[2:HEADER_LEN]
         writer, reader = self._schemas_for(fp, expected)
+        if fp in self._decoders.get(expected, _NONE):  # the current version: compiled
+            return self.decode(data, expected)
         body = BytesIO(data[HEADER_LEN:])
         try:
             record = schemaless_reader(body, writer, reader)
@@ -115,7 +120,7 @@ class Codec:
         self._resolution[key] = pair
         if pair[1] is None:
             try:
-                self._decoders[key] = compile_decoder(strip_logical_types(writer.definition))
+                self._decoders.setdefault(expected, {})[fp] = compile_decoder(strip_logical_types(writer.definition))
             except Unsupported:
                 pass
         return pair

@@ -35,13 +35,14 @@ PROCESSOR = "contact-summary"
 
 
 class _Touched:
-    __slots__ = ("contact", "message", "changed", "facts_before")
+    __slots__ = ("contact", "message", "changed", "facts_before", "summary")
 
     def __init__(self, contact: ContactState, message: ConsumerRecord) -> None:
         self.contact = contact
         self.message = message
         self.changed = False
         self.facts_before = contact.facts if contact.facts is not None else facts_of(contact)
+        self.summary: dict[str, Any] | None = None  # of the state after the batch, once made
 
 
 def register(pipeline: Pipeline) -> None:
@@ -146,7 +147,8 @@ def register(pipeline: Pipeline) -> None:
                 if entry.changed:
                     p = entry.message.partition
                     held = progress.get(p)
-                    entry.contact.facts = after = facts_of(entry.contact)
+                    entry.summary = entry.contact.summary()
+                    entry.contact.facts = after = facts_of(entry.contact, entry.summary)
                     for fact in fact_changes(entry.facts_before, after):
                         fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
                         facts.append(fact)
@@ -165,7 +167,7 @@ def register(pipeline: Pipeline) -> None:
                         expiry.touch(entry.message.partition, contact_id, seen)
                 if contact.has_events:  # a survey alone makes no summary yet
                     # A duplicate still re-emits: see the module's docstring.
-                    out.emit("contact-summaries", contact_id, contact.summary())
+                    out.emit("contact-summaries", contact_id, entry.summary or contact.summary())
             for p in last_offset:
                 expire(p)
             await state.flush()

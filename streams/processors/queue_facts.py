@@ -19,14 +19,16 @@ from streams.processors.contact_lifecycle import ContactState
 Fact = dict[str, Any]
 
 
-def facts_of(state: ContactState) -> dict[str, Fact]:
+def facts_of(state: ContactState, summary: dict[str, Any] | None = None) -> dict[str, Fact]:
+    """`summary`: the state's summary() if the caller has it already."""
     legs = state.legs
     if not legs:
         return {}
     cid = state.contact_id
     base = {"channel": state.channel, "region": state.region or "unknown", "contact_id": cid,
             "wait_ms": None, "handle_ms": None, "duration_ms": None, "agent_id": None, "agent_state": None}
-    summary = state.summary()
+    if summary is None:
+        summary = state.summary()
     facts: dict[str, Fact] = {}
 
     def add(kind: str, leg: int, queue: str, at: int, **values: Any) -> None:

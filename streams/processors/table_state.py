@@ -57,13 +57,14 @@ class BufferedTable:
             store = self.table.data
             inner = getattr(store, "data", None)
             self._data = inner if isinstance(inner, dict) else store
+            self.get = self._data.get  # type: ignore[method-assign]  # the store's own, from now on
         return self._data
 
     def get(self, key: Any) -> Any:
         return self.data.get(key)
 
     def put(self, key: Any, value: Any, partition: int) -> None:
-        data = self.data
+        data = self._data if self._data is not None else self.data
         if key not in data and key not in self._dirty:
             self._fresh.add(key)
         data[key] = value
