@@ -29,9 +29,10 @@ class Table:
         sqltype = dict(self.columns)[name].replace(" NOT NULL", "")
         return f'ALTER TABLE {self.name} ADD COLUMN "{name}" {sqltype}'
 
-    def upsert_sql(self, placeholder: str) -> str:
+    def upsert_sql(self, placeholder: str, rows: int = 1) -> str:
+        """An upsert of `rows` rows (their values one after the other) in one statement."""
         names = self.column_names
-        values = ", ".join([placeholder] * len(names))
+        values = "), (".join([", ".join([placeholder] * len(names))] * rows)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != self.key)
         guard = f' WHERE {self.name}."{self.version}" <= excluded."{self.version}"' if self.version else ""
         return (f"INSERT INTO {self.name} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
