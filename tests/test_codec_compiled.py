@@ -163,3 +163,14 @@ def test_codec_errors_keep_their_kinds() -> None:
         with pytest.raises(DecodeError) as info:
             codec.decode(bad, "io.firstline.QueueStatistics")
         assert info.value.kind == "UNDECODABLE"
+
+
+def test_remembered_longs_are_the_longs_and_refuse_what_long_refuses() -> None:
+    from streams.codec.compiled import _long, _remembering_long
+
+    remembering = _remembering_long(size=3)
+    for v in [*LONGS, *LONGS[::-1], True, 1_764_000_000_000]:
+        assert remembering(v) == _long(v)
+    for bad in (2.0e4, "20000", None, 1 << 63):
+        with pytest.raises((TypeError, ValueError)):
+            remembering(bad)

@@ -69,6 +69,25 @@ def _int(v: Any) -> bytes:
     return _long(v, INT_RANGE)
 
 
+def _remembering_long(size: int = 1 << 16) -> Callable[[Any], bytes]:
+    """_long for one encoder, remembering what it wrote: window starts and ends, watermarks,
+    thresholds repeat from record to record, and a timestamp costs 0.3 us to write out."""
+    known: dict[int, bytes] = {}
+
+    def encode(v: Any) -> bytes:
+        if v.__class__ is int:
+            out = known.get(v)
+            if out is not None:
+                return out
+        out = _long(v)
+        if len(known) >= size:
+            known.clear()
+        known[v] = out
+        return out
+
+    return encode
+
+
 def _read_long(d: bytes, p: int, b: int) -> tuple[int, int]:
     """The rest of a varint whose first byte `b` (>= 0x80) was read; returns (value, position).
     Unrolled: a loop cost half as much again on a timestamp."""
@@ -315,7 +334,7 @@ def compile_encoder(schema: dict[str, Any], header: bytes = b"") -> Encoder:
     entry = _record_encoder(src, schema, None)
     head = src.constant(header)
     src.functions.append(f"def encode(r):\n    o = bytearray({head})\n    {entry}(o, r)\n    return bytes(o)")
-    return _build(src, "encode")
+    return _build(src, "encode", _long=_remembering_long())
 
 
 # -- decoder ---------------------------------------------------------------------------------
@@ -438,7 +457,7 @@ def compile_decoder(schema: dict[str, Any]) -> Decoder:
     return _build(src, _record_decoder(src, schema, None))
 
 
-def _build(src: _Source, entry: str) -> Any:
-    namespace: dict[str, Any] = {**_RUNTIME, **src.constants}
+def _build(src: _Source, entry: str, **runtime: Any) -> Any:
+    namespace: dict[str, Any] = {**_RUNTIME, **runtime, **src.constants}
     exec(compile("\n\n".join(src.functions), f"<avro {entry}>", "exec"), namespace)  # noqa: S102
     return namespace[entry]
