@@ -3,6 +3,8 @@
 import dataclasses
 import random
 
+import orjson
+
 from streams.analytics.queue_window import _SUMMED, WindowAgg
 
 KINDS = ("OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION")
@@ -33,3 +35,14 @@ def test_merge_equals_one_window_of_every_fact() -> None:
     twice.merge(ones)
     assert all(getattr(twice, name) == 2 for name in _SUMMED)
     assert {f.name for f in dataclasses.fields(WindowAgg)} - set(_SUMMED) == {"partition", "final", "wait_max", "waits"}
+
+
+def test_json_form_names_every_field_and_survives_the_tables_serializer() -> None:
+    from streams.processors.table_state import BufferedTable
+
+    agg = WindowAgg()
+    agg.apply({"kind": "ANSWERED", "wait_ms": 3_000}, 20_000)
+    agg.apply({"kind": "ANSWERED", "wait_ms": 0}, 20_000)
+    assert set(agg.to_json()) == set(WindowAgg.__slots__)  # type: ignore[attr-defined]
+    stored = orjson.loads(BufferedTable._dumps(agg.to_json()))  # as a recovery reads it back
+    assert WindowAgg.from_json(stored) == agg

@@ -120,9 +120,13 @@ class WindowAgg:
         }
 
     def to_json(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
-        data["waits"] = self.waits.to_json()
-        return data
+        # Spelled out: every changed minute is written to its changelog once per batch.
+        return {"partition": self.partition, "final": self.final, "version": self.version,
+                "offered": self.offered, "answered": self.answered, "answered_within": self.answered_within,
+                "abandoned": self.abandoned, "short_abandoned": self.short_abandoned, "wait_sum": self.wait_sum,
+                "wait_max": self.wait_max, "waits": self.waits.to_json(), "ended": self.ended,
+                "handle_sum": self.handle_sum, "duration_sum": self.duration_sum, "transfers": self.transfers,
+                "escalations": self.escalations, "late": self.late}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "WindowAgg":

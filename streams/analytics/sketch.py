@@ -70,8 +70,9 @@ class Sketch:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        # JSON object keys are strings; faust tables store JSON.
-        return {"z": self.zeros, "b": {str(k): v for k, v in self.buckets.items()}}
+        # The bucket indexes stay ints: the tables' JSON (orjson with OPT_NON_STR_KEYS, as faust's
+        # own serializer) writes them as the strings JSON keys must be, and from_json reads both.
+        return {"z": self.zeros, "b": dict(self.buckets)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Sketch":
