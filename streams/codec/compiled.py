@@ -90,7 +90,7 @@ def _remembering_long(size: int = 1 << 16) -> Callable[[Any], bytes]:
 
 def _read_long(d: bytes, p: int, b: int) -> tuple[int, int]:
     """The rest of a varint whose first byte `b` (>= 0x80) was read; returns (value, position).
-    Unrolled: a loop cost half as much again on a timestamp."""
+    Unrolled: a loop took a fifth longer on a timestamp (6 bytes)."""
     n = b & 0x7F
     b = d[p]
     n |= (b & 0x7F) << 7
