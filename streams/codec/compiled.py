@@ -302,9 +302,6 @@ def _emit_encode(src: _Source, schema: Any, namespace: str | None, value: str, l
         raise Unsupported(f"type {schema!r}")
 
 
-_NO_DEFAULT = object()
-
-
 def _record_encoder(src: _Source, schema: dict[str, Any], namespace: str | None) -> str:
     full = src.names.full(schema["name"], schema.get("namespace", namespace))
     if full in src.records:
