@@ -182,6 +182,7 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
         groups = [settings.namespace] + ([f"{settings.namespace}-sinks"] if split else [])
         progress = CommittedProgress(settings, groups, ["contact-events", "agent-events", "survey-responses",
                                                         "queue-facts", "contact-summaries"], "queue-statistics")
+        contact_records = progress.records("contact-events")
         processed_ms: list[float] = []  # when the worker had processed everything there was
         summaries_ms: list[float] = []  # when storage first held every summary
         # Worker CPU from the first stored summary (start-up left out) to the end: less noisy on a
@@ -235,6 +236,8 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, 
     # (5 s by default): up to that much of the whole time is waiting, not work.
     return {"whole_records": records, "whole_contacts": contacts,
             "whole_processed_per_s": records / ((processed_ms[0] - first_ms) / 1000),
+            "whole_contact_events": contact_records,
+            "whole_contact_events_per_s": contact_records / ((processed_ms[0] - first_ms) / 1000),
             "whole_records_per_s": records / whole_s,
             "whole_summaries_per_s": records / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
@@ -259,6 +262,7 @@ class CommittedProgress:
             topic = spec(name).full_name(settings)
             return [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
 
+        self.partitions_of = partitions
         self.first = [tp for name in names for tp in partitions(name)]
         self.last = partitions(last)
         self._last_ends: dict[Any, int] | None = None
@@ -276,6 +280,10 @@ class CommittedProgress:
                 return False
             self._last_ends = self.consumer.end_offsets(self.last)
         return self._committed(self.last, self._last_ends)
+
+    def records(self, name: str) -> int:
+        """How many records a topic holds (the sum of its partitions' end offsets)."""
+        return sum(self.consumer.end_offsets(self.partitions_of(name)).values())
 
     def close(self) -> None:
         self.admin.close()
@@ -386,7 +394,8 @@ def report_whole(hours: float, tmp: Path, split: bool = False) -> dict[str, floa
           f"ratio {w['whole_processed_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
           f"({w['whole_records']} contact, agent and survey events; {hours:g} simulated h)")
     print(f"{'':<13} until every input, fact, summary and statistics record had been processed (offsets "
-          f"committed, every {Settings.from_env().commit_interval_s:g} s)")
+          f"committed, every {Settings.from_env().commit_interval_s:g} s); of these, contact events "
+          f"{w['whole_contact_events_per_s']:,.0f}/s ({w['whole_contact_events']}), next to agent events and surveys")
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; "
           f"{w['whole_records_per_s']:,.0f} until the stored day statistics counted every contact (open windows "
           f"are re-sent every {Settings.from_env().stats_update_interval_s:g} s)")
