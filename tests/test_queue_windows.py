@@ -211,3 +211,31 @@ def test_days_close_once_across_a_restart_and_everything_is_forgotten_after_the_
     assert windows.minutes and not windows.counted  # closed minutes are kept for the rolling and day views
     again.close(0, day_end + DAY_MS + 3_600_000)  # the default retention after the day's end
     assert not windows.minutes and not windows.days
+
+
+def test_rolling_finals_of_a_backlog_equal_a_merge_of_their_fifteen_minutes() -> None:
+    """close() moves each rolling view on a minute at a time through a backlog; every final must
+    be what merging its 15 minutes gives (rolling_record), whatever mix of facts, retractions and
+    late facts came before, and however many minutes one close() closes."""
+    import random
+
+    rng = random.Random(11)
+    windows = engine()
+    watermark, finals = T0, 0
+    for step in range(60):
+        for _ in range(rng.randrange(0, 60)):
+            at = watermark - rng.randrange(-300_000, 400_000)  # some late, some ahead
+            kind = rng.choice(["OFFERED", "ANSWERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER"])
+            fact = {"fact_id": f"f{rng.randrange(5_000)}|{kind}|0", "kind": kind, "sign": rng.choice([1, 1, 1, -1]),
+                    "queue": rng.choice(["voice-general", "chat-general"]), "channel": "VOICE",
+                    "region": rng.choice(["moscow", "chelyabinsk", "ekaterinburg"]), "at": at,
+                    "wait_ms": rng.randrange(0, 200_000), "handle_ms": rng.randrange(1, 500_000),
+                    "duration_ms": rng.randrange(1, 900_000)}
+            windows.apply(fact, 0, watermark)
+        watermark += rng.choice([30_000, 60_000, 600_000, 3_600_000])  # one minute or an hour at once
+        for record in windows.close(0, watermark):
+            if record["window"] == "ROLLING_15_MIN":
+                finals += 1
+                assert record == windows.rolling_record(record["queue"], record["channel"], record["region"],
+                                                        record["window_end"], final=True)
+    assert finals > 500

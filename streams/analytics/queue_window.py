@@ -95,6 +95,25 @@ class WindowAgg:
         if other.waits.buckets or other.waits.zeros:
             self.waits.merge(other.waits)
 
+    def subtract(self, other: "WindowAgg") -> None:
+        """Take out a window merged in before. The maximum wait cannot be taken out: whoever
+        subtracts works it out again from the windows that remain."""
+        self.version -= other.version
+        self.offered -= other.offered
+        self.answered -= other.answered
+        self.answered_within -= other.answered_within
+        self.abandoned -= other.abandoned
+        self.short_abandoned -= other.short_abandoned
+        self.wait_sum -= other.wait_sum
+        self.ended -= other.ended
+        self.handle_sum -= other.handle_sum
+        self.duration_sum -= other.duration_sum
+        self.transfers -= other.transfers
+        self.escalations -= other.escalations
+        self.late -= other.late
+        if other.waits.buckets or other.waits.zeros:
+            self.waits.remove(other.waits)
+
     def record(self, queue: str, channel: str, region: str, kind: str, start: int, end: int,
                threshold_ms: int) -> dict[str, Any]:
         """The QueueStatistics record (schemas/queue_statistics.avsc)."""

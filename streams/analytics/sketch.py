@@ -47,6 +47,16 @@ class Sketch:
             else:
                 self.buckets.pop(index, None)
 
+    def remove(self, other: "Sketch") -> None:
+        """Take out a sketch merged in before."""
+        self.zeros -= other.zeros
+        for index, count in other.buckets.items():
+            total = self.buckets.get(index, 0) - count
+            if total:
+                self.buckets[index] = total
+            else:
+                self.buckets.pop(index, None)
+
     def quantile(self, q: float) -> float | None:
         """The value at rank q*(count-1), within 1 % of the exact one; None when empty."""
         return self.quantiles(q)[0]
