@@ -14,6 +14,8 @@ the ratios to the yardstick measured in the same run.
               every input, fact, summary and statistics record there is, and storage holds every
               summary; also reported: until the stored day statistics count every contact (they
               wait for the next re-sending of open windows), and the worker's CPU per event.
+  contacts    the same without the agent events: contact lifecycle events (and surveys) alone
+  split       the whole path with processors and sinks in two worker processes
 """
 
 from __future__ import annotations
@@ -152,23 +154,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_whole_path(hours: float, tmp: Path, split: bool = False) -> dict[str, float]:
-    """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE)."""
+class _Without:
+    """A simulation whose records for some topics are left out (everything else as it is)."""
+
+    def __init__(self, simulation: Any, topics: tuple[str, ...]) -> None:
+        self._simulation, self._topics = simulation, topics
+
+    def run(self, duration_ms: int) -> Any:
+        return ((t, r) for t, r in self._simulation.run(duration_ms) if t not in self._topics)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._simulation, name)
+
+
+def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = ()) -> dict[str, float]:
+    """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE); without:
+    input topics whose records are not sent (agent events, to see contact events alone)."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
     from streams.simulator.profile import seed_profile
     from streams.simulator.publish import publish
 
     # The worker's own defaults for commits and statistics updates (the tests' are faster).
     defaults = Settings.from_env()  # the worker's defaults, or FIRSTLINE_* from the environment
-    settings = isolated_settings(tmp / ("whole-split" if split else "whole"), partitions=3,
+    settings = isolated_settings(tmp / ("whole-split" if split else "whole-" + "-".join(without)), partitions=3,
                                  commit_interval_s=defaults.commit_interval_s,
                                  stats_update_interval_s=defaults.stats_update_interval_s)
     create_topics(settings)
     start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
     simulation = Simulation(seed_profile(), start, seed=1, id_prefix="b")
     with open("/dev/null", "w") as quiet:
-        records = publish(simulation, settings, int(hours * HOUR_MS), out=quiet, progress_every_ms=1000 * HOUR_MS)
-    inputs = ["contact-events", "agent-events", "survey-responses"]
+        records = publish(_Without(simulation, without), settings, int(hours * HOUR_MS), out=quiet,  # type: ignore[arg-type]
+                          progress_every_ms=1000 * HOUR_MS)
+    inputs = [name for name in ("contact-events", "agent-events", "survey-responses") if name not in without]
     raw_cpu = time.process_time()
     raw_s = asyncio.run(raw_consume(settings, inputs, records))
     raw_cpu = time.process_time() - raw_cpu
@@ -353,9 +370,10 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=72, help="simulated hours in the whole-path run")
     parser.add_argument("--rate", type=float, default=1_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, split, latency")
+    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, contacts, split, latency "
+                                        "(contacts: the whole path without agent events)")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "split", "latency"}
+    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "split", "latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -364,6 +382,9 @@ def main() -> None:
             results.update(report_summary(args.contacts, Path(tmp)))
         if "whole" in only:
             results.update(report_whole(args.hours, Path(tmp)))
+        if "contacts" in only:
+            results.update({f"contacts_{k}": v for k, v in report_whole(args.hours, Path(tmp),
+                                                                          without=("agent-events",)).items()})
         if "split" in only:
             results.update({f"split_{k}": v for k, v in report_whole(args.hours, Path(tmp), split=True).items()})
         if "latency" in only:
@@ -388,14 +409,16 @@ def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
     return b
 
 
-def report_whole(hours: float, tmp: Path, split: bool = False) -> dict[str, float]:
-    w = bench_whole_path(hours, tmp, split)
-    print(f"{'split in two' if split else 'whole path':<13} {w['whole_processed_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
+def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = ()) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp, split, without)
+    label = "split in two" if split else "without " + without[0].split("-")[0] if without else "whole path"
+    print(f"{label:<13} {w['whole_processed_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
           f"ratio {w['whole_processed_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
-          f"({w['whole_records']} contact, agent and survey events; {hours:g} simulated h)")
+          f"({w['whole_records']} {'contact and survey' if without else 'contact, agent and survey'} events; "
+          f"{hours:g} simulated h)")
     print(f"{'':<13} until every input, fact, summary and statistics record had been processed (offsets "
           f"committed, every {Settings.from_env().commit_interval_s:g} s); of these, contact events "
-          f"{w['whole_contact_events_per_s']:,.0f}/s ({w['whole_contact_events']}), next to agent events and surveys")
+          f"{w['whole_contact_events_per_s']:,.0f}/s ({w['whole_contact_events']})")
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; "
           f"{w['whole_records_per_s']:,.0f} until the stored day statistics counted every contact (open windows "
           f"are re-sent every {Settings.from_env().stats_update_interval_s:g} s)")
