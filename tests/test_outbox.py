@@ -27,12 +27,14 @@ def test_murmur2_matches_the_java_client(data: bytes, java: int) -> None:
 
 def test_murmur2_matches_aiokafka_on_every_tail_length() -> None:
     rng = random.Random(5)
-    mixed: dict[int, int] = {}  # the word cache, shared by keys with words in common
+    mixed: dict[int, int] = {}  # the caches, shared by keys with words and heads in common
+    heads: dict[tuple[bytes, int], int] = {}
     for _ in range(5000):
         data = rng.randbytes(rng.randrange(0, 70))
         assert murmur2(data) == aiokafka_murmur2(data)
-        for key in (data, b"queue|VOICE|" + data, b"queue|VOICE|" + data[:5]):
-            assert murmur2(key, mixed) == aiokafka_murmur2(key)
+        for key in (data, b"voice-general|VOICE|moscow|MINUTE|" + data, b"queue|VOICE|" + data[:5],
+                    b"voice-general|VOICE|moscow|MINUTE|" + data[:rng.randrange(0, 20)]):
+            assert murmur2(key, mixed, heads) == aiokafka_murmur2(key)
 
 
 def kafka_partition(key: bytes, count: int) -> int:
