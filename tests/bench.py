@@ -247,8 +247,6 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             conn.close()
     first_ms = min(r.timestamp for r in read_topic(settings, "contact-summaries", timeout=30))
     whole_s = (finished_ms - first_ms) / 1000
-    if os.environ.get("BENCH_TIMES"):
-        print("times", first_ms / 1000, cpu_from, summaries_ms[0] / 1000, processed_ms[0] / 1000, finished_ms / 1000)
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
     # (5 s by default): up to that much of the whole time is waiting, not work.
     return {"whole_records": records, "whole_contacts": contacts,
