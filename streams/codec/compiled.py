@@ -231,7 +231,7 @@ class _Source:
         if kind == "double":
             return 8
         if kind == "fixed":
-            return schema["size"]
+            return int(schema["size"])
         full = self.names.full(schema["name"], namespace)
         if full in seen:
             return 0
@@ -271,7 +271,8 @@ def _emit_encode(src: _Source, schema: Any, namespace: str | None, value: str, l
                               for i, s in enumerate(schema["symbols"])}, "_enum")
         add(f"{indent}o += {index}[{value}]")
     elif kind == "fixed":
-        add(f"{indent}if len({value}) != {schema['size']}: _bad('{schema['size']} bytes', {value})")
+        size = int(schema["size"])  # only numbers and names made here go into the generated source
+        add(f"{indent}if len({value}) != {size}: _bad('{size} bytes', {value})")
         add(f"{indent}o += _bytes({value})")
     elif kind == "union":
         branches = [src.normalise(b, namespace)[0] for b in schema]
@@ -362,7 +363,7 @@ def _emit_decode(src: _Source, schema: Any, namespace: str | None, target: str, 
         add(f"{indent}{target}, = _unpack_f(d, p); p += 4")
     elif kind in ("string", "bytes", "fixed"):
         if kind == "fixed":
-            add(f"{indent}e = p + {schema['size']}")
+            add(f"{indent}e = p + {int(schema['size'])}")
         else:  # a length below 64 is one even byte
             add(f"{indent}b = d[p]; p += 1")
             add(f"{indent}if b < 128 and not b & 1: e = p + (b >> 1)")
