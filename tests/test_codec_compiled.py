@@ -174,3 +174,25 @@ def test_remembered_longs_are_the_longs_and_refuse_what_long_refuses() -> None:
     for bad in (2.0e4, "20000", None, 1 << 63):
         with pytest.raises((TypeError, ValueError)):
             remembering(bad)
+
+
+def test_types_firstlines_schemas_do_not_use_yet_agree_with_fastavro() -> None:
+    schema = {"type": "record", "name": "Other", "namespace": "x.y", "fields": [
+        {"name": "f", "type": {"type": "fixed", "name": "Four", "size": 4}},
+        {"name": "g", "type": ["null", "Four"]},
+        {"name": "m", "type": {"type": "map", "values": ["null", "float"]}},
+        {"name": "n", "type": {"type": "array", "items": {"type": "record", "name": "Inner", "fields": [
+            {"name": "b", "type": "boolean"}, {"name": "raw", "type": "bytes"},
+            {"name": "e", "type": {"type": "enum", "name": "Many", "symbols": [f"S{i}" for i in range(70)]}}]}}},
+        {"name": "again", "type": ["null", "x.y.Inner"]},
+    ]}
+    parsed = fastavro.parse_schema(schema)
+    encode, decode = compile_encoder(schema), compile_decoder(schema)
+    gen = Random(9)
+    for _ in range(300):
+        record = gen.value(schema)
+        data = encode(record)
+        assert data == fastavro_bytes(parsed, record)
+        assert decode(data, 0) == (fastavro.schemaless_reader(io.BytesIO(data), parsed, None), len(data))
+    with pytest.raises(TypeError):
+        encode({**gen.value(schema), "f": b"12345"})
