@@ -15,6 +15,9 @@ the ratios to the yardstick measured in the same run.
               summary; also reported: until the stored day statistics count every contact (they
               wait for the next re-sending of open windows), and the worker's CPU per event.
   contacts    the same without the agent events: contact lifecycle events (and surveys) alone
+  national    the same for one simulated day of a centre 10 times the seed's (--scale): a queue's
+              minute holds ten times the outcomes, as in a centre that really sends this many
+              events (a replayed small centre's minutes hold one or two)
   split       the whole path with processors and sinks in two worker processes
 """
 
@@ -167,21 +170,24 @@ class _Without:
         return getattr(self._simulation, name)
 
 
-def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = ()) -> dict[str, float]:
+def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
+                     scale: float = 1.0) -> dict[str, float]:
     """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE); without:
-    input topics whose records are not sent (agent events, to see contact events alone)."""
+    input topics whose records are not sent (agent events, to see contact events alone); scale:
+    a centre this many times as big (the seed profile's arrivals and head counts times `scale`)."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
     from streams.simulator.profile import seed_profile
     from streams.simulator.publish import publish
 
     # The worker's own defaults for commits and statistics updates (the tests' are faster).
     defaults = Settings.from_env()  # the worker's defaults, or FIRSTLINE_* from the environment
-    settings = isolated_settings(tmp / ("whole-split" if split else "whole-" + "-".join(without)), partitions=3,
+    settings = isolated_settings(tmp / ("whole-split" if split else "whole-" + "-".join(without) + f"-x{scale:g}"),
+                                 partitions=3,
                                  commit_interval_s=defaults.commit_interval_s,
                                  stats_update_interval_s=defaults.stats_update_interval_s)
     create_topics(settings)
     start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
-    simulation = Simulation(seed_profile(), start, seed=1, id_prefix="b")
+    simulation = Simulation(seed_profile().scaled(scale), start, seed=1, id_prefix="b")
     with open("/dev/null", "w") as quiet:
         records = publish(_Without(simulation, without), settings, int(hours * HOUR_MS), out=quiet,  # type: ignore[arg-type]
                           progress_every_ms=1000 * HOUR_MS)
@@ -368,10 +374,14 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=72, help="simulated hours in the whole-path run")
     parser.add_argument("--rate", type=float, default=1_000, help="offered events/s in the latency run")
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, contacts, split, latency "
-                                        "(contacts: the whole path without agent events)")
+    parser.add_argument("--scale", type=float, default=10, help="the national path's centre, times the seed's")
+    parser.add_argument("--national-hours", type=float, default=24, help="simulated hours in the national path")
+    parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, contacts, national, split, "
+                                        "latency (contacts: the whole path without agent events; national: the same "
+                                        "for a centre --scale times as big, over --national-hours)")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "split", "latency"}
+    only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
+                                                                 "latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -383,6 +393,9 @@ def main() -> None:
         if "contacts" in only:
             results.update({f"contacts_{k}": v for k, v in report_whole(args.hours, Path(tmp),
                                                                           without=("agent-events",)).items()})
+        if "national" in only:
+            results.update({f"national_{k}": v for k, v in report_whole(
+                args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale).items()})
         if "split" in only:
             results.update({f"split_{k}": v for k, v in report_whole(args.hours, Path(tmp), split=True).items()})
         if "latency" in only:
@@ -407,13 +420,16 @@ def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
     return b
 
 
-def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = ()) -> dict[str, float]:
-    w = bench_whole_path(hours, tmp, split, without)
+def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
+                 scale: float = 1.0) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp, split, without, scale)
     label = "split in two" if split else "without " + without[0].split("-")[0] if without else "whole path"
+    if scale != 1:
+        label = f"{label[:8]} x{scale:g}"
     print(f"{label:<13} {w['whole_processed_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
           f"ratio {w['whole_processed_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
           f"({w['whole_records']} {'contact and survey' if without else 'contact, agent and survey'} events; "
-          f"{hours:g} simulated h)")
+          f"{hours:g} simulated h{f' of a centre {scale:g}x the seed' if scale != 1 else ''})")
     print(f"{'':<13} until every input, fact, summary and statistics record had been processed (offsets "
           f"committed, every {Settings.from_env().commit_interval_s:g} s); of these, contact events "
           f"{w['whole_contact_events_per_s']:,.0f}/s ({w['whole_contact_events']})")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
+
+import pytest
 
 from streams.codec import Codec, load_registry
 from streams.processors.contact_lifecycle import ContactState
@@ -44,3 +47,23 @@ def test_the_seed_profile_resembles_the_press_release() -> None:
     assert sum(s["line"] == 1 for s in summaries) / len(summaries) >= 0.965  # "> 97 % at the first line"
     assert 0.93 <= sum(x == 5 for x in scores) / len(scores) <= 0.97  # "> 95 % give 5 of 5"
     assert 0.25 <= 1 - len(voice) / len(summaries) <= 0.45  # online share
+
+
+def test_a_scaled_centre_has_that_many_times_the_contacts_and_fixed_staff() -> None:
+    base, big = seed_profile(), seed_profile().scaled(5)
+    assert big.name == "seedx5" and seed_profile().scaled(1) == base
+    assert [c.contacts_per_day for c in big.channels] == [5 * c.contacts_per_day for c in base.channels]
+    assert {g.name: g.count for g in big.agents} == {g.name: 5 * g.count for g in base.agents}
+
+    def contacts_and_agents(profile: Any) -> tuple[int, int]:
+        records = list(Simulation(profile, START, seed=2).run(12 * HOUR_MS))
+        contacts = {r["contact_id"] for t, r in records if t == "contact-events"}
+        agents = {r["agent_id"] for t, r in records if t == "agent-events"}
+        return len(contacts), len(agents)
+
+    (small_contacts, small_agents), (big_contacts, big_agents) = contacts_and_agents(base), contacts_and_agents(big)
+    # Poisson arrivals: ~3,600 contacts against ~18,000; 4 % is many standard deviations.
+    assert abs(big_contacts / small_contacts - 5) <= 0.2, (small_contacts, big_contacts)
+    assert 4 * small_agents <= big_agents <= 6 * small_agents  # the hourly staffing grows with the load
+    with pytest.raises(ValueError):
+        base.scaled(0)

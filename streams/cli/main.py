@@ -87,7 +87,7 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams.simulator.profile import load
     from streams.simulator.publish import publish
 
-    profile = load(args.profile)
+    profile = load(args.profile).scaled(args.scale)
     if args.start:
         from datetime import datetime, timezone
 
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--profile", default="seed", help="built-in name (seed, erlang-c) or a TOML file")
     sim.add_argument("--hours", type=float, default=24.0, help="simulated hours")
     sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--scale", type=float, default=1.0,
+                     help="a centre this many times as big: arrivals and fixed head counts times SCALE")
     sim.add_argument("--speedup", type=float, help="simulated seconds per wall second (default: as fast as possible)")
     sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: today 00:00)")
     from streams.cli.report import add_arguments

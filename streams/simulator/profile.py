@@ -9,7 +9,7 @@ contacts. Other profiles come from TOML files with the same fields (see `load`).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,19 @@ class Profile:
 
     def channel(self, name: str) -> ChannelProfile:
         return next(c for c in self.channels if c.channel == name)
+
+    def scaled(self, factor: float) -> "Profile":
+        """The same centre `factor` times as big: every channel's arrivals and every fixed head
+        count times `factor` (groups staffed per hour grow with the load by themselves). Waits,
+        handle times and shares stay as they are; a minute of a queue holds `factor` times the
+        outcomes."""
+        if factor <= 0:
+            raise ValueError(f"scale {factor} is not positive")
+        if factor == 1:
+            return self
+        channels = tuple(replace(c, contacts_per_day=c.contacts_per_day * factor) for c in self.channels)
+        agents = tuple(replace(g, count=max(1, round(g.count * factor)) if g.count else 0) for g in self.agents)
+        return replace(self, name=f"{self.name}x{factor:g}", channels=channels, agents=agents)
 
 
 def seed_profile() -> Profile:
