@@ -248,6 +248,10 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             time.sleep(0.1)
         finished_ms = time.time() * 1000
         worker_cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_from[0]
+        # The work behind each contact event, in records: what the processors wrote per hop.
+        per_event = {f"whole_{name}_per_contact_event": progress.records(name) / contact_records
+                     for name in ("contact-summaries", "queue-statistics")}
+        per_event["whole_changelog_per_contact_event"] = progress.changelog_records() / contact_records
         progress.close()
         for conn in reader:
             conn.close()
@@ -263,7 +267,7 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             "whole_summaries_per_s": records / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
             "whole_raw_consumer_per_s": records / raw_s,
-            "whole_cpu_us_per_event": worker_cpu / records * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
+            **per_event, "whole_cpu_us_per_event": worker_cpu / records * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
 
 
 class CommittedProgress:
@@ -305,6 +309,15 @@ class CommittedProgress:
     def records(self, name: str) -> int:
         """How many records a topic holds (the sum of its partitions' end offsets)."""
         return sum(self.consumer.end_offsets(self.partitions_of(name)).values())
+
+    def changelog_records(self) -> int:
+        """Records written to the groups' table changelogs (`<group>-<table>-changelog`)."""
+        from kafka import TopicPartition
+
+        topics = [t for t in self.consumer.topics() if t.endswith("-changelog")
+                  and any(t.startswith(f"{group}-") for group in self.groups)]
+        partitions = [TopicPartition(t, p) for t in topics for p in self.consumer.partitions_for_topic(t) or ()]
+        return sum(self.consumer.end_offsets(partitions).values()) if partitions else 0
 
     def close(self) -> None:
         self.admin.close()
@@ -436,6 +449,9 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; "
           f"{w['whole_records_per_s']:,.0f} until the stored day statistics counted every contact (open windows "
           f"are re-sent every {Settings.from_env().stats_update_interval_s:g} s)")
+    print(f"{'':<13} per contact event: {w['whole_queue-statistics_per_contact_event']:.2f} statistics records, "
+          f"{w['whole_contact-summaries_per_contact_event']:.2f} summaries, "
+          f"{w['whole_changelog_per_contact_event']:.2f} changelog records")
     print(f"{'':<13} worker CPU {w['whole_cpu_us_per_event']:.0f} us per event after start-up "
           f"({1e6 / w['whole_cpu_us_per_event']:,.0f} events per CPU-second); raw consumer "
           f"{w['raw_cpu_us_per_record']:.1f} us per record")
