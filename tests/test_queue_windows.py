@@ -239,3 +239,22 @@ def test_rolling_finals_of_a_backlog_equal_a_merge_of_their_fifteen_minutes() ->
                 assert record == windows.rolling_record(record["queue"], record["channel"], record["region"],
                                                         record["window_end"], final=True)
     assert finals > 500
+
+
+def test_a_record_read_again_after_a_restart_is_not_counted_again_not_even_as_late() -> None:
+    """Records 0..n-1 hold one fact each; the minutes they reached close; then the last three
+    records come again (their offsets were not committed before a crash): nothing changes. A
+    new record's fact for a closed minute is a late one."""
+    windows = engine()
+    facts = all_facts()
+    watermark = 0
+    for offset, fact in enumerate(facts):
+        watermark = max(watermark, fact["at"])
+        windows.mark_applied(windows.apply(fact, 0, watermark, offset), offset)
+    windows.close(0, DAY0 + DAY_MS - 1)  # every minute, not the day
+    before = {k: stored_minute(v) for k, v in windows.minutes.items()}
+    for offset, fact in list(enumerate(facts))[-3:]:
+        assert windows.apply(fact, 0, watermark, offset) == []
+    assert {k: stored_minute(v) for k, v in windows.minutes.items()} == before
+    changed = windows.apply(facts[-1], 0, watermark, len(facts))  # the same fact in a later record
+    assert changed and all(windows.minutes[k]["agg"].late == 1 for k in changed)

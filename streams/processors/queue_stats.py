@@ -8,6 +8,7 @@ most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -105,6 +106,11 @@ def register(pipeline: Pipeline) -> LiveQueues:
         return watermark_logic.effective(watermark_state(p), sources, time.time(),
                                          started.setdefault(p, time.time()), silent_s)
 
+    # aggregate() and tick() change the same stores: one at a time, each from its changes to its
+    # records delivered and its state written, so neither writes state whose records the other
+    # still has in flight.
+    turn = asyncio.Lock()
+
     async def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
         for p in partitions:
             # A minute closed here stays dirty: the day and rolling views it belongs to still need
@@ -114,6 +120,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
                 if record["window"] == "MINUTE":
                     sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
                                               record["window_start"]))
+        dirty.update(windows.take_recovered())
 
     @app.on_rebalance_complete.connect  # type: ignore[misc]
     async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
@@ -135,7 +142,8 @@ def register(pipeline: Pipeline) -> LiveQueues:
                 raise
             return [codec.decode(value, single_schema)]  # written one per record by an older worker
 
-    def apply_fact(fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float) -> None:
+    def apply_fact(fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float,
+                   offset: int) -> list[str]:
         """`closing`: the closing watermark per partition as of this batch's facts so far, worked
         out again only when a fact moves a source on (it was most of the cost of a fact)."""
         if fact["kind"] == "WATERMARK":
@@ -144,7 +152,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
             watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
                                     now, idle=fact["source_idle"])
             closing.pop(p, None)
-            return
+            return []
         validate_fact(fact)
         seen.add(p)
         started.setdefault(p, now)
@@ -168,39 +176,54 @@ def register(pipeline: Pipeline) -> LiveQueues:
             watermark = closing.get(p)
             if watermark is None:
                 watermark = closing[p] = closing_watermark(p)
-            changed = windows.apply(fact, p, watermark)
+            changed = windows.apply(fact, p, watermark, offset)
             dirty.update(changed)
             sent_final.difference_update(changed)
+            return changed
+        return []
 
     @app.task
     async def aggregate() -> None:
         async for messages in pipeline.batches(source):
-            out = pipeline.outbox()
-            seen: set[int] = set()
-            closing: dict[int, int] = {}
-            now = time.time()
-            for message in messages:
-                p = message.partition
+            async with turn:
+                await aggregate_batch(messages)
+
+    async def aggregate_batch(messages: list[Any]) -> None:
+        out = pipeline.outbox()
+        seen: set[int] = set()
+        closing: dict[int, int] = {}
+        now = time.time()
+        for message in messages:
+            p = message.partition
+            try:
+                facts = decode_facts(message.value)
+            except Exception as exc:
+                out.reject(message, exc, PROCESSOR)
+                continue
+            changed: list[str] = []
+            for i, fact in enumerate(facts):
                 try:
-                    facts = decode_facts(message.value)
-                except Exception as exc:
-                    out.reject(message, exc, PROCESSOR)
-                    continue
-                for i, fact in enumerate(facts):
-                    try:
-                        apply_fact(fact, p, seen, closing, now)
-                    except Exception as exc:  # the others of the record still count
-                        out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
-            for p in seen:
-                watermarks.put(str(p), watermark_state(p), p)
-            await close_windows(out, seen)
-            if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-                await send_updates(out)
-            await flush_all(*tables)
-            await out.delivered()
+                    changed += apply_fact(fact, p, seen, closing, now, message.offset)
+                except Exception as exc:  # the others of the record still count
+                    out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
+            if changed:
+                windows.mark_applied(changed, message.offset)
+        for p in seen:
+            watermarks.put(str(p), watermark_state(p), p)
+        await close_windows(out, seen)
+        if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
+            await send_updates(out)
+        # The records first, then the state that says they were sent: a crash in between
+        # must not leave a closed minute whose final record never went out.
+        await out.delivered()
+        await flush_all(*tables)
 
     @app.timer(settings.stats_update_interval_s)
     async def tick() -> None:
+        async with turn:
+            await tick_once()
+
+    async def tick_once() -> None:
         # Between batches: idle sources time out and windows close, and a quiet queue's last
         # change is not held back.
         out = pipeline.outbox()
@@ -210,7 +233,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
             watermarks.put(str(p), watermark_state(p), p)
         if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
             await send_updates(out)
+        await out.delivered()  # before the state, as in aggregate()
         await flush_all(*tables)
-        await out.delivered()
 
     return LiveQueues(live, watermarks, windows)

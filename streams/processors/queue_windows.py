@@ -95,6 +95,12 @@ class _Due:
         else:
             keys.append(key)
 
+    def pending(self) -> Iterator[tuple[int, str]]:
+        """(time, key) of every key held, in no particular order."""
+        for at, keys in self._keys.items():
+            for key in keys:
+                yield at, key
+
     def pop_until(self, limit: int) -> Iterator[tuple[int, str]]:
         """(time, key) of every key due at or before `limit`, in time order, forgotten here."""
         while self._times and self._times[0] <= limit:
@@ -139,6 +145,12 @@ class QueueWindows:
         self._days_open: dict[int, _Due] = {}
         self._days_final: dict[int, _Due] = {}
         self._closed_up_to: dict[int, int] = {}
+        self._recovered: set[str] = set()
+
+    def take_recovered(self) -> set[str]:
+        """Keys of the open minutes found in the store since the last call (see _index)."""
+        recovered, self._recovered = self._recovered, set()
+        return recovered
 
     def forget_cache(self) -> None:
         """Call when partitions move between workers: caches and indexes are rebuilt from the store."""
@@ -167,6 +179,10 @@ class QueueWindows:
                 if info["p"] == partition:
                     (days_final if info["final"] else days_open).add(info["s"] + DAY_MS, key)
             self._open[partition], self._closed[partition] = opened, closed
+            # Open minutes as the store has them after a start or a rebalance: the updates last
+            # sent may be older (a crash between the changelog write and the next update), and a
+            # record read again changes nothing, so nothing else would send them again.
+            self._recovered.update(key for _, key in opened.pending())
             self._expiring[partition] = expiring
             self._days_open[partition], self._days_final[partition] = days_open, days_final
         return self._open[partition], self._closed[partition]
@@ -183,15 +199,22 @@ class QueueWindows:
 
     # -- applying facts ---------------------------------------------------------------------
 
-    def apply(self, fact: dict[str, Any], partition: int, watermark: int) -> list[str]:
+    def apply(self, fact: dict[str, Any], partition: int, watermark: int, offset: int | None = None) -> list[str]:
         """Apply one fact (sign +1 or -1) to its minute, for its region and for all regions.
-        Returns the minute keys that changed."""
+        Returns the minute keys that changed. `offset`: of the fact's record in its partition;
+        a record at or before the one a minute last took in (`mark_applied`) was applied to it
+        before a restart, and is not applied again."""
         if fact["kind"] not in COUNTED:
             return []
         self._index(partition)  # also brings minutes stored by an older worker up to date
         queue, channel = fact["queue"], fact["channel"]
-        threshold = self.threshold_ms(queue, channel)
         counted = _counted(fact)
+        if offset is not None:
+            at = counted[1]
+            entry = self.minutes.get(minute_key(queue, channel, counted[5], at - at % MINUTE_MS))
+            if entry is not None and entry.get("o", -1) >= offset:
+                return []
+        threshold = self.threshold_ms(queue, channel)
         if self._minute_closed(queue, channel, counted, watermark):
             return self._count(queue, channel, counted, threshold, 0, partition, watermark)  # late
         key = f"{queue}|{channel}|{fact['fact_id']}"
@@ -211,6 +234,17 @@ class QueueWindows:
             return []  # retracted before, or never counted
         self.counted.delete(key, partition)
         return self._count(queue, channel, held, threshold, -1, partition, watermark)
+
+    def mark_applied(self, keys: Iterable[str], offset: int) -> None:
+        """The minutes `keys` have taken in every fact of the record at `offset` (of their
+        partition, where records come in offset order). A closed minute has forgotten which facts
+        it counted, so without this a record read again after a restart (its offset was not
+        committed yet) would count its facts once more, as late ones."""
+        get = self.minutes.get
+        for key in keys:
+            entry = get(key)
+            if entry is not None:
+                entry["o"] = offset  # written to the changelog with the change that made the key dirty
 
     def _minute_closed(self, queue: str, channel: str, counted: list[Any], watermark: int) -> bool:
         """Whether the fact's minute has closed: close() says so for a minute that exists."""
