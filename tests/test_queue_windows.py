@@ -258,3 +258,17 @@ def test_a_record_read_again_after_a_restart_is_not_counted_again_not_even_as_la
     assert {k: stored_minute(v) for k, v in windows.minutes.items()} == before
     changed = windows.apply(facts[-1], 0, watermark, len(facts))  # the same fact in a later record
     assert changed and all(windows.minutes[k]["agg"].late == 1 for k in changed)
+
+
+def test_open_minutes_found_in_the_store_after_a_restart_are_handed_out_once_for_sending() -> None:
+    """Their last update may not have gone out before the crash, and a record read again changes
+    nothing, so the processor sends them again as the store has them."""
+    first = engine()
+    feed(first, all_facts())
+    first.take_recovered()
+    open_keys = {k for k, v in first.minutes.items() if v["open"]}
+    assert open_keys
+    again = QueueWindows(first.minutes, first.days, first.counted, LATENESS, Settings().sl_threshold_ms)
+    again.close(0, 1)  # a new worker's first look at partition 0 (nothing closes)
+    assert again.take_recovered() == open_keys
+    assert again.take_recovered() == set()
