@@ -438,7 +438,7 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
     w = bench_whole_path(hours, tmp, split, without, scale)
     label = "split in two" if split else "without " + without[0].split("-")[0] if without else "whole path"
     if scale != 1:
-        label = f"{label[:8]} x{scale:g}"
+        label = f"{'national' if without else 'whole'} x{scale:g}"
     print(f"{label:<13} {w['whole_processed_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
           f"ratio {w['whole_processed_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
           f"({w['whole_records']} {'contact and survey' if without else 'contact, agent and survey'} events; "
