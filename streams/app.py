@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from aiokafka.structs import ConsumerRecord
 
-from streams.batch_channel import BatchChannel
+from streams.batch_channel import Batch, BatchChannel
 from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
 from streams.outbox import KeyHashes, Outbox
@@ -39,8 +38,14 @@ class Pipeline:
                                       capacity=self.settings.batch_max * 4,
                                       partitions=specs[0].partition_count(self.settings))
 
-    def batches(self, source: BatchChannel) -> AsyncIterator[list[ConsumerRecord]]:
+    def batches(self, source: BatchChannel) -> AsyncIterator[Batch]:
+        """Batches each of which is a checkpoint: the caller makes its work durable per batch."""
         return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
+
+    def checkpointed(self, source: BatchChannel, when_caught_up: bool = True) -> AsyncIterator[Batch]:
+        """Batches with a checkpoint every FIRSTLINE_CHECKPOINT_INTERVAL_MS (see batch_channel.py)."""
+        return source.batches(self.settings.batch_max, self.settings.batch_linger_s,
+                              self.settings.checkpoint_interval_s, when_caught_up)
 
     def outbox(self) -> Outbox:
         return Outbox(self)

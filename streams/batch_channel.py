@@ -23,11 +23,24 @@ A batch is what the buffer holds once `linger_s` has passed since the first reco
 to `max_size` records. Without the linger, a processor that keeps up handles batches of one to
 three events, and every batch costs changelog writes and a round trip to the broker for its
 outputs; a few milliseconds of linger make batches large under load.
+
+Checkpoints (`checkpoint_s` > 0): a processor may keep its outputs and state changes in memory
+over several batches and make them durable together, once per checkpoint, as Kafka Streams'
+record cache and quix-streams' checkpoints do: a contact whose events come in ten batches then
+costs one summary and one changelog record, not ten. Each batch says whether it is a checkpoint
+(`Batch.checkpoint`); the records of all batches since the last one are acknowledged only after
+the body of a checkpoint batch has returned. A batch is a checkpoint when `checkpoint_s` has
+passed since the first batch after the last checkpoint (an empty batch if no records came since),
+when the processor has caught up (the buffer is empty and the partitions' ends, as last fetched,
+are reached: a processor that keeps up loses no latency; a processor may waive this), and as soon as a rebalance
+or a stop waits for the channel (`wait_idle`; an empty batch if need be): the processor makes its
+work durable before its partitions can move. With `checkpoint_s` = 0 every batch is one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,6 +48,17 @@ from typing import Any
 import faust
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
+
+
+class Batch(list[ConsumerRecord]):
+    """A batch's records; `checkpoint`: the processor must make everything it did since the last
+    checkpoint durable before this batch's loop body returns."""
+
+    __slots__ = ("checkpoint",)
+
+    def __init__(self, records: list[ConsumerRecord], checkpoint: bool) -> None:
+        super().__init__(records)
+        self.checkpoint = checkpoint
 
 
 class BatchChannel(faust.Topic):
@@ -50,6 +74,7 @@ class BatchChannel(faust.Topic):
         self._room.set()
         self._idle = asyncio.Event()  # no batch handed out and not yet acknowledged
         self._idle.set()
+        self._checkpoint_wanted = False  # a rebalance or a stop waits for the channel
 
     # -- the consumer's side --------------------------------------------------------------------
 
@@ -73,6 +98,10 @@ class BatchChannel(faust.Topic):
         await self._room.wait()
 
     async def wait_idle(self) -> None:
+        """Wait until every record handed out is acknowledged, asking for a checkpoint now."""
+        if not self._idle.is_set():
+            self._checkpoint_wanted = True
+            self._arrived.set()  # wakes a processor waiting for records (see batches())
         await self._idle.wait()
 
     def clear(self) -> None:
@@ -82,30 +111,69 @@ class BatchChannel(faust.Topic):
 
     # -- the processor's side -------------------------------------------------------------------
 
-    async def batches(self, max_size: int, linger_s: float = 0.0) -> AsyncIterator[list[ConsumerRecord]]:
-        """Lists of at most `max_size` records, in offset order per partition. Each list is
-        acknowledged when the caller asks for the next one."""
+    async def batches(self, max_size: int, linger_s: float = 0.0, checkpoint_s: float = 0.0,
+                      when_caught_up: bool = True) -> AsyncIterator[Batch]:
+        """Batches of at most `max_size` records, in offset order per partition. The records
+        handed out are acknowledged when the caller asks for the batch after a checkpoint one.
+        `when_caught_up=False`: checkpoints by the interval alone (and for rebalances), for a
+        processor whose outputs wait for a timer anyway."""
         app = self.app
         consumer = app.consumer  # streams.transport.Consumer
         self._batch_max = max_size
+        pending: dict[TP, list[int]] = {}  # offsets handed out since the last checkpoint
+        since = 0.0  # when the first of them was handed out
         while True:
-            await self._arrived.wait()
-            if self._held < max_size and linger_s > 0:
+            if pending and not self._arrived.is_set():
+                try:  # nothing buffered: wait for records until the checkpoint is due
+                    await asyncio.wait_for(self._arrived.wait(), max(0.0, since + checkpoint_s - time.monotonic()))
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await self._arrived.wait()
+            if self._held < max_size and linger_s > 0 and not self._checkpoint_wanted:
                 try:
                     await asyncio.wait_for(self._enough.wait(), linger_s)
                 except asyncio.TimeoutError:
                     pass
             batch, taken = self._take(max_size, app.consumer_generation_id)
-            if not batch or not app.flow_control.is_active():
-                continue  # a rebalance is under way: see the module's docstring
+            if not app.flow_control.is_active():
+                batch = []  # a rebalance is under way: see the module's docstring
+            if not batch and not pending:
+                continue
+            if batch and not pending:
+                since = time.monotonic()
+            for tp, offsets in taken.items() if batch else ():
+                pending.setdefault(tp, []).extend(offsets)
+            checkpoint = (checkpoint_s <= 0 or self._checkpoint_wanted
+                          or time.monotonic() - since >= checkpoint_s
+                          or when_caught_up and self._caught_up(pending))
             self._idle.clear()
             try:
-                yield batch
-                # The caller's loop body has run: its outputs are delivered, its writes durable.
-                for tp, offsets in taken.items():
-                    consumer.ack_offsets(tp, offsets)
-            finally:
+                yield Batch(batch, checkpoint)
+            except BaseException:  # the processor failed: nothing it was handed is acknowledged
                 self._idle.set()
+                raise
+            if checkpoint:
+                # The caller's loop body has run: its outputs are delivered, its writes durable.
+                for tp, offsets in pending.items():
+                    consumer.ack_offsets(tp, offsets)
+                pending = {}
+                self._checkpoint_wanted = False
+                self._idle.set()
+
+    def _caught_up(self, pending: dict[TP, list[int]]) -> bool:
+        """Nothing buffered and nothing more in the partitions handed out, as far as the last
+        fetch knows: nothing to gain by waiting, and a processor waiting for records must not
+        hold back what it has done. (An empty buffer alone says little: the fetcher runs only
+        when the processor awaits something, so on a backlog the buffer runs dry between fetches.)"""
+        if self._chunks:
+            return False
+        consumer = self.app.consumer
+        for tp, offsets in pending.items():
+            end = consumer.highwater(tp)
+            if end is None or offsets[-1] + 1 < end:
+                return False
+        return True
 
     def _take(self, max_size: int, generation: int) -> tuple[list[ConsumerRecord], dict[TP, list[int]]]:
         batch: list[ConsumerRecord] = []

@@ -69,6 +69,9 @@ class Settings:
     batch_max: int = 1000
     # A batch is what arrives within this long of its first event (see streams/batch_channel.py).
     batch_linger_s: float = 0.02
+    # The stateful processors make their outputs and state durable together this often (see
+    # streams/batch_channel.py): a key changed by many batches costs one record per checkpoint.
+    checkpoint_interval_s: float = 2.0
     commit_interval_s: float = 1.0
     log_level: str = "info"
     # Event-time windows close this long after their end; later outcomes are counted as late.
@@ -106,6 +109,8 @@ class Settings:
             replication_factor=_env_int("FIRSTLINE_REPLICATION_FACTOR", cls.replication_factor),
             batch_max=_env_int("FIRSTLINE_BATCH_MAX", cls.batch_max),
             batch_linger_s=_env_float("FIRSTLINE_BATCH_LINGER_MS", cls.batch_linger_s * 1000) / 1000,
+            checkpoint_interval_s=_env_float("FIRSTLINE_CHECKPOINT_INTERVAL_MS",
+                                             cls.checkpoint_interval_s * 1000) / 1000,
             commit_interval_s=_env_float("FIRSTLINE_COMMIT_INTERVAL_S", cls.commit_interval_s),
             log_level=_env("FIRSTLINE_LOG_LEVEL", cls.log_level),
             allowed_lateness_s=_env_float("FIRSTLINE_ALLOWED_LATENESS_S", cls.allowed_lateness_s),

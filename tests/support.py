@@ -44,6 +44,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_PARTITIONS": str(settings.partitions),
         "FIRSTLINE_BATCH_MAX": str(settings.batch_max),
         "FIRSTLINE_BATCH_LINGER_MS": str(settings.batch_linger_s * 1000),
+        "FIRSTLINE_CHECKPOINT_INTERVAL_MS": str(settings.checkpoint_interval_s * 1000),
         "FIRSTLINE_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "FIRSTLINE_LOG_LEVEL": "info",
         "FIRSTLINE_ALLOWED_LATENESS_S": str(settings.allowed_lateness_s),

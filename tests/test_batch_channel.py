@@ -1,0 +1,185 @@
+"""The batch channel's checkpoints (streams/batch_channel.py), on its bookkeeping alone: when
+records are acknowledged, and that a rebalance gets a checkpoint at once."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
+
+from streams.batch_channel import Batch
+from streams.transport import App
+
+TP0 = TP("contact-events", 0)
+
+
+class Acks:
+    """The consumer's side: what is acknowledged, and the partition's end as last fetched."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+        self.end: int | None = None
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.end
+
+    def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
+        self.offsets += offsets
+
+
+def channel_with(acks: Acks) -> Any:
+    app = App("batch-channel-test", broker="kafka://127.0.0.1:1")
+    channel = app.batch_channel("contact-events", capacity=100)
+    channel.app = SimpleNamespace(consumer=acks, consumer_generation_id=1,
+                                  flow_control=SimpleNamespace(is_active=lambda: True))
+    return channel
+
+
+def put(channel: Any, *offsets: int) -> None:
+    channel.put(1, TP0, [ConsumerRecord("contact-events", 0, o, 0, 0, b"k", b"v", None, 1, 1, ())
+                         for o in offsets])
+    channel.wake()
+
+
+async def take(batches: Any) -> Batch:
+    return await asyncio.wait_for(batches.__anext__(), 5)
+
+
+def test_records_are_acknowledged_at_the_checkpoint_only() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(2, checkpoint_s=60)
+        put(channel, 0, 1, 2, 3, 4)
+        acks.end = 5
+        first = await take(batches)
+        assert [r.offset for r in first] == [0, 1] and not first.checkpoint
+        second = await take(batches)
+        assert [r.offset for r in second] == [2, 3] and not second.checkpoint
+        assert acks.offsets == []  # handed out, not yet made durable by the processor
+        # The last record of the partition: the processor has caught up, no reason to wait.
+        third = await take(batches)
+        assert [r.offset for r in third] == [4] and third.checkpoint
+        assert acks.offsets == []  # not before the processor's checkpoint has run
+        put(channel, 5)
+        await take(batches)
+        assert acks.offsets == [0, 1, 2, 3, 4]
+        await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_an_empty_buffer_is_not_caught_up_while_the_partition_has_more() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(10, checkpoint_s=60)
+        acks.end = 1000  # a backlog: the fetcher has not put the rest into the buffer yet
+        put(channel, 0, 1)
+        assert not (await take(batches)).checkpoint
+        put(channel, 2)
+        acks.end = 3
+        assert (await take(batches)).checkpoint
+        await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_backlog_gets_a_checkpoint_per_interval() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(1, checkpoint_s=0.2)
+        put(channel, *range(10))
+        assert not (await take(batches)).checkpoint
+        assert not (await take(batches)).checkpoint
+        await asyncio.sleep(0.25)
+        assert (await take(batches)).checkpoint
+        assert not (await take(batches)).checkpoint  # a new interval
+        assert acks.offsets == [0, 1, 2]
+        await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_processor_may_checkpoint_by_the_interval_alone() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(10, checkpoint_s=0.3, when_caught_up=False)
+        put(channel, 0, 1)
+        acks.end = 2
+        first = await take(batches)
+        assert [r.offset for r in first] == [0, 1] and not first.checkpoint  # caught up, but waits
+        # Nothing more arrives: an empty checkpoint batch comes when the interval is up.
+        started = asyncio.get_running_loop().time()
+        second = await take(batches)
+        assert list(second) == [] and second.checkpoint
+        assert asyncio.get_running_loop().time() - started > 0.2
+        assert acks.offsets == []  # not before the processor's checkpoint has run
+        put(channel, 2)
+        await take(batches)
+        assert acks.offsets == [0, 1]
+        await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_rebalance_gets_a_checkpoint_at_once() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(2, checkpoint_s=60)
+        put(channel, 0, 1, 2, 3, 4)
+        first = await take(batches)
+        assert not first.checkpoint
+        waiting = asyncio.ensure_future(channel.wait_idle())
+        await asyncio.sleep(0)
+        checkpoint = await take(batches)  # without it the processor would wait a minute
+        assert checkpoint.checkpoint and [r.offset for r in checkpoint] == [2, 3]
+        assert not waiting.done()  # until the processor has made its work durable
+        next_batch = asyncio.ensure_future(take(batches))
+        await asyncio.wait_for(waiting, 5)
+        assert acks.offsets == [0, 1, 2, 3]
+        next_batch.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_rebalance_with_nothing_buffered_gets_an_empty_checkpoint() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(2, checkpoint_s=60)
+        put(channel, 0, 1, 2)
+        assert not (await take(batches)).checkpoint
+        channel.clear()  # dropped while a rebalance is under way
+        flow = {"active": False}
+        channel.app.flow_control.is_active = lambda: flow["active"]
+        waiting = asyncio.ensure_future(channel.wait_idle())
+        await asyncio.sleep(0)
+        checkpoint = await take(batches)
+        assert checkpoint.checkpoint and list(checkpoint) == []
+        next_batch = asyncio.ensure_future(take(batches))
+        await asyncio.wait_for(waiting, 5)
+        assert acks.offsets == [0, 1]
+        next_batch.cancel()
+
+    asyncio.run(run())
+
+
+def test_without_an_interval_every_batch_is_a_checkpoint() -> None:
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(1)
+        put(channel, 0, 1, 2)
+        assert (await take(batches)).checkpoint
+        assert (await take(batches)).checkpoint
+        assert acks.offsets == [0]
+        await batches.aclose()
+
+    asyncio.run(run())
