@@ -70,7 +70,11 @@ def kill_when(worker: Worker, count_sql: str, above: int, what: str) -> None:
 
 
 @pytest.mark.kafka
-def test_worker_killed_mid_stream_leaves_every_result_once(settings: Settings) -> None:
+def test_worker_killed_mid_stream_leaves_every_result_once(tmp_path: Path) -> None:
+    # Checkpoints close together: with the default (2 s) the worker takes in the whole backlog in
+    # one or two of them, and is killed after it stored everything or before it stored anything.
+    settings = isolated_settings(tmp_path, checkpoint_interval_s=0.2, batch_max=100)
+    create_topics(settings)
     expected = publish(settings, seed=7)
     # Kill it while it is part-way: some summaries stored, far from all.
     kill_when(Worker(settings, "worker-1").start(), "SELECT COUNT(*) FROM contact_summaries", 200,

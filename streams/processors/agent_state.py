@@ -61,10 +61,11 @@ def register(pipeline: Pipeline) -> None:
 
     @app.task
     async def track_agents() -> None:
-        async for messages in pipeline.batches(source):
-            changed: dict[str, tuple[dict[str, Any], int]] = {}
-            facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
-            out = pipeline.outbox()
+        # What the batches since the last checkpoint changed (see streams/batch_channel.py).
+        changed: dict[str, tuple[dict[str, Any], int]] = {}
+        facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
+        out = pipeline.outbox()
+        async for messages in pipeline.checkpointed(source):
             for message in messages:
                 try:
                     ev = codec.decode(message.value, schema)
@@ -81,11 +82,14 @@ def register(pipeline: Pipeline) -> None:
                     changed[agent_id] = (new, message.partition)
                 except Exception as exc:
                     out.reject(message, exc, PROCESSOR)
+            if not messages.checkpoint:
+                continue
             # The live view wants an agent's latest state per queue: of the states an agent went
-            # through within one batch, only the last is sent (under load most are skipped).
+            # through since the last checkpoint, only the last is sent (under load most are skipped).
             for queue, record in fact_records(list(facts.values())):
                 out.emit("queue-facts", queue, record)
             await out.delivered()
             for agent_id, (new, partition) in changed.items():
                 agents.put(agent_id, new, partition)
             await agents.flush()
+            changed, facts, out = {}, {}, pipeline.outbox()

@@ -1,9 +1,10 @@
 """contact-events + survey-responses -> contact-summaries (and queue-facts for the statistics).
 
 Both inputs are keyed by contact_id with the same partition count, so one agent folds a contact's
-lifecycle events and its survey answers into one state (a faust table, changelog-backed). Within a
-batch, a contact's events are folded together and its summary is sent once, with the version
-(count of distinct events) it reached. The facts that changed (per queue: offered, answered,
+lifecycle events and its survey answers into one state (a faust table, changelog-backed). Between
+two checkpoints (FIRSTLINE_CHECKPOINT_INTERVAL_MS, see streams/batch_channel.py), a contact's
+events are folded together and its summary is sent once, with the version (count of distinct
+events) it reached. The facts that changed (per queue: offered, answered,
 abandoned, ...) are sent, re-keyed by queue, to the queue-statistics processor.
 
 A duplicate event re-emits the current summary instead of nothing: if the worker died after the
@@ -21,7 +22,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from streams.app import Pipeline
+from streams.app import Outbox, Pipeline
 from streams.processors import source_heartbeats
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
@@ -104,11 +105,12 @@ def register(pipeline: Pipeline) -> None:
 
     @app.task
     async def build_summaries() -> None:
-        async for messages in pipeline.batches(source):
-            out = pipeline.outbox()
-            touched: dict[str, _Touched] = {}
-            newest: dict[int, int] = {}  # newest event time per input partition in this batch
-            last_offset: dict[int, int] = {}  # and the last offset, usable or not
+        # What the batches since the last checkpoint did, kept in memory until it.
+        out = pipeline.outbox()
+        touched: dict[str, _Touched] = {}
+        newest: dict[int, int] = {}  # newest event time per input partition
+        last_offset: dict[int, int] = {}  # and the last offset, usable or not
+        async for messages in pipeline.checkpointed(source):
             for message in messages:
                 is_event = message.topic == events_topic
                 if is_event:
@@ -136,39 +138,48 @@ def register(pipeline: Pipeline) -> None:
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
                     out.reject(message, exc, PROCESSOR)
-            # Facts are deltas: they must be delivered before the state that produced them is
-            # written, or a crash in between would lose them for good (the replayed event would
-            # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
-            # A fact carries its partition's watermark from before this batch: facts go out per
-            # contact, not in event order, so the batch's newest event time would run ahead of
-            # the facts still to come from the same batch and make them late downstream.
-            facts = []
-            for entry in touched.values():
-                if entry.changed:
-                    p = entry.message.partition
-                    held = progress.get(p)
-                    entry.summary = entry.contact.summary()
-                    entry.contact.facts = after = facts_of(entry.contact, entry.summary)
-                    for fact in fact_changes(entry.facts_before, after):
-                        fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
-                        facts.append(fact)
+            if messages.checkpoint:
+                await checkpoint(out, touched, newest, last_offset)
+                out, touched, newest, last_offset = pipeline.outbox(), {}, {}, {}
+
+    async def checkpoint(out: Outbox, touched: dict[str, _Touched], newest: dict[int, int],
+                         last_offset: dict[int, int]) -> None:
+        """Facts, state and summaries of every contact the batches since the last one changed:
+        one summary, one changelog record and the net change of facts per contact."""
+        # Facts are deltas: they must be delivered before the state that produced them is
+        # written, or a crash in between would lose them for good (the replayed event would
+        # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
+        # A fact carries its partition's watermark from before these batches: facts go out per
+        # contact, not in event order, so the batches' newest event time would run ahead of
+        # the facts still to come from them and make them late downstream.
+        facts = []
+        for entry in touched.values():
+            if entry.changed:
+                p = entry.message.partition
+                held = progress.get(p)
+                entry.summary = entry.contact.summary()
+                entry.contact.facts = after = facts_of(entry.contact, entry.summary)
+                for fact in fact_changes(entry.facts_before, after):
+                    fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
+                    facts.append(fact)
+        async with heartbeats.sending:
             for queue, record in fact_records(facts):
                 out.emit("queue-facts", queue, record)
-            # Only now may a heartbeat carry this batch's watermark: its facts are ahead of it.
+            # Only now may a heartbeat carry these batches' watermark: their facts are ahead of it.
             for p, offset in last_offset.items():
                 progress.setdefault(p, PartitionProgress()).processed(offset, newest.get(p))
             await heartbeats.after_batch(out)
             await out.delivered()
-            for contact_id, entry in touched.items():
-                contact = entry.contact
-                if entry.changed:
-                    state.put(contact_id, contact, entry.message.partition)
-                    if (seen := newest_event(contact)) is not None:
-                        expiry.touch(entry.message.partition, contact_id, seen)
-                if contact.has_events:  # a survey alone makes no summary yet
-                    # A duplicate still re-emits: see the module's docstring.
-                    out.emit("contact-summaries", contact_id, entry.summary or contact.summary())
-            for p in last_offset:
-                expire(p)
-            await state.flush()
-            await out.delivered()
+        for contact_id, entry in touched.items():
+            contact = entry.contact
+            if entry.changed:
+                state.put(contact_id, contact, entry.message.partition)
+                if (seen := newest_event(contact)) is not None:
+                    expiry.touch(entry.message.partition, contact_id, seen)
+            if contact.has_events:  # a survey alone makes no summary yet
+                # A duplicate still re-emits: see the module's docstring.
+                out.emit("contact-summaries", contact_id, entry.summary or contact.summary())
+        for p in last_offset:
+            expire(p)
+        await state.flush()
+        await out.delivered()

@@ -3,7 +3,9 @@
 Facts arrive keyed by queue, so one partition holds everything about a queue: its minute windows
 (queue_windows.py), its live state (live_queues.py) and the partition's watermark, all in faust
 tables. Final records are sent when the watermark closes a window; open windows are re-sent at
-most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change.
+most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change. Records and state changes are
+made durable at checkpoints (streams/batch_channel.py), not per batch: a minute that takes facts
+from many batches costs one changelog record per checkpoint.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
     # still has in flight.
     turn = asyncio.Lock()
 
-    async def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
+    def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
         for p in partitions:
             # A minute closed here stays dirty: the day and rolling views it belongs to still need
             # an update with its last facts.
@@ -126,7 +128,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
     async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
         windows.forget_cache()  # another worker may have changed partitions this one gets back
 
-    async def send_updates(out: Outbox) -> None:
+    def send_updates(out: Outbox) -> None:
         if dirty:
             for record in windows.updates(list(dirty), sent_final):
                 out.emit("queue-statistics", record["stat_id"], record)
@@ -182,14 +184,32 @@ def register(pipeline: Pipeline) -> LiveQueues:
             return changed
         return []
 
+    # Records of the batches since the last checkpoint, and of the timer: delivered before any
+    # state is written (both write the shared tables; see `turn`).
+    pending = [pipeline.outbox()]
+
+    async def make_durable() -> None:
+        # The records first, then the state that says they were sent: a crash in between
+        # must not leave a closed minute whose final record never went out. State written ahead
+        # of its batches' acknowledgement is safe: a record read again changes nothing
+        # (QueueWindows.mark_applied, counted facts, live state).
+        out, pending[0] = pending[0], pipeline.outbox()
+        await out.delivered()
+        await flush_all(*tables)
+
     @app.task
     async def aggregate() -> None:
-        async for messages in pipeline.batches(source):
+        # Not at every catching up: the facts come in bursts (the contact summaries' checkpoints),
+        # and a checkpoint per burst wrote most counted facts twice (put, then removed when their
+        # minute closed with the next burst) and most minutes two or three times. Statistics wait
+        # for FIRSTLINE_STATS_UPDATE_INTERVAL_S or for the allowed lateness anyway.
+        async for messages in pipeline.checkpointed(source, when_caught_up=False):
             async with turn:
-                await aggregate_batch(messages)
+                aggregate_batch(messages, pending[0])
+                if messages.checkpoint:
+                    await make_durable()
 
-    async def aggregate_batch(messages: list[Any]) -> None:
-        out = pipeline.outbox()
+    def aggregate_batch(messages: list[Any], out: Outbox) -> None:
         seen: set[int] = set()
         closing: dict[int, int] = {}
         now = time.time()
@@ -210,30 +230,22 @@ def register(pipeline: Pipeline) -> LiveQueues:
                 windows.mark_applied(changed, message.offset)
         for p in seen:
             watermarks.put(str(p), watermark_state(p), p)
-        await close_windows(out, seen)
+        close_windows(out, seen)
         if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-            await send_updates(out)
-        # The records first, then the state that says they were sent: a crash in between
-        # must not leave a closed minute whose final record never went out.
-        await out.delivered()
-        await flush_all(*tables)
+            send_updates(out)
 
     @app.timer(settings.stats_update_interval_s)
     async def tick() -> None:
         async with turn:
-            await tick_once()
-
-    async def tick_once() -> None:
-        # Between batches: idle sources time out and windows close, and a quiet queue's last
-        # change is not held back.
-        out = pipeline.outbox()
-        partitions = [int(p) for p, _ in list(watermarks.items())]
-        await close_windows(out, partitions)
-        for p in partitions:  # idle sources may have moved the closing watermark
-            watermarks.put(str(p), watermark_state(p), p)
-        if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-            await send_updates(out)
-        await out.delivered()  # before the state, as in aggregate()
-        await flush_all(*tables)
+            # Between batches: idle sources time out and windows close, and a quiet queue's last
+            # change is not held back.
+            out = pending[0]
+            partitions = [int(p) for p, _ in list(watermarks.items())]
+            close_windows(out, partitions)
+            for p in partitions:  # idle sources may have moved the closing watermark
+                watermarks.put(str(p), watermark_state(p), p)
+            if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
+                send_updates(out)
+            await make_durable()
 
     return LiveQueues(live, watermarks, windows)

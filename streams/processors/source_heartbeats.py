@@ -18,6 +18,7 @@ several workers, one worker's backlog can still overtake another worker's idle p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,10 +56,17 @@ def heartbeat(source_partition: int, watermark: int | None, idle: bool) -> dict[
 
 class Heartbeats:
     """Heartbeats for the partitions in `progress`, which the processor keeps up to date (after
-    its outputs for the records are sent, so a heartbeat never overtakes their facts)."""
+    its outputs for the records are sent, so a heartbeat never overtakes their facts).
+
+    `sending`: the processor holds it from moving `progress` on until the facts from before are
+    acknowledged, and the timer holds it while it sends. Without it a heartbeat could reach a
+    queue-facts partition ahead of facts still in flight (the producer queues a partition's
+    record batches one behind the other, and whichever sender wakes first goes first) and close
+    their minutes early: seen as 15,761 late facts when facts went out once per checkpoint."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self.sending = asyncio.Lock()
         self.progress: dict[int, PartitionProgress] = {}
         self.events_topic = spec("contact-events").full_name(pipeline.settings)
         self.targets = spec("queue-facts").partition_count(pipeline.settings)
@@ -81,6 +89,10 @@ class Heartbeats:
             out.emit("queue-facts", "", record, partition=target)
 
     async def tick(self) -> None:
+        async with self.sending:  # what it reads of `progress` and sends, as of one moment
+            await self._tick()
+
+    async def _tick(self) -> None:
         consumer = self.pipeline.app.consumer
         owned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.events_topic}
         for p in [p for p in self.progress if p not in owned]:
