@@ -42,10 +42,11 @@ class Pipeline:
         """Batches each of which is a checkpoint: the caller makes its work durable per batch."""
         return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
 
-    def checkpointed(self, source: BatchChannel, when_caught_up: bool = True) -> AsyncIterator[Batch]:
-        """Batches with a checkpoint every FIRSTLINE_CHECKPOINT_INTERVAL_MS (see batch_channel.py)."""
+    def checkpointed(self, source: BatchChannel) -> AsyncIterator[Batch]:
+        """Batches with checkpoints (see batch_channel.py): every FIRSTLINE_CHECKPOINT_INTERVAL_MS
+        on a backlog, at once when caught up."""
         return source.batches(self.settings.batch_max, self.settings.batch_linger_s,
-                              self.settings.checkpoint_interval_s, when_caught_up)
+                              self.settings.checkpoint_interval_s)
 
     def outbox(self) -> Outbox:
         return Outbox(self)

@@ -32,7 +32,7 @@ costs one summary and one changelog record, not ten. Each batch says whether it 
 the body of a checkpoint batch has returned. A batch is a checkpoint when `checkpoint_s` has
 passed since the first batch after the last checkpoint (an empty batch if no records came since),
 when the processor has caught up (the buffer is empty and the partitions' ends, as last fetched,
-are reached: a processor that keeps up loses no latency; a processor may waive this), and as soon as a rebalance
+are reached: a processor that keeps up loses no latency), and as soon as a rebalance
 or a stop waits for the channel (`wait_idle`; an empty batch if need be): the processor makes its
 work durable before its partitions can move. With `checkpoint_s` = 0 every batch is one.
 """
@@ -111,12 +111,10 @@ class BatchChannel(faust.Topic):
 
     # -- the processor's side -------------------------------------------------------------------
 
-    async def batches(self, max_size: int, linger_s: float = 0.0, checkpoint_s: float = 0.0,
-                      when_caught_up: bool = True) -> AsyncIterator[Batch]:
+    async def batches(self, max_size: int, linger_s: float = 0.0,
+                      checkpoint_s: float = 0.0) -> AsyncIterator[Batch]:
         """Batches of at most `max_size` records, in offset order per partition. The records
-        handed out are acknowledged when the caller asks for the batch after a checkpoint one.
-        `when_caught_up=False`: checkpoints by the interval alone (and for rebalances), for a
-        processor whose outputs wait for a timer anyway."""
+        handed out are acknowledged when the caller asks for the batch after a checkpoint one."""
         app = self.app
         consumer = app.consumer  # streams.transport.Consumer
         self._batch_max = max_size
@@ -145,8 +143,7 @@ class BatchChannel(faust.Topic):
             for tp, offsets in taken.items() if batch else ():
                 pending.setdefault(tp, []).extend(offsets)
             checkpoint = (checkpoint_s <= 0 or self._checkpoint_wanted
-                          or time.monotonic() - since >= checkpoint_s
-                          or when_caught_up and self._caught_up(pending))
+                          or time.monotonic() - since >= checkpoint_s or self._caught_up(pending))
             self._idle.clear()
             try:
                 yield Batch(batch, checkpoint)

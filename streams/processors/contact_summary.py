@@ -168,7 +168,7 @@ def register(pipeline: Pipeline) -> None:
             # Only now may a heartbeat carry these batches' watermark: their facts are ahead of it.
             for p, offset in last_offset.items():
                 progress.setdefault(p, PartitionProgress()).processed(offset, newest.get(p))
-            await heartbeats.after_batch(out)
+            await heartbeats.after_batch(out, last_offset)
             await out.delivered()
         for contact_id, entry in touched.items():
             contact = entry.contact

@@ -199,11 +199,7 @@ def register(pipeline: Pipeline) -> LiveQueues:
 
     @app.task
     async def aggregate() -> None:
-        # Not at every catching up: the facts come in bursts (the contact summaries' checkpoints),
-        # and a checkpoint per burst wrote most counted facts twice (put, then removed when their
-        # minute closed with the next burst) and most minutes two or three times. Statistics wait
-        # for FIRSTLINE_STATS_UPDATE_INTERVAL_S or for the allowed lateness anyway.
-        async for messages in pipeline.checkpointed(source, when_caught_up=False):
+        async for messages in pipeline.checkpointed(source):
             async with turn:
                 aggregate_batch(messages, pending[0])
                 if messages.checkpoint:

@@ -5,7 +5,8 @@ only surveys) would hold the statistics back forever, and only the reader of a s
 can tell a quiet partition from a lagging one (see watermarks.py). So, about every second, for
 each contact-events partition this worker owns, a WATERMARK fact goes to every queue-facts
 partition with the partition's watermark and whether it is idle: fully processed and nothing new
-for FIRSTLINE_WATERMARK_IDLE_S.
+for FIRSTLINE_WATERMARK_IDLE_S. The processor also sends one right behind each checkpoint's
+facts, for the partitions it processed (see `after_batch`).
 
 No partition is idle while another partition of the same worker has a backlog, and when the
 worker gets records again every partition it had declared idle is announced active at the end of
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,12 +117,21 @@ class Heartbeats:
             await self._send(out, p, state, idle)
         await out.delivered()
 
-    async def after_batch(self, out: Outbox) -> None:
-        """The worker has records again: every partition declared idle is announced active at
-        once, and stays so for the idle time (its own records may not have been fetched yet)."""
+    async def after_batch(self, out: Outbox, processed: Iterable[int] = ()) -> None:
+        """Call with the outbox holding a batch's facts, after `progress` took in the batch.
+
+        The watermark of every partition the batch processed follows its facts at once (the
+        outbox keeps a partition's records in order), so the statistics can close the minutes
+        those facts belong to in the same step instead of at the next timer heartbeat: a counted
+        fact whose minute closes before the statistics' next checkpoint never reaches their
+        changelog. And the worker has records again: every partition declared idle is announced
+        active, and stays so for the idle time (its own records may not have been fetched yet)."""
+        processed = set(processed)
         for p, state in list(self.progress.items()):
             if state.declared_idle:
                 state.last_record = time.monotonic()
+                await self._send(out, p, state, False)
+            elif p in processed:
                 await self._send(out, p, state, False)
 
 
