@@ -9,8 +9,8 @@ the ratios to the yardstick measured in the same run.
   storage     the same path through the summary sink into SQLite (end-to-end to durable rows)
   whole path  72 simulated hours (contact, agent and survey events) through every processor and
               both sinks: summaries, facts, statistics, live queues, agent state, storage; vs a
-              raw consumer of the same input topics. The clock runs from the worker's first
-              output (its start-up is left out) to the moment its consumer group has committed
+              raw consumer of the same input topics. The clock runs from the moment the worker
+              is ready (its start-up and recovery are left out) to the moment its consumer group has committed
               every input, fact, summary and statistics record there is, and storage holds every
               summary; also reported: until the stored day statistics count every contact (they
               wait for the next re-sending of open windows), and the worker's CPU per event.
@@ -119,12 +119,11 @@ async def raw_consume(settings: Settings, topic: str | list[str], expected: int)
         await consumer.stop()
 
 
-def output_span(settings: Settings, topic: str) -> tuple[int, float]:
-    """(records, seconds between the first and last record's timestamps): how long the processor
-    took over the backlog, start-up excluded."""
+def output_span(settings: Settings, topic: str, ready_ms: float) -> tuple[int, float]:
+    """(records, seconds from the worker's ready to the last record's timestamp): how long the
+    processor took over the backlog, start-up excluded."""
     records = read_topic(settings, topic, timeout=60)
-    stamps = sorted(r.timestamp for r in records)
-    return len(records), (stamps[-1] - stamps[0]) / 1000 if len(stamps) > 1 else float("nan")
+    return len(records), (max(r.timestamp for r in records) - ready_ms) / 1000 if records else float("nan")
 
 
 def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
@@ -145,7 +144,8 @@ def bench_backlog(contacts: int, tmp: Path) -> dict[str, float]:
                 raise SystemExit(worker.log()[-3000:])
             time.sleep(0.2)
         to_storage_s = time.perf_counter() - began
-    outputs, span_s = output_span(settings, "contact-summaries")
+        ready_ms = worker.ready_ms()
+    outputs, span_s = output_span(settings, "contact-summaries", ready_ms)
     return {"events": events, "raw_consumer_events_per_s": events / raw_s,
             "summary_events_per_s": events / span_s, "summary_outputs": outputs,
             "storage_incl_startup_s": to_storage_s}
@@ -202,15 +202,17 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         for worker in workers:
             running.enter_context(worker)
 
+        # The clock and the CPU count start when the workers are ready (start-up and recovery
+        # left out). Not at the first output: the processors send theirs at checkpoints, so the
+        # first output comes after a checkpoint interval of work.
+        first_ms = max(w.ready_ms() for w in workers)
+        cpu_from = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc)
         groups = [settings.namespace] + ([f"{settings.namespace}-sinks"] if split else [])
         progress = CommittedProgress(settings, groups, ["contact-events", "agent-events", "survey-responses",
                                                         "contact-summaries"], ["queue-facts", "queue-statistics"])
         contact_records = progress.records("contact-events")
         processed_ms: list[float] = []  # when the worker had processed everything there was
         summaries_ms: list[float] = []  # when storage first held every summary
-        # Worker CPU from the first stored summary (start-up left out) to the end: less noisy on a
-        # shared machine than the wall clock, and what a worker with a core of its own would need.
-        cpu_from: list[float] = []
 
         reader: list[Any] = []  # one read-only connection to the worker's SQLite file, once it exists
 
@@ -230,8 +232,6 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
                     stored = sql("SELECT COUNT(*) FROM contact_summaries")
             except sqlite3.Error:
                 return False
-            if stored and not cpu_from:
-                cpu_from.append(sum(cpu_seconds(w.proc.pid) for w in workers if w.proc))
             if stored != contacts:
                 return False
             if not summaries_ms:
@@ -251,7 +251,9 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
                     raise SystemExit(worker.log()[-3000:])
             time.sleep(0.1)
         finished_ms = time.time() * 1000
-        worker_cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_from[0]
+        # Worker CPU from ready to the end: less noisy on a shared machine than the wall clock,
+        # and what a worker with a core of its own would need.
+        worker_cpu = sum(cpu_seconds(w.proc.pid) for w in workers if w.proc) - cpu_from
         # The work behind each contact event, in records: what the processors wrote per hop.
         per_event = {f"whole_{name}_per_contact_event": progress.records(name) / contact_records
                      for name in ("contact-summaries", "queue-statistics")}
@@ -262,7 +264,6 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         progress.close()
         for conn in reader:
             conn.close()
-    first_ms = min(r.timestamp for r in read_topic(settings, "contact-summaries", timeout=30))
     whole_s = (finished_ms - first_ms) / 1000
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
     # (5 s by default): up to that much of the whole time is waiting, not work.

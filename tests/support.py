@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import os
 import signal
 import subprocess
@@ -87,6 +88,12 @@ class Worker:
             wait_until(lambda: self.log().count("Worker ready") > start, timeout=120,
                        what="the worker to be ready", worker=self)
         return self
+
+    def ready_ms(self) -> float:
+        """When the worker last logged "Worker ready" (recovery done, fetching), in epoch ms."""
+        line = [line for line in self.log().splitlines() if "Worker ready" in line][-1]
+        stamp = datetime.datetime.strptime(line[1:line.index("]")], "%Y-%m-%d %H:%M:%S,%f")
+        return stamp.timestamp() * 1000  # the worker logs local time, as this process reads it
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit, no flush."""
