@@ -92,7 +92,7 @@ class Settings:
     role: str = "all"
     # The worker's garbage collector looks for cycles every this many new container objects
     # (Python's default is 700; see streams/runtime.py). 0 keeps Python's default.
-    gc_young_threshold: int = 50_000
+    gc_young_threshold: int = 500_000
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -27,6 +27,6 @@ def test_zero_keeps_pythons_thresholds() -> None:
 
 
 def test_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings.from_env().gc_young_threshold == 50_000
+    assert Settings.from_env().gc_young_threshold == 500_000
     monkeypatch.setenv("FIRSTLINE_GC_YOUNG_THRESHOLD", "0")
     assert Settings.from_env().gc_young_threshold == 0
