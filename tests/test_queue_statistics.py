@@ -122,8 +122,10 @@ def test_statistics_live_queues_and_csat(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_fact_records_old_and_new_forms_and_a_bad_fact(tmp_path: Path) -> None:
     """queue-facts carries one record per queue per batch (QueueFactBatch); records of the older
-    form (one QueueFact each, from a worker of an earlier release) still count, and one bad fact
-    in a record goes to the dead letters while the others count."""
+    form (one QueueFact each, from a worker of an earlier release) still count, and bad facts in a
+    record go to the dead letters while the others count. Among them, facts that would move every
+    source's watermark past the year 2100: taken in, they would close every window, and the
+    next fact would count as late."""
     from kafka import KafkaProducer
 
     from streams.codec import Codec, load_registry
@@ -143,17 +145,26 @@ def test_fact_records_old_and_new_forms_and_a_bad_fact(tmp_path: Path) -> None:
     with Worker(settings) as worker:
         producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
         producer.send(topic, key=b"voice-general", value=codec.encode("io.firstline.QueueFact", fact("old")))
-        bad = fact("bad", kind="WATERMARK")  # a heartbeat without its source partition
+        bad = [fact("bad", kind="WATERMARK")]  # a heartbeat without its source partition
+        sources = spec("contact-events").partition_count(settings)
+        bad += [fact(f"future-{p}", source_partition=p, watermark=4_200_000_000_000) for p in range(sources)]
+        bad.append(fact("nowhere", source_partition=sources, watermark=T0))
+        batch = [fact("new"), *bad]
         producer.send(topic, key=b"voice-general", value=codec.encode(
-            "io.firstline.QueueFactBatch", {"queue": "voice-general", "facts": [fact("new"), bad]}))
+            "io.firstline.QueueFactBatch", {"queue": "voice-general", "facts": batch}))
+        producer.send(topic, key=b"voice-general", value=codec.encode(
+            "io.firstline.QueueFactBatch", {"queue": "voice-general", "facts": [fact("next")]}))
         producer.flush()
         producer.close()
         minute = f"voice-general|VOICE|*|MINUTE|{T0 - T0 % 60_000}"
-        wait_until(lambda: (s := stat(settings, minute)) and s["offered"] == 2,
-                   timeout=60, what="both good facts counted", worker=worker)
-        letters = wait_until(lambda: decoded(settings, "dead-letters") or None, timeout=30,
-                             what="the bad fact's dead letter", worker=worker)
-    assert len(letters) == 1 and "fact 1 of 2" in letters[0]["error"]
+        counted = wait_until(lambda: (s := stat(settings, minute)) and s["offered"] == 3 and s,
+                             timeout=60, what="the three good facts counted", worker=worker)
+        assert counted["late_events"] == 0 and not counted["final"]
+        letters = wait_until(lambda: (found := decoded(settings, "dead-letters")) and len(found) >= len(bad) and found,
+                             timeout=30, what="the bad facts' dead letters", worker=worker)
+    assert sorted(letter["error"].split(":")[0] for letter in letters) == \
+        sorted(f"fact {i} of {len(batch)}" for i in range(1, len(batch)))
+    assert all("between 2000 and 2100" in letter["error"] for letter in letters[1:-1]), letters
 
 
 @pytest.mark.kafka

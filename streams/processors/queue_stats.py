@@ -26,11 +26,15 @@ from streams.topics import spec
 
 PROCESSOR = "queue-stats"
 KINDS = {"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION", "WAITING", "AGENT"}
+_NEEDS = {"ANSWERED": "wait_ms", "ABANDONED": "wait_ms", "ENDED": "handle_ms", "WAITING": "contact_id",
+          "AGENT": "agent_id"}  # the field a kind of fact cannot do without
 
 
-def validate_heartbeat(fact: dict[str, Any], sources: int) -> None:
+def validate_source(fact: dict[str, Any], sources: int) -> None:
+    """A heartbeat's, or a contact fact's, source partition and watermark: either moves the
+    closing watermark, and one from the far future would close every window early."""
     if fact["source_partition"] is None or not 0 <= fact["source_partition"] < sources:
-        raise InvalidEvent(f"heartbeat from source partition {fact['source_partition']}, not one of {sources}")
+        raise InvalidEvent(f"source partition {fact['source_partition']}, not one of 0..{sources - 1}")
     if fact["watermark"] is not None and not MIN_TIME_MS <= fact["watermark"] < MAX_TIME_MS:
         raise InvalidEvent(f"watermark {fact['watermark']} is not UTC epoch milliseconds between 2000 and 2100")
 
@@ -40,8 +44,7 @@ def validate_fact(fact: dict[str, Any]) -> None:
         raise InvalidEvent(f"not a usable fact: kind {fact['kind']}, sign {fact['sign']}, queue {fact['queue']!r}")
     if not MIN_TIME_MS <= fact["at"] < MAX_TIME_MS:
         raise InvalidEvent(f"at {fact['at']} is not UTC epoch milliseconds between 2000 and 2100")
-    needs = {"ANSWERED": "wait_ms", "ABANDONED": "wait_ms", "ENDED": "handle_ms", "WAITING": "contact_id",
-             "AGENT": "agent_id"}.get(fact["kind"])
+    needs = _NEEDS.get(fact["kind"])
     if needs and fact[needs] is None:
         raise InvalidEvent(f"{fact['kind']} fact without {needs}")
     if fact["kind"] == "ENDED" and fact["duration_ms"] is None:
@@ -149,13 +152,15 @@ def register(pipeline: Pipeline) -> LiveQueues:
         """`closing`: the closing watermark per partition as of this batch's facts so far, worked
         out again only when a fact moves a source on (it was most of the cost of a fact)."""
         if fact["kind"] == "WATERMARK":
-            validate_heartbeat(fact, sources)
+            validate_source(fact, sources)
             seen.add(p)
             watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
                                     now, idle=fact["source_idle"])
             closing.pop(p, None)
             return []
         validate_fact(fact)
+        if fact["source_partition"] is not None or fact["watermark"] is not None:
+            validate_source(fact, sources)
         seen.add(p)
         started.setdefault(p, now)
         if fact["watermark"] is not None and fact["source_partition"] is not None:
