@@ -21,7 +21,9 @@ REGISTRY = load_registry(Settings().schemas_dir)
 VERSIONS = sorted([*REGISTRY.current.values(), *REGISTRY.history], key=lambda v: str(v.source))
 TEXT = ["", "a", "queue-1", "Челябинск", "é" * 40, "x" * 63, "y" * 64, "z" * 300, "\U0001F600 emoji"]
 LONGS = [0, 1, -1, 63, -64, 64, -65, 127, 128, 8191, 8192, -8193, 1_764_000_000_000, -(1 << 63),
-         (1 << 63) - 1, 2**31 - 1, -(2**31)]
+         (1 << 63) - 1, 2**31 - 1, -(2**31),
+         # the edges of the 6-byte path for timestamps in milliseconds (compiled.py)
+         (1 << 34) - 1, 1 << 34, (1 << 41) - 1, 1 << 41, -(1 << 34), -(1 << 41)]
 CORRUPT = (IndexError, KeyError, ValueError, UnicodeDecodeError, struct.error)
 INTS = [v for v in LONGS if -(2**31) <= v < 2**31]
 

