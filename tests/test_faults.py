@@ -61,9 +61,12 @@ def assert_exactly_the_expected(settings: Settings, expected: dict[str, dict]) -
 
 
 def kill_when(worker: Worker, count_sql: str, above: int, what: str) -> None:
-    """SIGKILL the worker once the query's count in its storage passes `above`."""
+    """SIGKILL the worker once the query's count in its storage passes `above`. Polled often: a
+    worker on a fast moment stores a few thousand rows within wait_until's usual quarter second,
+    and was once killed only after it had stored everything."""
     try:
-        wait_until(lambda: query(worker.settings, count_sql)[0][0] > above, timeout=90, what=what, worker=worker)
+        wait_until(lambda: query(worker.settings, count_sql)[0][0] > above, timeout=90, interval=0.02,
+                   what=what, worker=worker)
         worker.kill()
     finally:
         worker.stop()
@@ -77,7 +80,7 @@ def test_worker_killed_mid_stream_leaves_every_result_once(tmp_path: Path) -> No
     create_topics(settings)
     expected = publish(settings, seed=7)
     # Kill it while it is part-way: some summaries stored, far from all.
-    kill_when(Worker(settings, "worker-1").start(), "SELECT COUNT(*) FROM contact_summaries", 200,
+    kill_when(Worker(settings, "worker-1").start(), "SELECT COUNT(*) FROM contact_summaries", 100,
               "some stored summaries")
     partial = query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0]
     with Worker(settings, "worker-2") as second:
