@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         broker_heartbeat_interval=3.0,
         # At-least-once with idempotent outputs, not faust's exactly_once (see DESIGN.md).
         processing_guarantee="at_least_once",
+        table_standby_replicas=settings.standby_replicas,
     )
     # A batch sends a summary and a changelog record per event; faust's default buffer of 100
     # would stall every batch with "producer buffer full" flushes.

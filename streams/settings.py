@@ -93,6 +93,11 @@ class Settings:
     # The worker's garbage collector looks for cycles every this many new container objects
     # (Python's default is 700; see streams/runtime.py). 0 keeps Python's default.
     gc_young_threshold: int = 500_000
+    # Copies of other workers' tables a worker keeps up to date, so that a failover need not
+    # replay a changelog. 0 as in Kafka Streams (num.standby.replicas): faust keeps a standby by
+    # reading every changelog record of the other workers one by one, which cost two workers on a
+    # backlog about a third of their CPU (see the README's Benchmark).
+    standby_replicas: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -121,6 +126,7 @@ class Settings:
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
             role=_env_choice("FIRSTLINE_ROLE", cls.role, ROLES),
             gc_young_threshold=_env_int("FIRSTLINE_GC_YOUNG_THRESHOLD", cls.gc_young_threshold),
+            standby_replicas=_env_int("FIRSTLINE_STANDBY_REPLICAS", cls.standby_replicas),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

@@ -19,6 +19,9 @@ the ratios to the yardstick measured in the same run.
               minute holds ten times the outcomes, as in a centre that really sends this many
               events (a replayed small centre's minutes hold one or two)
   split       the whole path with processors and sinks in two worker processes
+  pair        the national path with two whole workers in one consumer group, sharing the input
+              partitions (4 of them) and one SQLite file: what a second process on the second
+              core adds
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from streams.producers import ChannelProducer
 from streams.producers.contact_generator import contact_events
 from streams.settings import Settings
 from streams.topics import spec
-from tests.support import Worker, isolated_settings, query, read_topic
+from tests.support import Worker, isolated_settings, query, read_topic, wait_until
 
 EVENT = "io.firstline.ContactEvent"
 
@@ -171,18 +174,20 @@ class _Without:
 
 
 def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
-                     scale: float = 1.0) -> dict[str, float]:
+                     scale: float = 1.0, pair: bool = False) -> dict[str, float]:
     """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE); without:
     input topics whose records are not sent (agent events, to see contact events alone); scale:
-    a centre this many times as big (the seed profile's arrivals and head counts times `scale`)."""
+    a centre this many times as big (the seed profile's arrivals and head counts times `scale`);
+    pair: two whole workers in one consumer group."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
     from streams.simulator.profile import seed_profile
     from streams.simulator.publish import publish
 
     # The worker's own defaults for commits and statistics updates (the tests' are faster).
     defaults = Settings.from_env()  # the worker's defaults, or FIRSTLINE_* from the environment
-    settings = isolated_settings(tmp / ("whole-split" if split else "whole-" + "-".join(without) + f"-x{scale:g}"),
-                                 partitions=3,
+    settings = isolated_settings(tmp / ("whole-split" if split else "whole-" + "-".join(without) + f"-x{scale:g}"
+                                        + ("-pair" if pair else "")),
+                                 partitions=4 if pair else 3,
                                  commit_interval_s=defaults.commit_interval_s,
                                  stats_update_interval_s=defaults.stats_update_interval_s)
     create_topics(settings)
@@ -197,10 +202,17 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
     raw_cpu = time.process_time() - raw_cpu
     contacts = simulation.stats["contacts"]
     workers = ([Worker(dataclasses.replace(settings, role="processors"), "processors"),
-                Worker(dataclasses.replace(settings, role="sinks"), "sinks")] if split else [Worker(settings)])
+                Worker(dataclasses.replace(settings, role="sinks"), "sinks")] if split
+               else [Worker(settings, "first"), Worker(settings, "second")] if pair else [Worker(settings)])
     with contextlib.ExitStack() as running:
+        # All started before any is waited for: a worker ready long before the others would
+        # work through the backlog alone, before the clock starts.
         for worker in workers:
-            running.enter_context(worker)
+            running.callback(worker.stop)
+            worker.start(wait_ready=False)
+        for worker in workers:
+            wait_until(lambda: "Worker ready" in worker.log(), timeout=120,  # noqa: B023 - called at once
+                       what=f"{worker.log_path.stem} to be ready", worker=worker)
 
         # The clock and the CPU count start when the workers are ready (start-up and recovery
         # left out). Not at the first output: the processors send theirs at checkpoints, so the
@@ -211,6 +223,10 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         progress = CommittedProgress(settings, groups, ["contact-events", "agent-events", "survey-responses",
                                                         "contact-summaries"], ["queue-facts", "queue-statistics"])
         contact_records = progress.records("contact-events")
+        # What a worker ready before the others did alone, before the clock started (committed
+        # when the last one joined and the partitions were shared out): not counted.
+        done_before = progress.committed(inputs)
+        contact_done_before = progress.committed(["contact-events"])
         processed_ms: list[float] = []  # when the worker had processed everything there was
         summaries_ms: list[float] = []  # when storage first held every summary
 
@@ -265,17 +281,18 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         for conn in reader:
             conn.close()
     whole_s = (finished_ms - first_ms) / 1000
+    timed, contacts_timed = records - done_before, contact_records - contact_done_before
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
     # (5 s by default): up to that much of the whole time is waiting, not work.
     return {"whole_records": records, "whole_contacts": contacts,
-            "whole_processed_per_s": records / ((processed_ms[0] - first_ms) / 1000),
+            "whole_processed_per_s": timed / ((processed_ms[0] - first_ms) / 1000),
             "whole_contact_events": contact_records,
-            "whole_contact_events_per_s": contact_records / ((processed_ms[0] - first_ms) / 1000),
-            "whole_records_per_s": records / whole_s,
-            "whole_summaries_per_s": records / ((summaries_ms[0] - first_ms) / 1000),
+            "whole_contact_events_per_s": contacts_timed / ((processed_ms[0] - first_ms) / 1000),
+            "whole_records_per_s": timed / whole_s, "whole_workers": len(workers), "whole_done_before": done_before,
+            "whole_summaries_per_s": timed / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
             "whole_raw_consumer_per_s": records / raw_s,
-            **per_event, "whole_cpu_us_per_event": worker_cpu / records * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
+            **per_event, "whole_cpu_us_per_event": worker_cpu / timed * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
 
 
 class CommittedProgress:
@@ -288,7 +305,7 @@ class CommittedProgress:
     def __init__(self, settings: Settings, groups: list[str], names: list[str], then: list[str]) -> None:
         from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-        self.groups = groups
+        self.groups, self.settings = groups, settings
         self.admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
         self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
 
@@ -318,6 +335,12 @@ class CommittedProgress:
             if self._reached < len(self.stages):
                 self._targets[self._reached] = self.consumer.end_offsets(self.stages[self._reached])
         return True
+
+    def committed(self, names: list[str]) -> int:
+        """Input records the groups have committed so far, over the topics named."""
+        topics = {spec(name).full_name(self.settings) for name in names}
+        return sum(meta.offset for offsets in self.admin.list_group_offsets(self.groups).values()
+                   for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)
 
     def records(self, name: str) -> int:
         """How many records a topic holds (the sum of its partitions' end offsets)."""
@@ -407,11 +430,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=10, help="the national path's centre, times the seed's")
     parser.add_argument("--national-hours", type=float, default=24, help="simulated hours in the national path")
     parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, contacts, national, split, "
-                                        "latency (contacts: the whole path without agent events; national: the same "
+                                        "pair, latency (contacts: the whole path without agent events; national: the same "
                                         "for a centre --scale times as big, over --national-hours)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
-                                                                 "latency"}
+                                                                 "pair", "latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -428,6 +451,9 @@ def main() -> None:
                 args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale).items()})
         if "split" in only:
             results.update({f"split_{k}": v for k, v in report_whole(args.hours, Path(tmp), split=True).items()})
+        if "pair" in only:
+            results.update({f"pair_{k}": v for k, v in report_whole(
+                args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale, pair=True).items()})
         if "latency" in only:
             results.update(report_latency(args.rate, args.seconds, Path(tmp)))
 
@@ -451,11 +477,13 @@ def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
 
 
 def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
-                 scale: float = 1.0) -> dict[str, float]:
-    w = bench_whole_path(hours, tmp, split, without, scale)
+                 scale: float = 1.0, pair: bool = False) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp, split, without, scale, pair)
     label = "split in two" if split else "without " + without[0].split("-")[0] if without else "whole path"
     if scale != 1:
         label = f"{'national' if without else 'whole'} x{scale:g}"
+    if pair:
+        label = "two workers"
     print(f"{label:<13} {w['whole_processed_per_s']:>9,.0f} events/s  raw consumer {w['whole_raw_consumer_per_s']:>9,.0f}/s  "
           f"ratio {w['whole_processed_per_s'] / w['whole_raw_consumer_per_s']:.3f}  "
           f"({w['whole_records']} {'contact and survey' if without else 'contact, agent and survey'} events; "
@@ -471,6 +499,11 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
           f"{w['whole_changelog_per_contact_event']:.2f} changelog records ("
           + ", ".join(f"{key[len('whole_changelog_'):-len('_per_contact_event')]} {value:.2f}" for key, value in w.items()
                       if key.startswith("whole_changelog_") and key != "whole_changelog_per_contact_event") + ")")
+    if pair:
+        print(f"{'':<13} {w['whole_processed_per_s'] / w['whole_workers']:>9,.0f} events/s per worker process; "
+              f"contact events {w['whole_contact_events_per_s'] / w['whole_workers']:,.0f}/s per worker process")
+    if w["whole_done_before"]:
+        print(f"{'':<13} ({w['whole_done_before']:,} events processed before every worker was ready: not counted)")
     print(f"{'':<13} worker CPU {w['whole_cpu_us_per_event']:.0f} us per event after start-up "
           f"({1e6 / w['whole_cpu_us_per_event']:,.0f} events per CPU-second); raw consumer "
           f"{w['raw_cpu_us_per_record']:.1f} us per record")

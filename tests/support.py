@@ -55,6 +55,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
         "FIRSTLINE_ROLE": settings.role,
         "FIRSTLINE_GC_YOUNG_THRESHOLD": str(settings.gc_young_threshold),
+        "FIRSTLINE_STANDBY_REPLICAS": str(settings.standby_replicas),
     }
 
 

@@ -1,4 +1,7 @@
-"""Changelog records written by BufferedTable are the bytes faust itself would write and read."""
+"""Tables: the changelog records BufferedTable writes are the bytes faust itself would write and read;
+no standby copies of other workers' tables unless asked."""
+
+import dataclasses
 
 from streams.app import create_app
 from streams.processors.table_state import BufferedTable
@@ -32,3 +35,14 @@ def test_one_record_per_changed_key_and_none_for_a_key_that_came_and_went(tmp_pa
     table.delete("kept", 0)
     assert table.changes() == [(b'"again"', None, 1)]
     assert table.changes() == [] and dict(table.items()) == {}
+
+
+def test_no_standby_copies_of_tables_unless_asked(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # faust keeps a standby by reading the other workers' changelogs record by record: two workers
+    # on a backlog spent about a third of their CPU on it (README, Benchmark).
+    settings = Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db")
+    assert Settings.from_env().standby_replicas == 0
+    assert create_app(settings).app.conf.table_standby_replicas == 0
+    monkeypatch.setenv("FIRSTLINE_STANDBY_REPLICAS", "1")
+    assert Settings.from_env().standby_replicas == 1
+    assert create_app(dataclasses.replace(settings, standby_replicas=1)).app.conf.table_standby_replicas == 1
