@@ -1,7 +1,10 @@
 """Tables: the changelog records BufferedTable writes are the bytes faust itself would write and read;
 no standby copies of other workers' tables unless asked."""
 
+import asyncio
 import dataclasses
+
+from faust.types import TP
 
 from streams.app import create_app
 from streams.processors.table_state import BufferedTable
@@ -46,3 +49,17 @@ def test_no_standby_copies_of_tables_unless_asked(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("FIRSTLINE_STANDBY_REPLICAS", "1")
     assert Settings.from_env().standby_replicas == 1
     assert create_app(dataclasses.replace(settings, standby_replicas=1)).app.conf.table_standby_replicas == 1
+
+
+def test_keys_written_here_leave_with_their_partition(tmp_path) -> None:  # noqa: ANN001
+    # After a rebalance faust's memory store drops the keys of partitions this worker no longer
+    # holds; a processor's own writes must be among them, or a worker would go on serving (and
+    # holding) the state of queues and contacts another worker now owns.
+    pipeline = create_app(Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
+    table = BufferedTable(pipeline.app.Table("t", default=None, key_type=str, partitions=2))
+    table.put("kept", 1, 0)
+    table.put("moved", 2, 1)
+    table.put("gone", 3, 1)
+    table.delete("gone", 1)
+    asyncio.run(table.table.data.on_recovery_completed({TP("t-changelog", 0)}, set()))
+    assert dict(table.items()) == {"kept": 1}

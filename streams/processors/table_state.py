@@ -37,6 +37,9 @@ class BufferedTable:
         # their tombstones were 40 % of all changelog records).
         self._fresh: set[Any] = set()
         self._data: MutableMapping[Any, Any] | None = None
+        # faust's memory store: the partition of each key, so that after a rebalance it drops the
+        # keys of partitions this worker no longer holds (it notes only those it restored itself).
+        self._where: dict[Any, int] = {}
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
         if (table.key_serializer, table.value_serializer) != ("json", "json"):
@@ -57,6 +60,9 @@ class BufferedTable:
             store = self.table.data
             inner = getattr(store, "data", None)
             self._data = inner if isinstance(inner, dict) else store
+            where = getattr(store, "_key_partition", None)
+            if isinstance(where, dict):
+                self._where = where
             self.get = self._data.get  # type: ignore[method-assign]  # the store's own, from now on
         return self._data
 
@@ -69,10 +75,12 @@ class BufferedTable:
             self._fresh.add(key)
         data[key] = value
         self._dirty[key] = partition
+        self._where[key] = partition
 
     def delete(self, key: Any, partition: int) -> None:
         """Remove a key; its changelog gets a tombstone, unless it never had the key."""
         self.data.pop(key, None)
+        self._where.pop(key, None)
         if key in self._fresh:
             self._fresh.discard(key)
             del self._dirty[key]
