@@ -16,6 +16,14 @@
    records are acknowledged (records of a partition are processed and acknowledged in order, so
    the earlier one was skipped, not slow), and after `STALL_S` seeks the partition back to it.
    The records after it come again; processors are idempotent, so that costs only time.
+
+4. Tables are restored from their changelogs a fetched partition's records at a time, into the
+   in-memory store, as faust's memory store applies them. faust's recovery takes each record
+   through its per-record delivery and then, per record, works out the remaining records of every
+   partition: 5,000 records/s, so a worker restarted after one day of a centre ten times the
+   seed's took two minutes to be ready. The restore still follows faust's recovery: which
+   changelog partitions are restored, from and to which offsets, and when recovery ends, signalled
+   as faust signals it. Standby partitions (FIRSTLINE_STANDBY_REPLICAS) keep faust's path.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import time
 from typing import Any, cast
 
 import faust
+import orjson
+from faust.stores.memory import Store as MemoryStore
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -42,6 +52,8 @@ class Consumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._stalled: dict[TP, tuple[int, float]] = {}  # tp -> (committed offset, since)
         self.rereads = 0  # seeks back by the watchdog, for tests and monitoring
+        self.restored = 0  # changelog records restored in bulk, in this process's life
+        self._restore_began: tuple[float, int] | None = None  # (when, restored) of the current recovery
 
     def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """Acknowledge records of one partition its processor has handled: faust's ack() for
@@ -103,6 +115,59 @@ class Consumer(faust_aiokafka.Consumer):
                 await self.seek_wait({tp: missing})
 
 
+    def _restoring(self, tp: TP) -> Any:
+        """The table whose active changelog partition `tp` is, if its store is faust's memory
+        store (see the module's docstring); otherwise None."""
+        recovery = self.app.tables.recovery
+        if tp not in recovery.active_tps:
+            return None
+        table = recovery.tp_to_table.get(tp)
+        return table if table is not None and isinstance(table.data, MemoryStore) else None
+
+    def _restore(self, tp: TP, table: Any, records: list[Any]) -> None:
+        """Apply changelog records to the table's store as faust's recovery would: records at or
+        before the offset recovery has reached are skipped, a tombstone removes its key, and the
+        key's partition is noted (faust's memory store drops keys of partitions it lost)."""
+        recovery = self.app.tables.recovery
+        if self._restore_began is None:
+            self._restore_began = (time.monotonic(), self.restored)
+        seen = recovery.active_offsets.get(tp)
+        store = table.data
+        data, where = store.data, store._key_partition
+        to_key, to_value, loads, partition = table._to_key, table._to_value, orjson.loads, tp.partition
+        for record in records:
+            if seen is not None and record.offset <= seen:
+                continue
+            try:
+                key = to_key(loads(record.key))
+                value = None if record.value is None else to_value(loads(record.value))
+            except (orjson.JSONDecodeError, TypeError) as exc:  # faust's recovery logs and goes on
+                self.log.warning("Changelog record %s of %s not restored: %r", record.offset, tp, exc)
+                continue
+            if value is None:
+                data.pop(key, None)
+                where.pop(key, None)
+            else:
+                data[key] = value
+                where[key] = partition
+            self.restored += 1
+        if seen is None or records[-1].offset > seen:
+            recovery.active_offsets[tp] = records[-1].offset
+
+    def _maybe_end_recovery(self) -> None:
+        """faust's end of recovery (Recovery._slurp_changelogs), once every active changelog
+        partition is restored to its highwater."""
+        recovery = self.app.tables.recovery
+        if recovery.in_recovery and not recovery.need_recovery():
+            recovery.flush_buffers()  # records faust's own path took meanwhile, if any
+            recovery._set_recovery_ended()
+            recovery.signal_recovery_end.set()
+            if self._restore_began is not None:
+                began, before = self._restore_began
+                self.log.info("Restored %d changelog records in bulk in %.1f s", self.restored - before,
+                              time.monotonic() - began)
+            self._restore_began = None
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetch loop
         """faust's fetch loop (Consumer._drain_messages and getmany), except that a BatchChannel
         gets each fetched partition's records in one step."""
@@ -128,6 +193,7 @@ class Consumer(faust_aiokafka.Consumer):
                         self.log.warning("exception performing seek when flow not active %r", exc)
                     continue
                 generation = self.app.consumer_generation_id
+                restored = False
                 for tp, fetched in records.items():
                     if not self.flow_active or self.app.consumer_generation_id != generation:
                         break
@@ -138,6 +204,12 @@ class Consumer(faust_aiokafka.Consumer):
                     if previous is not None:
                         fetched = [r for r in fetched if r.offset >= previous]
                     if not fetched:
+                        continue
+                    table = self._restoring(tp)
+                    if table is not None:
+                        self._restore(tp, table, fetched)
+                        read_offset[tp] = fetched[-1].offset
+                        restored = True
                         continue
                     channel = batch_channels.get(tp.topic)
                     if acks_enabled_for(tp.topic):
@@ -153,6 +225,8 @@ class Consumer(faust_aiokafka.Consumer):
                     for record in fetched:
                         await self.wait_first(callback(to_message(tp, record)), self.suspend_flow.wait())
                         read_offset[tp] = record.offset
+                if restored:
+                    self._maybe_end_recovery()
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()

@@ -17,7 +17,8 @@ the ratios to the yardstick measured in the same run.
   contacts    the same without the agent events: contact lifecycle events (and surveys) alone
   national    the same for one simulated day of a centre 10 times the seed's (--scale): a queue's
               minute holds ten times the outcomes, as in a centre that really sends this many
-              events (a replayed small centre's minutes hold one or two)
+              events (a replayed small centre's minutes hold one or two); then a restarted
+              worker's start, which restores every table from its changelog (a failover)
   split       the whole path with processors and sinks in two worker processes
   pair        the national path with two whole workers in one consumer group, sharing the input
               partitions (4 of them) and one SQLite file: what a second process on the second
@@ -174,11 +175,12 @@ class _Without:
 
 
 def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
-                     scale: float = 1.0, pair: bool = False) -> dict[str, float]:
+                     scale: float = 1.0, pair: bool = False, restart: bool = False) -> dict[str, float]:
     """split: the processors and the sinks in two worker processes (FIRSTLINE_ROLE); without:
     input topics whose records are not sent (agent events, to see contact events alone); scale:
     a centre this many times as big (the seed profile's arrivals and head counts times `scale`);
-    pair: two whole workers in one consumer group."""
+    pair: two whole workers in one consumer group; restart: then stop the workers and time a new
+    one's start, which restores every table from its changelog."""
     from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
     from streams.simulator.profile import seed_profile
     from streams.simulator.publish import publish
@@ -207,12 +209,14 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
     with contextlib.ExitStack() as running:
         # All started before any is waited for: a worker ready long before the others would
         # work through the backlog alone, before the clock starts.
+        started = time.time()
         for worker in workers:
             running.callback(worker.stop)
             worker.start(wait_ready=False)
         for worker in workers:
             wait_until(lambda: "Worker ready" in worker.log(), timeout=120,  # noqa: B023 - called at once
                        what=f"{worker.log_path.stem} to be ready", worker=worker)
+        empty_start_s = time.time() - started
 
         # The clock and the CPU count start when the workers are ready (start-up and recovery
         # left out). Not at the first output: the processors send theirs at checkpoints, so the
@@ -280,6 +284,21 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         progress.close()
         for conn in reader:
             conn.close()
+        restore: dict[str, float] = {}
+        if restart:
+            # A restarted worker rebuilds its tables from their changelogs before it is ready:
+            # what a failover costs without standby tables (FIRSTLINE_STANDBY_REPLICAS).
+            for worker in workers:
+                worker.stop()
+            again = Worker(settings, "restarted")
+            running.callback(again.stop)
+            started = time.time()
+            again.start(wait_ready=False)
+            wait_until(lambda: "Worker ready" in again.log(), timeout=900, what="the restarted worker to be ready",
+                       worker=again)
+            restore = {"whole_restart_s": time.time() - started, "whole_empty_start_s": empty_start_s,
+                       "whole_restart_cpu_s": cpu_seconds(again.proc.pid) if again.proc else 0.0,
+                       "whole_restart_records": sum(changelogs.values())}
     whole_s = (finished_ms - first_ms) / 1000
     timed, contacts_timed = records - done_before, contact_records - contact_done_before
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
@@ -292,7 +311,7 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             "whole_summaries_per_s": timed / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
             "whole_raw_consumer_per_s": records / raw_s,
-            **per_event, "whole_cpu_us_per_event": worker_cpu / timed * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
+            **per_event, **restore, "whole_cpu_us_per_event": worker_cpu / timed * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
 
 
 class CommittedProgress:
@@ -448,7 +467,7 @@ def main() -> None:
                                                                           without=("agent-events",)).items()})
         if "national" in only:
             results.update({f"national_{k}": v for k, v in report_whole(
-                args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale).items()})
+                args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale, restart=True).items()})
         if "split" in only:
             results.update({f"split_{k}": v for k, v in report_whole(args.hours, Path(tmp), split=True).items()})
         if "pair" in only:
@@ -477,8 +496,8 @@ def report_summary(contacts: int, tmp: Path) -> dict[str, float]:
 
 
 def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[str, ...] = (),
-                 scale: float = 1.0, pair: bool = False) -> dict[str, float]:
-    w = bench_whole_path(hours, tmp, split, without, scale, pair)
+                 scale: float = 1.0, pair: bool = False, restart: bool = False) -> dict[str, float]:
+    w = bench_whole_path(hours, tmp, split, without, scale, pair, restart)
     label = "split in two" if split else "without " + without[0].split("-")[0] if without else "whole path"
     if scale != 1:
         label = f"{'national' if without else 'whole'} x{scale:g}"
@@ -504,6 +523,11 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
               f"contact events {w['whole_contact_events_per_s'] / w['whole_workers']:,.0f}/s per worker process")
     if w["whole_done_before"]:
         print(f"{'':<13} ({w['whole_done_before']:,} events processed before every worker was ready: not counted)")
+    if restart:
+        print(f"{'':<13} restart: ready after {w['whole_restart_s']:.1f} s ({w['whole_restart_cpu_s']:.1f} s of CPU), "
+              f"restoring {w['whole_restart_records']:,} changelog records written, "
+              f"{w['whole_restart_records'] / max(w['whole_restart_s'] - w['whole_empty_start_s'], 0.1):,.0f}/s "
+              f"beyond an empty start ({w['whole_empty_start_s']:.1f} s)")
     print(f"{'':<13} worker CPU {w['whole_cpu_us_per_event']:.0f} us per event after start-up "
           f"({1e6 / w['whole_cpu_us_per_event']:,.0f} events per CPU-second); raw consumer "
           f"{w['raw_cpu_us_per_record']:.1f} us per record")

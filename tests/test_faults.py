@@ -7,6 +7,7 @@ lifecycle fold gives for the events sent.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -186,4 +187,41 @@ def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Set
         wait_until(lambda: finished(settings, expected), timeout=180, what="all contacts final", worker=first)
     finally:
         first.stop()
+    assert_exactly_the_expected(settings, expected)
+
+
+@pytest.mark.kafka
+def test_restarted_worker_restores_its_tables_in_bulk_and_carries_on(tmp_path: Path) -> None:
+    """The first half of every contact's events, a clean stop, a new worker, the second half: the
+    summaries and the queue statistics can only come out right if the contacts' states and the
+    queues' minutes came back from the changelogs (streams/transport.py restores them in bulk).
+    The second half's events are older than the first half's newest: the lateness allows that."""
+    settings = isolated_settings(tmp_path, allowed_lateness_s=7200)
+    create_topics(settings)
+    events = {c[0]["contact_id"]: c for c in contact_events(500, T0, seed=13)}
+    expected = {}
+    for contact_id, contact in events.items():
+        state = ContactState(contact_id)
+        for e in contact:
+            state.apply({**DEFAULTS, **e})
+        expected[contact_id] = state.summary()
+
+    def send(part: slice) -> None:
+        with ChannelProducer(settings, check=False) as producer:
+            for contact in events.values():
+                for e in contact[part]:
+                    producer.send("contact-events", e)
+
+    send(slice(0, 2))
+    with Worker(settings, "worker-1") as first:
+        wait_until(lambda: query(settings, "SELECT COUNT(*) FROM contact_summaries WHERE version = 2")[0][0] == 500,
+                   timeout=120, what="every contact's first two events stored", worker=first)
+    with Worker(settings, "worker-2") as second:
+        restored = re.search(r"Restored (\d+) changelog records in bulk", second.log())
+        assert restored and int(restored.group(1)) >= 500, second.log()[-3000:]
+        send(slice(2, None))
+        wait_until(lambda: finished(settings, expected), timeout=120, what="all contacts final", worker=second)
+        want = expected_queue_totals(events)
+        wait_until(lambda: stored_queue_totals(settings) == want, timeout=60,
+                   what="every offer, answer and abandon in the minute statistics", worker=second)
     assert_exactly_the_expected(settings, expected)
