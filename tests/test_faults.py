@@ -29,16 +29,22 @@ DEFAULTS = {"queue": None, "agent_id": None, "language": None, "segment": None, 
             "disposition": None, "after_contact_work_ms": None}
 
 
+def folded(events: list[dict]) -> ContactState:
+    """One contact's state after its events, by the pure lifecycle fold."""
+    state = ContactState(events[0]["contact_id"])
+    for e in events:
+        state.apply({**DEFAULTS, **e})
+    return state
+
+
 def publish(settings: Settings, seed: int) -> dict[str, dict]:
     """Send the generated contacts; returns the expected summary of each."""
     expected = {}
     with ChannelProducer(settings, check=False) as producer:
         for events in contact_events(CONTACTS, T0, seed=seed):
-            state = ContactState(events[0]["contact_id"])
             for e in events:
                 producer.send("contact-events", e)
-                state.apply({**DEFAULTS, **e})
-            expected[state.contact_id] = state.summary()
+            expected[events[0]["contact_id"]] = folded(events).summary()
     return expected
 
 
@@ -94,11 +100,8 @@ def test_worker_killed_mid_stream_leaves_every_result_once(tmp_path: Path) -> No
 def expected_queue_totals(events: dict[str, list[dict]]) -> dict[str, dict[str, int]]:
     """Per queue: offered, answered and abandoned, from the facts of the pure fold."""
     totals: dict[str, dict[str, int]] = {}
-    for contact_id, contact_events_ in events.items():
-        state = ContactState(contact_id)
-        for e in contact_events_:
-            state.apply({**DEFAULTS, **e})
-        for fact in facts_of(state).values():
+    for contact_events_ in events.values():
+        for fact in facts_of(folded(contact_events_)).values():
             if fact["kind"] in ("OFFERED", "ANSWERED", "ABANDONED"):
                 counts = totals.setdefault(fact["queue"], {"OFFERED": 0, "ANSWERED": 0, "ABANDONED": 0})
                 counts[fact["kind"]] += 1
@@ -199,12 +202,7 @@ def test_restarted_worker_restores_its_tables_in_bulk_and_carries_on(tmp_path: P
     settings = isolated_settings(tmp_path, allowed_lateness_s=7200)
     create_topics(settings)
     events = {c[0]["contact_id"]: c for c in contact_events(500, T0, seed=13)}
-    expected = {}
-    for contact_id, contact in events.items():
-        state = ContactState(contact_id)
-        for e in contact:
-            state.apply({**DEFAULTS, **e})
-        expected[contact_id] = state.summary()
+    expected = {contact_id: folded(contact).summary() for contact_id, contact in events.items()}
 
     def send(part: slice) -> None:
         with ChannelProducer(settings, check=False) as producer:
