@@ -11,8 +11,17 @@ from streams.processors.table_state import BufferedTable
 from streams.settings import Settings
 
 
+def offline_settings(tmp_path) -> Settings:  # noqa: ANN001
+    """An app's settings with no web server and a scratch data folder: nothing here connects."""
+    return Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db")
+
+
+def scratch_table(tmp_path) -> BufferedTable:  # noqa: ANN001
+    return BufferedTable(create_app(offline_settings(tmp_path)).app.Table("t", default=None, key_type=str, partitions=2))
+
+
 def test_changelog_bytes_are_faust_json(tmp_path) -> None:  # noqa: ANN001
-    pipeline = create_app(Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
+    pipeline = create_app(offline_settings(tmp_path))
     value = {"agg": {"b": {"3": 2}}, "facts": None, "p": 1, "ratio": 0.25, 5: "int key"}
     for table in pipeline.app.tables.values():
         topic = table.changelog_topic
@@ -21,8 +30,7 @@ def test_changelog_bytes_are_faust_json(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_one_record_per_changed_key_and_none_for_a_key_that_came_and_went(tmp_path) -> None:  # noqa: ANN001
-    pipeline = create_app(Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
-    table = BufferedTable(pipeline.app.Table("t", default=None, key_type=str, partitions=2))
+    table = scratch_table(tmp_path)
     table.put("kept", 1, 0)
     table.put("kept", 2, 0)
     table.put("brief", 3, 1)
@@ -43,7 +51,7 @@ def test_one_record_per_changed_key_and_none_for_a_key_that_came_and_went(tmp_pa
 def test_no_standby_copies_of_tables_unless_asked(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     # faust keeps a standby by reading the other workers' changelogs record by record: two workers
     # on a backlog spent about a third of their CPU on it (README, Benchmark).
-    settings = Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db")
+    settings = offline_settings(tmp_path)
     assert Settings.from_env().standby_replicas == 0
     assert create_app(settings).app.conf.table_standby_replicas == 0
     monkeypatch.setenv("FIRSTLINE_STANDBY_REPLICAS", "1")
@@ -55,8 +63,7 @@ def test_keys_written_here_leave_with_their_partition(tmp_path) -> None:  # noqa
     # After a rebalance faust's memory store drops the keys of partitions this worker no longer
     # holds; a processor's own writes must be among them, or a worker would go on serving (and
     # holding) the state of queues and contacts another worker now owns.
-    pipeline = create_app(Settings(web_port=0, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
-    table = BufferedTable(pipeline.app.Table("t", default=None, key_type=str, partitions=2))
+    table = scratch_table(tmp_path)
     table.put("kept", 1, 0)
     table.put("moved", 2, 1)
     table.put("gone", 3, 1)
