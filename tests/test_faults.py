@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ from streams.producers import ChannelProducer
 from streams.producers.contact_generator import contact_events
 from streams.settings import REPO_ROOT, Settings
 from streams.sinks.storage.tables import CONTACT_SUMMARIES
+from streams.topics import spec
 from tests.scenarios import T0
-from tests.support import Worker, isolated_settings, query, wait_until
+from tests.support import Worker, isolated_settings, query, read_named_topic, wait_until
 
 CONTACTS = 3000
 COLUMNS = CONTACT_SUMMARIES.column_names
@@ -223,3 +225,51 @@ def test_restarted_worker_restores_its_tables_in_bulk_and_carries_on(tmp_path: P
         wait_until(lambda: stored_queue_totals(settings) == want, timeout=60,
                    what="every offer, answer and abandon in the minute statistics", worker=second)
     assert_exactly_the_expected(settings, expected)
+
+
+@pytest.mark.kafka
+def test_deltas_sent_before_a_crash_are_sent_again_identically_and_counted_once(tmp_path: Path) -> None:
+    """The narrow window of the contact-summary processor: its minute deltas delivered, the
+    contacts' states not written. The broker refuses every state write (the changelog's record
+    size limit), so the first worker dies right there, every time. The second one replays the
+    same events onto the old states: only if it cuts its checkpoint where the first one did, and
+    the statistics skip deltas they merged, is every outcome counted once."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+
+    # Checkpoints close together: a replay that took in more than the first worker's checkpoint
+    # did would send its deltas under another identifier.
+    settings = isolated_settings(tmp_path, allowed_lateness_s=7200, checkpoint_interval_s=0.1, batch_max=100)
+    create_topics(settings)
+    changelog = f"{settings.namespace}-contact-state-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(changelog, settings.partitions, 1,
+                                      topic_configs={"cleanup.policy": "compact", "max.message.bytes": "100"})])
+        events = {c[0]["contact_id"]: c for c in contact_events(CONTACTS, T0, seed=17)}
+        with ChannelProducer(settings, check=False) as producer:
+            for contact in events.values():
+                for e in contact:
+                    producer.send("contact-events", e)
+        first = Worker(settings, "worker-1").start()
+        try:
+            wait_until(lambda: not first.alive(), timeout=120, what="the first worker failing to write state",
+                       worker=first)
+        finally:
+            first.stop()
+        assert "MessageSizeTooLarge" in first.log() or "too large" in first.log().lower(), first.log()[-3000:]
+        sent = read_named_topic(settings, spec("queue-facts").full_name(settings))
+        assert sent, "the first worker died before it sent any deltas"
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, changelog,
+                                            configs={"max.message.bytes": "1048588"})])
+    finally:
+        admin.close()
+    want = expected_queue_totals(events)
+    expected = {c: folded(e).summary() for c, e in events.items()}
+    with Worker(settings, "worker-2") as second:
+        wait_until(lambda: finished(settings, expected), timeout=120, what="all contacts final", worker=second)
+        wait_until(lambda: stored_queue_totals(settings) == want, timeout=60,
+                   what="every offer, answer and abandon in the minute statistics once", worker=second)
+        time.sleep(2)  # a few more updates: a delta merged twice would show by now
+        assert stored_queue_totals(settings) == want
+    late = query(settings, "SELECT COALESCE(SUM(late_events), 0) FROM queue_statistics")[0][0]
+    assert late == 0, f"late_events summed over every stored window: {late}"

@@ -5,7 +5,15 @@ lifecycle events and its survey answers into one state (a faust table, changelog
 two checkpoints (FIRSTLINE_CHECKPOINT_INTERVAL_MS, see streams/batch_channel.py), a contact's
 events are folded together and its summary is sent once, with the version (count of distinct
 events) it reached. The facts that changed (per queue: offered, answered,
-abandoned, ...) are sent, re-keyed by queue, to the queue-statistics processor.
+abandoned, ...) are summed per queue/channel/region/minute and sent as minute deltas, re-keyed by
+queue, to the queue-statistics processor (minute_deltas.py).
+
+Deltas are delivered before the states they came from are written, so a crash in between sends
+them again after the restart, from the same events replayed onto the same older states. The
+checkpoint is then cut where it was cut before (the offsets written to `contact-deltas-sent`
+before the deltas went out), so they go out under the same identifiers, and the statistics skip
+them. (Before a cut of its own, a worker whose state was written sends the subset of contacts
+not yet written: under the same identifiers, all skipped too.)
 
 A duplicate event re-emits the current summary instead of nothing: if the worker died after the
 changelog write but before the output was sent, the replayed event must still produce it.
@@ -26,7 +34,8 @@ from streams.app import Outbox, Pipeline
 from streams.processors import source_heartbeats
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
-from streams.processors.queue_facts import fact_changes, fact_records, facts_of
+from streams.processors.minute_deltas import delta_records
+from streams.processors.queue_facts import fact_changes, facts_of
 from streams.processors.source_heartbeats import PartitionProgress
 from streams.processors.state_expiry import Expiry
 from streams.processors.table_state import BufferedTable
@@ -57,6 +66,12 @@ def register(pipeline: Pipeline) -> None:
     state = BufferedTable(app.Table("contact-state", default=None, key_type=str,
                                     partitions=spec("contact-events").partition_count(settings)),
                           encode=ContactState.to_json)
+    # Per contact-events partition: the offset through which the last checkpoint that sent
+    # minute deltas took its records, written before the deltas are sent. A replay cuts its
+    # checkpoint there again (see `cut_before`), so it sends the same deltas under the same
+    # identifiers, which the statistics skip (minute_deltas.py).
+    sent_through = BufferedTable(app.Table("contact-deltas-sent", default=None, key_type=str,
+                                           partitions=spec("contact-events").partition_count(settings)))
 
     # What this worker has processed per contact-events partition: the watermark sent along with
     # the facts and in heartbeats (see source_heartbeats.py and watermarks.py).
@@ -114,6 +129,9 @@ def register(pipeline: Pipeline) -> None:
             for message in messages:
                 is_event = message.topic == events_topic
                 if is_event:
+                    if cut_before(message, last_offset):
+                        await checkpoint(out, touched, newest, last_offset)
+                        out, touched, newest, last_offset = pipeline.outbox(), {}, {}, {}
                     last_offset[message.partition] = message.offset
                 try:
                     record = codec.decode(message.value, event_schema if is_event else survey_schema)
@@ -142,6 +160,16 @@ def register(pipeline: Pipeline) -> None:
                 await checkpoint(out, touched, newest, last_offset)
                 out, touched, newest, last_offset = pipeline.outbox(), {}, {}, {}
 
+    def cut_before(message: ConsumerRecord, last_offset: dict[int, int]) -> bool:
+        """Whether the checkpoint must end before this contact event: it is the first one past
+        the end of a checkpoint that sent its deltas but may not have written its state (a
+        replay after a crash). Their deltas must come out again exactly as they were sent."""
+        taken = last_offset.get(message.partition)
+        if taken is None:
+            return False
+        through = sent_through.get(str(message.partition))
+        return through is not None and taken <= through < message.offset
+
     async def checkpoint(out: Outbox, touched: dict[str, _Touched], newest: dict[int, int],
                          last_offset: dict[int, int]) -> None:
         """Facts, state and summaries of every contact the batches since the last one changed:
@@ -152,7 +180,7 @@ def register(pipeline: Pipeline) -> None:
         # A fact carries its partition's watermark from before these batches: facts go out per
         # contact, not in event order, so the batches' newest event time would run ahead of
         # the facts still to come from them and make them late downstream.
-        facts = []
+        facts: dict[int, list[dict[str, Any]]] = {}  # per contact-events partition
         for entry in touched.values():
             if entry.changed:
                 p = entry.message.partition
@@ -161,9 +189,18 @@ def register(pipeline: Pipeline) -> None:
                 entry.contact.facts = after = facts_of(entry.contact, entry.summary)
                 for fact in fact_changes(entry.facts_before, after):
                     fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
-                    facts.append(fact)
+                    facts.setdefault(p, []).append(fact)
+        records = []
+        for p, changes in facts.items():
+            held = progress.get(p)
+            # Facts change only with contact events (a survey changes no outcome), so the
+            # partition took some in this checkpoint.
+            records += delta_records(changes, settings.sl_threshold_ms, p, held.watermark if held else None,
+                                     last_offset[p])
+            sent_through.put(str(p), last_offset[p], p)
+        await sent_through.flush()
         async with heartbeats.sending:
-            for queue, record in fact_records(facts):
+            for queue, record in records:
                 out.emit("queue-facts", queue, record)
             # Only now may a heartbeat carry these batches' watermark: their facts are ahead of it.
             for p, offset in last_offset.items():

@@ -1,6 +1,6 @@
 """queue-facts -> queue-statistics, and the live state of every queue.
 
-Facts arrive keyed by queue, so one partition holds everything about a queue: its minute windows
+Minute deltas and facts arrive keyed by queue, so one partition holds everything about a queue: its minute windows
 (queue_windows.py), its live state (live_queues.py) and the partition's watermark, all in faust
 tables. Final records are sent when the watermark closes a window; open windows are re-sent at
 most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change. Records and state changes are
@@ -20,6 +20,7 @@ from streams.codec.errors import DecodeError
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.processors.minute_deltas import from_delta, validate_delta
 from streams.processors.queue_windows import ALL_REGIONS, QueueWindows, minute_key, stored_minute
 from streams.processors.table_state import BufferedTable, flush_all
 from streams.topics import spec
@@ -139,13 +140,14 @@ def register(pipeline: Pipeline) -> LiveQueues:
         sent_final.clear()
         last_update[0] = time.monotonic()
 
-    def decode_facts(value: bytes | None) -> list[dict[str, Any]]:
+    def decode_batch(value: bytes | None) -> dict[str, Any]:
         try:
-            return codec.decode(value, schema)["facts"]
+            return codec.decode(value, schema)
         except DecodeError as exc:
             if exc.kind != "WRONG_TYPE":
                 raise
-            return [codec.decode(value, single_schema)]  # written one per record by an older worker
+            # written one per record by an older worker
+            return {"facts": [codec.decode(value, single_schema)], "minutes": ()}
 
     def apply_fact(fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float,
                    offset: int) -> list[str]:
@@ -189,6 +191,42 @@ def register(pipeline: Pipeline) -> LiveQueues:
             return changed
         return []
 
+    def apply_deltas(batch: dict[str, Any], message: Any, out: Outbox, seen: set[int], closing: dict[int, int],
+                     now: float) -> list[str]:
+        """A record's minute deltas (minute_deltas.py); returns the minute keys changed."""
+        p, deltas = message.partition, batch["minutes"]
+        try:
+            validate_source(batch, sources)
+            if batch["through_offset"] is None or batch["through_offset"] < 0 or batch["part"] < 0:
+                raise InvalidEvent(f"minute deltas without a usable through offset and part: "
+                                   f"{batch['through_offset']}, {batch['part']}")
+        except InvalidEvent as exc:
+            out.reject(message, InvalidEvent(f"{len(deltas)} minute deltas: {exc}"), PROCESSOR)
+            return []
+        seen.add(p)
+        started.setdefault(p, now)
+        if batch["watermark"] is not None:
+            if watermark_logic.observe(watermark_state(p), batch["source_partition"], batch["watermark"], now):
+                closing.pop(p, None)
+        watermark = closing.get(p)
+        if watermark is None:
+            watermark = closing[p] = closing_watermark(p)
+        queue, sender, tag = batch["queue"], str(batch["source_partition"]), [batch["through_offset"], batch["part"]]
+        merged: list[str] = []
+        for i, delta in enumerate(deltas):
+            try:
+                if not queue:
+                    raise InvalidEvent("minute delta without a queue")
+                validate_delta(delta)
+                merged += windows.apply_delta(queue, from_delta(delta), delta["channel"], delta["region"],
+                                              delta["start"], p, watermark, sender, tag, message.offset)
+            except Exception as exc:  # the others of the record still count
+                out.reject(message, InvalidEvent(f"minute delta {i} of {len(deltas)}: {exc}"), PROCESSOR)
+        windows.mark_merged(merged, sender, tag)
+        dirty.update(merged)
+        sent_final.difference_update(merged)
+        return merged
+
     # Records of the batches since the last checkpoint, and of the timer: delivered before any
     # state is written (both write the shared tables; see `turn`).
     pending = [pipeline.outbox()]
@@ -217,16 +255,19 @@ def register(pipeline: Pipeline) -> LiveQueues:
         for message in messages:
             p = message.partition
             try:
-                facts = decode_facts(message.value)
+                batch = decode_batch(message.value)
             except Exception as exc:
                 out.reject(message, exc, PROCESSOR)
                 continue
+            facts = batch["facts"]
             changed: list[str] = []
             for i, fact in enumerate(facts):
                 try:
                     changed += apply_fact(fact, p, seen, closing, now, message.offset)
                 except Exception as exc:  # the others of the record still count
                     out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
+            if batch["minutes"]:
+                changed += apply_deltas(batch, message, out, seen, closing, now)
             if changed:
                 windows.mark_applied(changed, message.offset)
         for p in seen:

@@ -1,13 +1,16 @@
-"""Pure logic of the queue-statistics processor: facts into event-time windows, idempotently.
+"""Pure logic of the queue-statistics processor: outcomes into event-time windows, idempotently.
 
 Everything is built from one-minute windows, one store key per queue/channel/region/minute, holding
-the minute's figures. What was counted is remembered per fact, in a store of its own keyed by
-queue, channel and fact id: the content counted (kind, time, wait, handle time, duration) and the
-region. So a fact delivered twice (at-least-once) changes nothing, a retraction removes exactly
-what was counted, and a fact whose content changed is moved. A fact is remembered until the
-minute it was counted in closes. (An earlier version kept the fact ids inside the minute's value:
-a busy queue's minute grew with every contact, was rewritten to the changelog on every batch, and
-at 5,000 contacts a second exceeded the broker's record size and stopped the worker.)
+the minute's figures. Outcomes come as minute deltas (`apply_delta`): a checkpoint's facts of one
+contact-events partition summed per minute by the contact-summary processor (minute_deltas.py).
+A minute remembers, per source partition, the identifier of the newest delta it merged, so a
+delta sent again after a crash changes nothing.
+
+Facts one by one (`apply`) are what older workers sent: what was counted is remembered per fact, in
+a store of its own keyed by queue, channel and fact id: the content counted (kind, time, wait,
+handle time, duration) and the region. So a fact delivered twice (at-least-once) changes nothing,
+a retraction removes exactly what was counted, and a fact whose content changed is moved. A fact
+is remembered until the minute it was counted in closes.
 
 - MINUTE windows close when the watermark (newest event time seen in the partition) passes their
   end plus the allowed lateness. A closed minute keeps its figures and counts any later fact in
@@ -30,6 +33,7 @@ from streams.analytics.queue_window import DAY_MS, MINUTE_MS, ROLLING_MINUTES, W
 
 ALL_REGIONS = "*"
 COUNTED = frozenset({"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION"})
+_NEVER = [-1, -1]  # the tag of a sender a minute has merged nothing from
 
 
 class Store(Protocol):
@@ -235,6 +239,49 @@ class QueueWindows:
             return []  # retracted before, or never counted
         self.counted.delete(key, partition)
         return self._count(queue, channel, held, threshold, -1, partition, watermark)
+
+    def apply_delta(self, queue: str, delta: WindowAgg, channel: str, region: str, start: int, partition: int,
+                    watermark: int, sender: str, tag: list[int], offset: int | None = None) -> list[str]:
+        """Merge a minute delta (minute_deltas.py) into its minute, for its region and for all
+        regions; in a closed minute its facts count as late. `sender`, `tag`: the delta's source
+        partition and (through offset, part); a minute that merged that tag or a later one from
+        the sender (`mark_merged`) skips it, as one that took in the record at `offset` does.
+        Returns the minute keys that changed."""
+        self._index(partition)
+        changed = []
+        for r in (region, ALL_REGIONS):
+            key = minute_key(queue, channel, r, start)
+            entry = self.minutes.get(key)
+            if entry is None:
+                entry = self._new_minute(key, queue, channel, r, start, partition, watermark)
+            elif ((offset is not None and entry.get("o", -1) >= offset)
+                  or ((merged := entry.get("h")) is not None and merged.get(sender, _NEVER) >= tag)):
+                continue
+            day = self._day(queue, channel, r, start)
+            agg = _agg(entry)
+            if entry["open"]:
+                agg.merge(delta)
+                day.merge(delta)
+            else:
+                agg.late += delta.version
+                agg.version += delta.version
+                day.late += delta.version
+                day.version += delta.version
+            self.minutes.put(key, entry, partition)
+            changed.append(key)
+        return changed
+
+    def mark_merged(self, keys: Iterable[str], sender: str, tag: list[int]) -> None:
+        """The minutes `keys` have merged the deltas `tag` of `sender` (see apply_delta); written to
+        the changelog with the change that made the key dirty."""
+        get = self.minutes.get
+        for key in keys:
+            entry = get(key)
+            if entry is not None:
+                merged = entry.get("h")
+                if merged is None:
+                    merged = entry["h"] = {}
+                merged[sender] = tag
 
     def mark_applied(self, keys: Iterable[str], offset: int) -> None:
         """The minutes `keys` have taken in every fact of the record at `offset` (of their

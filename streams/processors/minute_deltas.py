@@ -1,0 +1,102 @@
+"""Pure logic: a checkpoint's contact facts pre-aggregated into minute deltas, per queue and source
+partition (a combiner, as Flink's local-global aggregation).
+
+The statistics are keyed by queue, and a centre's busiest queue carries over half of its contacts:
+sent one fact at a time, every outcome of that queue went through one worker, which also had to
+remember each fact it counted to stay idempotent (0.6 changelog records per contact event). The
+contact-summary processor, keyed by contact and so spread evenly over workers, now sums the facts
+of a checkpoint per queue/channel/region/minute and sends each sum once: the statistics merge a
+few hundred deltas per checkpoint instead of one fact per outcome.
+
+A delta is not idempotent by content, so each carries who sent it: (source partition, through
+offset, part). The statistics remember per minute and source partition the newest (through
+offset, part) they merged and skip any that is not newer. The contact-summary processor makes a
+replay after a crash send the same deltas under the same identifiers, or a subset of them (see
+contact_summary.py); records hold deltas in key order, so that a delta's part in a replay is never
+later than it was first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from streams.analytics.queue_window import MINUTE_MS, WindowAgg
+from streams.analytics.sketch import Sketch
+from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.processors.queue_windows import COUNTED
+
+# A delta with a day's spread of waits is about 1 KB: a record stays far below Kafka's 1 MB.
+MAX_MINUTES_PER_RECORD = 400
+_SUMS = ("offered", "answered", "answered_within", "abandoned", "short_abandoned", "wait_sum", "ended",
+         "handle_sum", "duration_sum", "transfers", "escalations")
+_MAX_BUCKET = 10_000  # a sketch index beyond this is a wait of more than 10^86 ms
+
+
+def delta_records(facts: list[dict[str, Any]], threshold_ms: Callable[[str, str], int], source: int,
+                  watermark: int | None, through: int) -> list[tuple[str, dict[str, Any]]]:
+    """(queue, QueueFactBatch record) pairs for the signed facts one checkpoint derived from the
+    contacts of contact-events partition `source`, whose last record it took was at `through`.
+    Counted facts become minute deltas; the others (WAITING) go as facts, for the live state."""
+    sums: dict[str, dict[tuple[str, str, int], WindowAgg]] = {}
+    live: dict[str, list[dict[str, Any]]] = {}
+    for fact in facts:
+        queue = fact["queue"]
+        if fact["kind"] in COUNTED:
+            at = fact["at"]
+            key = (fact["channel"], fact["region"], at - at % MINUTE_MS)
+            minutes = sums.get(queue)
+            if minutes is None:
+                minutes = sums[queue] = {}
+            agg = minutes.get(key)
+            if agg is None:
+                agg = minutes[key] = WindowAgg()
+            agg.apply(fact, threshold_ms(queue, key[0]), fact["sign"])
+        else:
+            live.setdefault(queue, []).append(fact)
+    out = []
+    for queue in sorted(sums.keys() | live.keys()):
+        deltas = [to_delta(channel, region, start, agg)
+                  for (channel, region, start), agg in sorted(sums.get(queue, {}).items())]
+        for part, first in enumerate(range(0, max(len(deltas), 1), MAX_MINUTES_PER_RECORD)):
+            out.append((queue, {"queue": queue, "facts": live.get(queue, []) if part == 0 else [],
+                                "source_partition": source, "watermark": watermark, "through_offset": through,
+                                "part": part, "minutes": deltas[first:first + MAX_MINUTES_PER_RECORD]}))
+    return out
+
+
+def to_delta(channel: str, region: str, start: int, agg: WindowAgg) -> dict[str, Any]:
+    """The MinuteDelta record of a sum of facts."""
+    buckets = []
+    for index, count in sorted(agg.waits.buckets.items()):
+        buckets += (index, count)
+    return {"channel": channel, "region": region, "start": start, "facts": agg.version,
+            "offered": agg.offered, "answered": agg.answered, "answered_within": agg.answered_within,
+            "abandoned": agg.abandoned, "short_abandoned": agg.short_abandoned, "wait_sum": agg.wait_sum,
+            "wait_max": agg.wait_max, "wait_zeros": agg.waits.zeros, "wait_buckets": buckets,
+            "ended": agg.ended, "handle_sum": agg.handle_sum, "duration_sum": agg.duration_sum,
+            "transfers": agg.transfers, "escalations": agg.escalations}
+
+
+def from_delta(delta: dict[str, Any]) -> WindowAgg:
+    """The sum a MinuteDelta record carries, to merge into a window."""
+    pairs = delta["wait_buckets"]
+    agg = WindowAgg(version=delta["facts"], wait_max=delta["wait_max"],
+                    waits=Sketch(delta["wait_zeros"], {pairs[i]: pairs[i + 1] for i in range(0, len(pairs), 2)}))
+    for name in _SUMS:
+        setattr(agg, name, delta[name])
+    return agg
+
+
+def validate_delta(delta: dict[str, Any]) -> None:
+    """What a MinuteDelta from the wire must satisfy before it changes a window."""
+    start = delta["start"]
+    if not delta["channel"] or not delta["region"]:
+        raise InvalidEvent(f"minute delta without channel or region: {delta['channel']!r}, {delta['region']!r}")
+    if start % MINUTE_MS or not MIN_TIME_MS <= start < MAX_TIME_MS:
+        raise InvalidEvent(f"minute delta start {start} is not a minute between 2000 and 2100")
+    if delta["facts"] <= 0 or delta["wait_max"] < 0:
+        raise InvalidEvent(f"minute delta with {delta['facts']} facts and longest wait {delta['wait_max']}")
+    pairs = delta["wait_buckets"]
+    if len(pairs) % 2 or any(abs(index) > _MAX_BUCKET for index in pairs[::2]):
+        raise InvalidEvent("minute delta wait buckets are not (index, count) pairs of a 1 % sketch")
