@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from streams.processors.contact_lifecycle import ContactState
-from streams.processors.queue_facts import MAX_FACTS_PER_RECORD, fact_changes, fact_records, facts_of
+from streams.processors.queue_facts import (MAX_FACTS_PER_RECORD, fact_records, facts_of, outcome_changes,
+                                           outcomes_of)
 from tests.scenarios import SCRIPTED, T0, ev
 from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
 
@@ -50,11 +51,11 @@ def test_transferred_contact_counts_in_both_queues() -> None:
 def test_waiting_contact_and_its_retraction_when_answered() -> None:
     waiting = state_of(SCRIPTED["D"])
     assert set(kinds(waiting)) == {"OFFERED|0", "WAITING|0"}
-    before = facts_of(waiting)
+    before = outcomes_of(waiting)
     waiting.apply({**SCHEMA_DEFAULTS, **ev("D", "ANSWERED", 260, "EMAIL", queue="email-general", agent_id="m")})
-    changes = fact_changes(before, facts_of(waiting))
-    assert [(c["kind"], c["sign"]) for c in changes] == [("WAITING", -1), ("ANSWERED", 1)]
-    assert changes[1]["wait_ms"] == 60_000
+    changes = outcome_changes(before, outcomes_of(waiting))
+    assert [(key[0], sign) for sign, key, _ in changes] == [("WAITING", -1), ("ANSWERED", 1)]
+    assert changes[1][2][2] == 60_000  # the wait
 
 
 def test_fact_records_one_per_queue_split_when_very_busy() -> None:

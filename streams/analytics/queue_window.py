@@ -48,12 +48,15 @@ class WindowAgg:
 
     def apply(self, fact: dict[str, Any], threshold_ms: int, w: int = 1) -> None:
         """Add (w=1) or remove (w=-1) one fact. The maximum wait is not lowered by a removal."""
-        kind = fact["kind"]
+        self.add(fact["kind"], fact.get("wait_ms"), fact.get("handle_ms"), fact.get("duration_ms"), threshold_ms, w)
+
+    def add(self, kind: str, wait: int | None, handle: int | None, duration: int | None, threshold_ms: int,
+            w: int = 1) -> None:
+        """apply() of a fact given by its fields."""
         self.version += 1
         if kind == "OFFERED":
             self.offered += w
         elif kind == "ANSWERED":
-            wait = fact["wait_ms"]
             self.answered += w
             self.wait_sum += w * wait
             self.waits.add(wait, w)
@@ -63,12 +66,12 @@ class WindowAgg:
                 self.wait_max = max(self.wait_max, wait)
         elif kind == "ABANDONED":
             self.abandoned += w
-            if fact["wait_ms"] <= threshold_ms:
+            if wait <= threshold_ms:
                 self.short_abandoned += w
         elif kind == "ENDED":
             self.ended += w
-            self.handle_sum += w * fact["handle_ms"]
-            self.duration_sum += w * fact["duration_ms"]
+            self.handle_sum += w * handle
+            self.duration_sum += w * duration
         elif kind == "TRANSFER":
             self.transfers += w
         elif kind == "ESCALATION":

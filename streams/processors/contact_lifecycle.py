@@ -75,9 +75,9 @@ class ContactState:
     acw_ms: int = 0
     line: int = 1
     survey: list | None = None  # [time, score] of the newest survey response
-    # The facts (queue_facts.facts_of) of this state as last derived, in memory only: the next
-    # change is sent as the difference from them without deriving them again.
-    facts: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The outcomes (queue_facts.outcomes_of) of this state as last derived, in memory only: the
+    # next change is sent as the difference from them without deriving them again.
+    facts: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, ev: dict[str, Any]) -> bool:
         """Fold one validated event in; False when it was a duplicate."""

@@ -34,8 +34,8 @@ from streams.app import Outbox, Pipeline
 from streams.processors import source_heartbeats
 from streams.processors.contact_lifecycle import (ContactState, InvalidEvent, validate_event,
                                                   validate_survey)
-from streams.processors.minute_deltas import delta_records
-from streams.processors.queue_facts import fact_changes, facts_of
+from streams.processors.minute_deltas import CheckpointDeltas
+from streams.processors.queue_facts import outcome_changes, outcomes_of
 from streams.processors.source_heartbeats import PartitionProgress
 from streams.processors.state_expiry import Expiry
 from streams.processors.table_state import BufferedTable
@@ -51,7 +51,7 @@ class _Touched:
         self.contact = contact
         self.message = message
         self.changed = False
-        self.facts_before = contact.facts if contact.facts is not None else facts_of(contact)
+        self.facts_before = contact.facts if contact.facts is not None else outcomes_of(contact)
         self.summary: dict[str, Any] | None = None  # of the state after the batch, once made
 
 
@@ -172,31 +172,31 @@ def register(pipeline: Pipeline) -> None:
 
     async def checkpoint(out: Outbox, touched: dict[str, _Touched], newest: dict[int, int],
                          last_offset: dict[int, int]) -> None:
-        """Facts, state and summaries of every contact the batches since the last one changed:
-        one summary, one changelog record and the net change of facts per contact."""
-        # Facts are deltas: they must be delivered before the state that produced them is
-        # written, or a crash in between would lose them for good (the replayed event would
-        # be a duplicate of the stored state). Delivered twice is harmless: see queue_windows.
-        # A fact carries its partition's watermark from before these batches: facts go out per
-        # contact, not in event order, so the batches' newest event time would run ahead of
-        # the facts still to come from them and make them late downstream.
-        facts: dict[int, list[dict[str, Any]]] = {}  # per contact-events partition
+        """Minute deltas, state and summaries of every contact the batches since the last one
+        changed: one summary and one changelog record per contact, the net change of its
+        outcomes summed into its minutes."""
+        # Deltas must be delivered before the states that produced them are written, or a crash
+        # in between would lose them for good (the replayed events would be duplicates of the
+        # stored states). Sent again after a crash, they carry the same identifiers: see the
+        # module's docstring. They carry their partition's watermark from before these batches:
+        # the batches' newest event time would run ahead of the outcomes still to come from them
+        # and make those late downstream.
+        deltas = CheckpointDeltas(settings.sl_threshold_ms)
         for entry in touched.values():
             if entry.changed:
                 p = entry.message.partition
-                held = progress.get(p)
                 entry.summary = entry.contact.summary()
-                entry.contact.facts = after = facts_of(entry.contact, entry.summary)
-                for fact in fact_changes(entry.facts_before, after):
-                    fact["source_partition"], fact["watermark"] = p, held.watermark if held else None
-                    facts.setdefault(p, []).append(fact)
+                entry.contact.facts = after = outcomes_of(entry.contact, entry.summary)
+                changes = outcome_changes(entry.facts_before, after)
+                if changes:
+                    held = progress.get(p)
+                    deltas.add(p, entry.contact, changes, held.watermark if held else None)
         records = []
-        for p, changes in facts.items():
+        for p in deltas.sources():
             held = progress.get(p)
-            # Facts change only with contact events (a survey changes no outcome), so the
-            # partition took some in this checkpoint.
-            records += delta_records(changes, settings.sl_threshold_ms, p, held.watermark if held else None,
-                                     last_offset[p])
+            # Outcomes change only with contact events (a survey changes none), so the partition
+            # took some in this checkpoint.
+            records += deltas.records(p, held.watermark if held else None, last_offset[p])
             sent_through.put(str(p), last_offset[p], p)
         await sent_through.flush()
         async with heartbeats.sending:

@@ -23,7 +23,8 @@ from typing import Any
 
 from streams.analytics.queue_window import MINUTE_MS, WindowAgg
 from streams.analytics.sketch import Sketch
-from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, ContactState, InvalidEvent
+from streams.processors.queue_facts import Fact, Outcome, OutcomeKey, as_fact
 from streams.processors.queue_windows import COUNTED
 
 # A delta with a day's spread of waits is about 1 KB: a record stays far below Kafka's 1 MB.
@@ -33,36 +34,60 @@ _SUMS = ("offered", "answered", "answered_within", "abandoned", "short_abandoned
 _MAX_BUCKET = 10_000  # a sketch index beyond this is a wait of more than 10^86 ms
 
 
-def delta_records(facts: list[dict[str, Any]], threshold_ms: Callable[[str, str], int], source: int,
-                  watermark: int | None, through: int) -> list[tuple[str, dict[str, Any]]]:
-    """(queue, QueueFactBatch record) pairs for the signed facts one checkpoint derived from the
-    contacts of contact-events partition `source`, whose last record it took was at `through`.
-    Counted facts become minute deltas; the others (WAITING) go as facts, for the live state."""
-    sums: dict[str, dict[tuple[str, str, int], WindowAgg]] = {}
-    live: dict[str, list[dict[str, Any]]] = {}
-    for fact in facts:
-        queue = fact["queue"]
-        if fact["kind"] in COUNTED:
-            at = fact["at"]
-            key = (fact["channel"], fact["region"], at - at % MINUTE_MS)
+class CheckpointDeltas:
+    """One checkpoint's outcome changes (queue_facts.outcome_changes), summed per source
+    partition, queue and minute; WAITING outcomes kept as facts, for the live state."""
+
+    def __init__(self, threshold_ms: Callable[[str, str], int]) -> None:
+        self._threshold_ms = threshold_ms
+        self._thresholds: dict[tuple[str, str], int] = {}
+        self._sums: dict[int, dict[str, dict[tuple[str, str, int], WindowAgg]]] = {}
+        self._live: dict[int, dict[str, list[Fact]]] = {}
+
+    def add(self, source: int, contact: ContactState, changes: list[tuple[int, OutcomeKey, Outcome]],
+            watermark: int | None) -> None:
+        """A contact's changes; `source`: its contact-events partition, `watermark`: that
+        partition's before the checkpoint (for the live facts)."""
+        channel, region = contact.channel, contact.region or "unknown"
+        sums = self._sums.get(source)
+        if sums is None:
+            sums = self._sums[source] = {}
+        for sign, key, outcome in changes:
+            kind = key[0]
+            queue, at = outcome[0], outcome[1]
+            if kind not in COUNTED:
+                fact = as_fact(contact, key, outcome)
+                fact["sign"], fact["source_partition"], fact["watermark"] = sign, source, watermark
+                self._live.setdefault(source, {}).setdefault(queue, []).append(fact)
+                continue
             minutes = sums.get(queue)
             if minutes is None:
                 minutes = sums[queue] = {}
-            agg = minutes.get(key)
+            minute = (channel, region, at - at % MINUTE_MS)
+            agg = minutes.get(minute)
             if agg is None:
-                agg = minutes[key] = WindowAgg()
-            agg.apply(fact, threshold_ms(queue, key[0]), fact["sign"])
-        else:
-            live.setdefault(queue, []).append(fact)
-    out = []
-    for queue in sorted(sums.keys() | live.keys()):
-        deltas = [to_delta(channel, region, start, agg)
-                  for (channel, region, start), agg in sorted(sums.get(queue, {}).items())]
-        for part, first in enumerate(range(0, max(len(deltas), 1), MAX_MINUTES_PER_RECORD)):
-            out.append((queue, {"queue": queue, "facts": live.get(queue, []) if part == 0 else [],
-                                "source_partition": source, "watermark": watermark, "through_offset": through,
-                                "part": part, "minutes": deltas[first:first + MAX_MINUTES_PER_RECORD]}))
-    return out
+                agg = minutes[minute] = WindowAgg()
+            threshold = self._thresholds.get((queue, channel))
+            if threshold is None:
+                threshold = self._thresholds[(queue, channel)] = self._threshold_ms(queue, channel)
+            agg.add(kind, outcome[2], outcome[3], outcome[4], threshold, sign)
+
+    def sources(self) -> set[int]:
+        return self._sums.keys() | self._live.keys()
+
+    def records(self, source: int, watermark: int | None, through: int) -> list[tuple[str, dict[str, Any]]]:
+        """(queue, QueueFactBatch record) pairs of one source partition, whose last record the
+        checkpoint took was at `through`."""
+        sums, live = self._sums.get(source, {}), self._live.get(source, {})
+        out = []
+        for queue in sorted(sums.keys() | live.keys()):
+            deltas = [to_delta(channel, region, start, agg)
+                      for (channel, region, start), agg in sorted(sums.get(queue, {}).items())]
+            for part, first in enumerate(range(0, max(len(deltas), 1), MAX_MINUTES_PER_RECORD)):
+                out.append((queue, {"queue": queue, "facts": live.get(queue, []) if part == 0 else [],
+                                    "source_partition": source, "watermark": watermark, "through_offset": through,
+                                    "part": part, "minutes": deltas[first:first + MAX_MINUTES_PER_RECORD]}))
+        return out
 
 
 def to_delta(channel: str, region: str, start: int, agg: WindowAgg) -> dict[str, Any]:
