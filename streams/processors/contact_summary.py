@@ -84,6 +84,7 @@ def register(pipeline: Pipeline) -> None:
     @app.on_rebalance_complete.connect  # type: ignore[misc]
     async def reindex(*args: Any, **kwargs: Any) -> None:
         expiry.forget()
+        cuts.clear()  # partitions may come back from another worker, with its offsets
 
     def newest_event(stored: ContactState | dict[str, Any]) -> int | None:
         if isinstance(stored, dict):
@@ -160,15 +161,27 @@ def register(pipeline: Pipeline) -> None:
                 await checkpoint(out, touched, newest, last_offset)
                 out, touched, newest, last_offset = pipeline.outbox(), {}, {}, {}
 
+    # Per partition, the offset a replay must cut its checkpoint after (`sent_through` as
+    # restored), or None once past it: this worker's own checkpoints finish before it goes on.
+    cuts: dict[int, int | None] = {}
+
     def cut_before(message: ConsumerRecord, last_offset: dict[int, int]) -> bool:
         """Whether the checkpoint must end before this contact event: it is the first one past
         the end of a checkpoint that sent its deltas but may not have written its state (a
         replay after a crash). Their deltas must come out again exactly as they were sent."""
-        taken = last_offset.get(message.partition)
-        if taken is None:
+        p = message.partition
+        through = cuts.get(p, -1)
+        if through is None:
             return False
-        through = sent_through.get(str(message.partition))
-        return through is not None and taken <= through < message.offset
+        if through == -1:
+            through = cuts[p] = sent_through.get(str(p))
+            if through is None:
+                return False
+        if message.offset <= through:
+            return False
+        cuts[p] = None
+        taken = last_offset.get(p)
+        return taken is not None and taken <= through
 
     async def checkpoint(out: Outbox, touched: dict[str, _Touched], newest: dict[int, int],
                          last_offset: dict[int, int]) -> None:

@@ -29,8 +29,6 @@ from streams.processors.queue_windows import COUNTED
 
 # A delta with a day's spread of waits is about 1 KB: a record stays far below Kafka's 1 MB.
 MAX_MINUTES_PER_RECORD = 400
-_SUMS = ("offered", "answered", "answered_within", "abandoned", "short_abandoned", "wait_sum", "ended",
-         "handle_sum", "duration_sum", "transfers", "escalations")
 _MAX_BUCKET = 10_000  # a sketch index beyond this is a wait of more than 10^86 ms
 
 
@@ -106,11 +104,13 @@ def to_delta(channel: str, region: str, start: int, agg: WindowAgg) -> dict[str,
 def from_delta(delta: dict[str, Any]) -> WindowAgg:
     """The sum a MinuteDelta record carries, to merge into a window."""
     pairs = delta["wait_buckets"]
-    agg = WindowAgg(version=delta["facts"], wait_max=delta["wait_max"],
-                    waits=Sketch(delta["wait_zeros"], {pairs[i]: pairs[i + 1] for i in range(0, len(pairs), 2)}))
-    for name in _SUMS:
-        setattr(agg, name, delta[name])
-    return agg
+    return WindowAgg(version=delta["facts"], wait_max=delta["wait_max"],
+                     waits=Sketch(delta["wait_zeros"], dict(zip(pairs[::2], pairs[1::2]))),
+                     offered=delta["offered"], answered=delta["answered"], answered_within=delta["answered_within"],
+                     abandoned=delta["abandoned"], short_abandoned=delta["short_abandoned"],
+                     wait_sum=delta["wait_sum"], ended=delta["ended"], handle_sum=delta["handle_sum"],
+                     duration_sum=delta["duration_sum"], transfers=delta["transfers"],
+                     escalations=delta["escalations"])
 
 
 def validate_delta(delta: dict[str, Any]) -> None:
@@ -123,5 +123,5 @@ def validate_delta(delta: dict[str, Any]) -> None:
     if delta["facts"] <= 0 or delta["wait_max"] < 0:
         raise InvalidEvent(f"minute delta with {delta['facts']} facts and longest wait {delta['wait_max']}")
     pairs = delta["wait_buckets"]
-    if len(pairs) % 2 or any(abs(index) > _MAX_BUCKET for index in pairs[::2]):
+    if len(pairs) % 2 or (pairs and max(map(abs, pairs[::2])) > _MAX_BUCKET):
         raise InvalidEvent("minute delta wait buckets are not (index, count) pairs of a 1 % sketch")
