@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import pytest
 
 from streams.admin.topics import create_topics
 from streams.analytics.queue_window import DAY_MS
+from streams.processors.contact_lifecycle import ContactState
 from streams.producers import ChannelProducer
 from streams.sinks.storage.tables import QUEUE_STATISTICS
-from tests.scenarios import EXPECTED, T0, delivery_order, ev
+from tests.scenarios import EXPECTED, SCRIPTED, T0, delivery_order, ev
 from tests.support import Worker, decoded, isolated_settings, query, wait_until
+from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
 
 DAY0 = T0 - T0 % DAY_MS
 COLUMNS = QUEUE_STATISTICS.column_names
@@ -188,3 +191,48 @@ def test_a_minute_of_a_very_busy_queue(tmp_path: Path) -> None:
         row = wait_until(lambda: (s := stat(settings, f"voice-busy|VOICE|*|MINUTE|{minute}")) and
                          s["answered"] == calls and s, timeout=180, what="the busy minute", worker=worker)
         assert (row["offered"], row["answered"], row["asa_ms"]) == (calls, calls, 2_000)
+
+
+@pytest.mark.kafka
+def test_minute_deltas_counted_once_and_bad_ones_dead_lettered(tmp_path: Path) -> None:
+    """Minute deltas (streams/processors/minute_deltas.py) on the internal topic as a hostile
+    writer could send them: a good one counts once however often it comes under its identifier;
+    one for a time that is not a minute goes to the dead letters while the others of its record
+    count; deltas that do not say where they come from go there too, all of them."""
+    from kafka import KafkaProducer
+
+    from streams.codec import Codec, load_registry
+    from streams.processors.minute_deltas import CheckpointDeltas
+    from streams.processors.queue_facts import outcome_changes, outcomes_of
+    from streams.topics import spec
+
+    settings = isolated_settings(tmp_path)
+    create_topics(settings)
+    codec = Codec(load_registry(settings.schemas_dir))
+    state = ContactState("A")
+    for e in SCRIPTED["A"]:
+        state.apply({**SCHEMA_DEFAULTS, **e})
+    deltas = CheckpointDeltas(settings.sl_threshold_ms)
+    deltas.add(0, state, outcome_changes({}, outcomes_of(state)), None)
+    ((queue, good),) = [(q, r) for q, r in deltas.records(0, None, 41) if q == "voice-general"]
+    assert [d["offered"] for d in good["minutes"]] == [1, 0, 0]  # queued, answered, ended: three minutes
+    offered = good["minutes"][0]
+    bad = {**offered, "start": offered["start"] + 1}
+    topic = spec("queue-facts").full_name(settings)
+    with Worker(settings) as worker:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        for record in (good, {**good, "minutes": [offered, bad], "through_offset": 42}, good,
+                       {**good, "source_partition": None, "through_offset": 43, "minutes": [offered]}):
+            producer.send(topic, key=queue.encode(), value=codec.encode("io.firstline.QueueFactBatch", record))
+        producer.flush()
+        producer.close()
+        minute = f"voice-general|VOICE|*|MINUTE|{offered['start']}"
+        wait_until(lambda: (s := stat(settings, minute)) and s["offered"] == 2, timeout=60,
+                   what="the good deltas counted", worker=worker)
+        letters = wait_until(lambda: (found := decoded(settings, "dead-letters")) and len(found) >= 2 and found,
+                             timeout=30, what="the bad deltas' dead letters", worker=worker)
+        time.sleep(1.5)  # a few more updates: a delta counted twice would show by now
+        assert (stat(settings, minute)["offered"], stat(settings, minute)["late_events"]) == (2, 0)
+    errors = sorted(letter["error"] for letter in letters)
+    assert errors[0].startswith("1 minute deltas: source partition None"), errors
+    assert errors[1].startswith("minute delta 1 of 2: minute delta start"), errors
