@@ -2,13 +2,30 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.admin.topics import create_topics
 from streams.settings import Settings
+from tests import support
 from tests.support import isolated_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def topics_deleted_at_the_end() -> Iterator[None]:
+    """The session's topics on the local broker go when it ends (see support.NAMESPACES); those
+    on brokers a test started and stopped itself went with them."""
+    yield
+    bootstrap = Settings.from_env().bootstrap_servers
+    mine = [ns for servers, ns in support.NAMESPACES if servers == bootstrap]
+    if mine:
+        try:
+            support.delete_namespaces(bootstrap, mine)
+        except Exception as exc:  # the results stand; a leftover topic costs only disk
+            warnings.warn(f"could not delete the test topics: {exc}")
 
 
 @pytest.fixture

@@ -24,6 +24,12 @@ from streams.topics import spec
 T = TypeVar("T")
 
 
+# (bootstrap servers, namespace) of every isolated_settings() of this process, so that a test
+# session can delete their topics at its end (conftest.py): a broker that keeps every test's
+# topics ran out of open files after some thousand sessions' worth (one file per partition).
+NAMESPACES: list[tuple[str, str]] = []
+
+
 def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
     """Settings with a namespace of their own, so tests never see each other's topics or groups."""
     base = Settings.from_env()
@@ -32,7 +38,25 @@ def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
                                   partitions=3, commit_interval_s=0.5,
                                   stats_update_interval_s=0.5, watermark_idle_s=2.0)
     values.update(overrides)
-    return dataclasses.replace(base, **values)
+    settings = dataclasses.replace(base, **values)
+    NAMESPACES.append((settings.bootstrap_servers, settings.namespace))
+    return settings
+
+
+def delete_namespaces(bootstrap_servers: str, namespaces: list[str]) -> int:
+    """Delete every topic of the namespaces (catalogue topics, changelogs, faust's own) on one
+    broker; returns how many."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    try:
+        prefixes = tuple(f"{ns}{sep}" for ns in namespaces for sep in ".-")
+        doomed = [t for t in admin.list_topics() if t.startswith(prefixes)]
+        for i in range(0, len(doomed), 100):
+            admin.delete_topics(doomed[i:i + 100], timeout_ms=30_000)
+        return len(doomed)
+    finally:
+        admin.close()
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
