@@ -248,28 +248,13 @@ class QueueWindows:
         the sender (`mark_merged`) skips it, as one that took in the record at `offset` does.
         Returns the minute keys that changed."""
         self._index(partition)
-        changed = []
-        for r in (region, ALL_REGIONS):
-            key = minute_key(queue, channel, r, start)
-            entry = self.minutes.get(key)
-            if entry is None:
-                entry = self._new_minute(key, queue, channel, r, start, partition, watermark)
-            elif ((offset is not None and entry.get("o", -1) >= offset)
-                  or ((merged := entry.get("h")) is not None and merged.get(sender, _NEVER) >= tag)):
-                continue
-            day = self._day(queue, channel, r, start)
-            agg = _agg(entry)
-            if entry["open"]:
-                agg.merge(delta)
-                day.merge(delta)
-            else:
-                agg.late += delta.version
-                agg.version += delta.version
-                day.late += delta.version
-                day.version += delta.version
-            self.minutes.put(key, entry, partition)
-            changed.append(key)
-        return changed
+
+        def merged_before(entry: dict[str, Any]) -> bool:
+            held = entry.get("h")
+            return ((offset is not None and entry.get("o", -1) >= offset)
+                    or (held is not None and held.get(sender, _NEVER) >= tag))
+
+        return self._merge(queue, channel, region, start, delta, False, partition, watermark, merged_before)
 
     def mark_merged(self, keys: Iterable[str], sender: str, tag: list[int]) -> None:
         """The minutes `keys` have merged the deltas `tag` of `sender` (see apply_delta); written to
@@ -299,24 +284,34 @@ class QueueWindows:
         """Add (w=1) or remove (w=-1) a fact in its minute, for its region and all regions; in a
         closed minute (or with w=0) it counts as late instead. Returns the minute keys changed."""
         at, region = counted[1], counted[5]
-        start = at - at % MINUTE_MS
-        fact = _as_fact(counted)
+        one = WindowAgg(version=0 if w else 1)  # w=0: one late fact
+        if w:
+            one.apply(_as_fact(counted), threshold, w)
+        return self._merge(queue, channel, region, at - at % MINUTE_MS, one, w == 0, partition, watermark)
+
+    def _merge(self, queue: str, channel: str, region: str, start: int, delta: WindowAgg, late: bool,
+               partition: int, watermark: int, skip: Callable[[dict[str, Any]], bool] | None = None) -> list[str]:
+        """Merge `delta` into a minute and its day, for the region and for all regions; in a
+        closed minute (or if `late`) its facts count as late instead. A minute that exists and
+        `skip` says has it already is left alone. Returns the minute keys changed."""
         changed = []
         for r in (region, ALL_REGIONS):
             key = minute_key(queue, channel, r, start)
             entry = self.minutes.get(key)
             if entry is None:
                 entry = self._new_minute(key, queue, channel, r, start, partition, watermark)
+            elif skip is not None and skip(entry):
+                continue
             day = self._day(queue, channel, r, start)
             agg = _agg(entry)
-            if w == 0 or not entry["open"]:
-                agg.late += 1
-                agg.version += 1
-                day.late += 1
-                day.version += 1
+            if late or not entry["open"]:
+                agg.late += delta.version
+                agg.version += delta.version
+                day.late += delta.version
+                day.version += delta.version
             else:
-                agg.apply(fact, threshold, w)
-                day.apply(fact, threshold, w)
+                agg.merge(delta)
+                day.merge(delta)
             self.minutes.put(key, entry, partition)
             changed.append(key)
         return changed
