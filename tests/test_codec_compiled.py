@@ -22,7 +22,8 @@ VERSIONS = sorted([*REGISTRY.current.values(), *REGISTRY.history], key=lambda v:
 TEXT = ["", "a", "queue-1", "Челябинск", "é" * 40, "x" * 63, "y" * 64, "z" * 300, "\U0001F600 emoji"]
 LONGS = [0, 1, -1, 63, -64, 64, -65, 127, 128, 8191, 8192, -8193, 1_764_000_000_000, -(1 << 63),
          (1 << 63) - 1, 2**31 - 1, -(2**31),
-         # the edges of the 6-byte path for timestamps in milliseconds (compiled.py)
+         # the edges of the written-in-place paths (compiled.py): 2-3 bytes, and 6 for timestamps
+         (1 << 20) - 1, 1 << 20, (1 << 13) - 1, 1 << 13,
          (1 << 34) - 1, 1 << 34, (1 << 41) - 1, 1 << 41, -(1 << 34), -(1 << 41)]
 CORRUPT = (IndexError, KeyError, ValueError, UnicodeDecodeError, struct.error)
 INTS = [v for v in LONGS if -(2**31) <= v < 2**31]
@@ -138,6 +139,44 @@ def test_hostile_bytes_fail_or_agree_with_fastavro() -> None:
                     continue
                 reference = fastavro.schemaless_reader(io.BytesIO(bytes(broken)), version.parsed, None)
                 assert repr(record) == repr(reference)  # repr: NaN is not equal to itself
+
+
+def test_remembered_timestamps_read_and_write_as_fastavro() -> None:
+    """The 6-byte varints the compiled functions remember (timestamps): thousands through one
+    encoder and one decoder (hits, misses, a memory that fills and starts afresh), and varints
+    that share a remembered varint's last four bytes but are not 6 bytes long."""
+    from streams.codec import compiled
+
+    schema = {"type": "record", "name": "T", "fields": [{"name": "t", "type": "long"}, {"name": "n", "type": "int"}]}
+    rng = random.Random(11)
+    day = 1_764_000_000_000
+    values = sorted(day + rng.randrange(86_400_000) for _ in range(3_000))
+    values += [day + rng.randrange(-10**9, 10**9) for _ in range(3_000)] + [v for v in LONGS]
+    values += [(1 << 34) + d for d in range(-3, 4)] + [(1 << 41) + d for d in range(-3, 4)]
+    original = compiled.TIMESTAMP_HIGHS
+    compiled.TIMESTAMP_HIGHS = 1_000  # the memory fills several times
+    try:
+        encode, decode = compile_encoder(schema), compile_decoder(schema)
+        for v in values * 2:  # the second round hits what the first remembered
+            record = {"t": v, "n": 5}
+            data = encode(record)
+            assert data == fastavro_bytes(schema, record)
+            assert decode(data, 0) == (record, len(data))
+        # A remembered varint's last four bytes after a first byte alone, or after two bytes whose
+        # second ends the varint; and a 6-byte prefix whose last byte goes on (a 7-byte varint).
+        remembered = encode({"t": day, "n": 5})[:6]
+        assert decode(remembered + b"\x0a", 0)[0]["t"] == day
+        for data in (remembered[:1] + remembered[2:6] + b"\x0a", remembered[:1] + b"\x05" + remembered[2:6] + b"\x0a",
+                     remembered[:5] + bytes([remembered[5] | 128]) + b"\x01\x0a"):
+            try:
+                got = decode(data, 0)
+            except CORRUPT:
+                got = None
+            reference = fastavro.schemaless_reader(io.BytesIO(data), schema, None)
+            assert got is None or got[0] == reference
+            assert got is None or got[0]["t"] != day
+    finally:
+        compiled.TIMESTAMP_HIGHS = original
 
 
 def test_a_huge_item_count_is_refused_at_once() -> None:
