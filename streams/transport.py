@@ -201,7 +201,7 @@ class Consumer(faust_aiokafka.Consumer):
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     previous = read_offset[tp]
-                    if previous is not None:
+                    if previous is not None and fetched and fetched[0].offset < previous:
                         fetched = [r for r in fetched if r.offset >= previous]
                     if not fetched:
                         continue
@@ -212,8 +212,12 @@ class Consumer(faust_aiokafka.Consumer):
                         restored = True
                         continue
                     channel = batch_channels.get(tp.topic)
-                    if acks_enabled_for(tp.topic):
-                        for record in fetched:  # gaps: compacted away or transaction markers
+                    # Gaps: compacted away or transaction markers. Offsets only grow within a
+                    # fetch, so if the first follows `previous` and the span is the count there are none.
+                    if acks_enabled_for(tp.topic) and not (
+                            (not previous or fetched[0].offset - previous <= 1)
+                            and fetched[-1].offset - fetched[0].offset == len(fetched) - 1):
+                        for record in fetched:
                             if previous and record.offset - previous > 1:
                                 await self._add_gap(tp, previous + 1, record.offset)
                             previous = record.offset
