@@ -50,7 +50,7 @@ from streams.producers import ChannelProducer
 from streams.producers.contact_generator import contact_events
 from streams.settings import Settings
 from streams.topics import spec
-from tests.support import Worker, isolated_settings, query, read_topic, wait_until
+from tests.support import NAMESPACES, Worker, delete_namespaces, isolated_settings, query, read_topic, wait_until
 
 EVENT = "io.firstline.ContactEvent"
 
@@ -232,6 +232,8 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
         done_before = progress.committed(inputs)
         contact_done_before = progress.committed(["contact-events"])
         processed_ms: list[float] = []  # when the worker had processed everything there was
+        # (wall clock, contact events committed, summaries stored), twice a second: the steady rate.
+        timeline: list[tuple[float, int, int]] = []
         summaries_ms: list[float] = []  # when storage first held every summary
 
         reader: list[Any] = []  # one read-only connection to the worker's SQLite file, once it exists
@@ -269,6 +271,12 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             for worker in workers:
                 if not worker.alive():
                     raise SystemExit(worker.log()[-3000:])
+            if not timeline or time.time() - timeline[-1][0] >= 0.5:
+                try:
+                    stored_now = sql("SELECT MAX(rowid) FROM contact_summaries") or 0
+                except sqlite3.Error:
+                    stored_now = 0
+                timeline.append((time.time(), progress.committed(["contact-events"]) - contact_done_before, stored_now))
             time.sleep(0.1)
         finished_ms = time.time() * 1000
         # Worker CPU from ready to the end: less noisy on a shared machine than the wall clock,
@@ -299,6 +307,11 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             restore = {"whole_restart_s": time.time() - started, "whole_empty_start_s": empty_start_s,
                        "whole_restart_cpu_s": cpu_seconds(again.proc.pid) if again.proc else 0.0,
                        "whole_restart_records": sum(changelogs.values())}
+    contacts_timed_total = contact_records - contact_done_before
+    steady = {"whole_steady_contact_events_per_s": steady_rate([(t, n) for t, n, _ in timeline], contacts_timed_total),
+              # Summaries are one per contact (plus one per survey after it): their pace in contact events.
+              "whole_steady_stored_per_s": steady_rate([(t, n) for t, _, n in timeline], contacts)
+              * contact_records / contacts}
     whole_s = (finished_ms - first_ms) / 1000
     timed, contacts_timed = records - done_before, contact_records - contact_done_before
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
@@ -311,7 +324,22 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             "whole_summaries_per_s": timed / ((summaries_ms[0] - first_ms) / 1000),
             "whole_stats_after_summaries_s": (finished_ms - summaries_ms[0]) / 1000,
             "whole_raw_consumer_per_s": records / raw_s,
-            **per_event, **restore, "whole_cpu_us_per_event": worker_cpu / timed * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
+            **per_event, **restore, **steady, "whole_cpu_us_per_event": worker_cpu / timed * 1e6, "raw_cpu_us_per_record": raw_cpu / records * 1e6}
+
+
+def steady_rate(timeline: list[tuple[float, int]], total: int, low: float = 0.1, high: float = 0.9) -> float:
+    """Items per second while the count went from `low` to `high` of `total` (the least-squares
+    slope of the samples in between: counts move in steps, a checkpoint or a commit at a time):
+    the rate of a run without its start (the first checkpoint, the first fetches) and its end (the
+    last checkpoint, the commit interval, the statistics behind the summaries), which a finite run
+    pays once."""
+    middle = [(t, n) for t, n in timeline if low * total <= n <= high * total]
+    if len(middle) < 3:
+        return float("nan")
+    mean_t = sum(t for t, _ in middle) / len(middle)
+    mean_n = sum(n for _, n in middle) / len(middle)
+    spread = sum((t - mean_t) ** 2 for t, _ in middle)
+    return sum((t - mean_t) * (n - mean_n) for t, n in middle) / spread if spread else float("nan")
 
 
 class CommittedProgress:
@@ -457,7 +485,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
+        # The runs' topics go when the bench ends: thousands of partitions left on the local broker
+        # over many runs exhaust its file descriptors (as the tests' would, see tests/conftest.py).
+        cleanup.callback(lambda: [delete_namespaces(servers, [ns for s, ns in NAMESPACES if s == servers])
+                                  for servers in {s for s, _ in NAMESPACES}])
         if "summary" in only:
             results.update(report_summary(args.contacts, Path(tmp)))
         if "whole" in only:
@@ -513,6 +545,8 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; "
           f"{w['whole_records_per_s']:,.0f} until the stored day statistics counted every contact (open windows "
           f"are re-sent every {Settings.from_env().stats_update_interval_s:g} s)")
+    print(f"{'':<13} steady, from 10 % to 90 % of the input: contact events {w['whole_steady_contact_events_per_s']:,.0f}/s "
+          f"processed (committed), {w['whole_steady_stored_per_s']:,.0f}/s stored (their summaries)")
     print(f"{'':<13} per contact event: {w['whole_queue-statistics_per_contact_event']:.2f} statistics records, "
           f"{w['whole_contact-summaries_per_contact_event']:.2f} summaries, "
           f"{w['whole_changelog_per_contact_event']:.2f} changelog records ("

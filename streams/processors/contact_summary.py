@@ -130,7 +130,7 @@ def register(pipeline: Pipeline) -> None:
             for message in messages:
                 is_event = message.topic == events_topic
                 if is_event:
-                    if cut_before(message, last_offset):
+                    if cuts.get(message.partition, -1) is not None and cut_before(message, last_offset):
                         await checkpoint(out, touched, newest, last_offset)
                         out, touched, newest, last_offset = pipeline.outbox(), {}, {}, {}
                     last_offset[message.partition] = message.offset
@@ -150,9 +150,8 @@ def register(pipeline: Pipeline) -> None:
                                                "its contact is no longer kept")
                         entry = touched[contact_id] = _Touched(contact_of(contact_id), message)
                     entry.message = message
-                    if is_event:
-                        p = message.partition
-                        newest[p] = max(newest.get(p, 0), record["occurred_at"])
+                    if is_event and record["occurred_at"] > newest.get(message.partition, 0):
+                        newest[message.partition] = record["occurred_at"]
                     folded = entry.contact.apply(record) if is_event else entry.contact.apply_survey(record)
                     entry.changed = folded or entry.changed
                 except Exception as exc:  # anything a hostile record can cause goes to the DLQ
