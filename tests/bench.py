@@ -50,7 +50,7 @@ from streams.producers import ChannelProducer
 from streams.producers.contact_generator import contact_events
 from streams.settings import Settings
 from streams.topics import spec
-from tests.support import NAMESPACES, Worker, delete_namespaces, isolated_settings, query, read_topic, wait_until
+from tests.support import Worker, delete_own_namespaces, isolated_settings, query, read_topic, wait_until
 
 EVENT = "io.firstline.ContactEvent"
 
@@ -307,13 +307,12 @@ def bench_whole_path(hours: float, tmp: Path, split: bool = False, without: tupl
             restore = {"whole_restart_s": time.time() - started, "whole_empty_start_s": empty_start_s,
                        "whole_restart_cpu_s": cpu_seconds(again.proc.pid) if again.proc else 0.0,
                        "whole_restart_records": sum(changelogs.values())}
-    contacts_timed_total = contact_records - contact_done_before
-    # The stored summaries are in the timeline, not in a steady rate: a row appears with a
-    # contact's first event, and the sink stores the first checkpoint's rows well after its commit.
-    steady = {"whole_steady_contact_events_per_s": steady_rate([(t, n) for t, n, _ in timeline], contacts_timed_total),
-              "whole_timeline": [(round(t - first_ms / 1000, 2), n, m) for t, n, m in timeline]}
     whole_s = (finished_ms - first_ms) / 1000
     timed, contacts_timed = records - done_before, contact_records - contact_done_before
+    # The stored summaries are in the timeline, not in a steady rate: a row appears with a
+    # contact's first event, and the sink stores the first checkpoint's rows well after its commit.
+    steady = {"whole_steady_contact_events_per_s": steady_rate([(t, n) for t, n, _ in timeline], contacts_timed),
+              "whole_timeline": [(round(t - first_ms / 1000, 2), n, m) for t, n, m in timeline]}
     # The day statistics are updates of an open window, sent every FIRSTLINE_STATS_UPDATE_INTERVAL_S
     # (5 s by default): up to that much of the whole time is waiting, not work.
     return {"whole_records": records, "whole_contacts": contacts,
@@ -489,8 +488,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
         # The runs' topics go when the bench ends: thousands of partitions left on the local broker
         # over many runs exhaust its file descriptors (as the tests' would, see tests/conftest.py).
-        cleanup.callback(lambda: [delete_namespaces(servers, [ns for s, ns in NAMESPACES if s == servers])
-                                  for servers in {s for s, _ in NAMESPACES}])
+        cleanup.callback(delete_own_namespaces, Settings.from_env().bootstrap_servers)
         if "summary" in only:
             results.update(report_summary(args.contacts, Path(tmp)))
         if "whole" in only:

@@ -19,13 +19,10 @@ def topics_deleted_at_the_end() -> Iterator[None]:
     """The session's topics on the local broker go when it ends (see support.NAMESPACES); those
     on brokers a test started and stopped itself went with them."""
     yield
-    bootstrap = Settings.from_env().bootstrap_servers
-    mine = [ns for servers, ns in support.NAMESPACES if servers == bootstrap]
-    if mine:
-        try:
-            support.delete_namespaces(bootstrap, mine)
-        except Exception as exc:  # the results stand; a leftover topic costs only disk
-            warnings.warn(f"could not delete the test topics: {exc}")
+    try:
+        support.delete_own_namespaces(Settings.from_env().bootstrap_servers)
+    except Exception as exc:  # the results stand; a leftover topic costs only disk
+        warnings.warn(f"could not delete the test topics: {exc}")
 
 
 @pytest.fixture

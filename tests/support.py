@@ -43,6 +43,12 @@ def isolated_settings(tmp: Path, **overrides: Any) -> Settings:
     return settings
 
 
+def delete_own_namespaces(bootstrap_servers: str) -> int:
+    """Delete the topics of every namespace `isolated_settings` made on this broker; returns how many."""
+    mine = [ns for servers, ns in NAMESPACES if servers == bootstrap_servers]
+    return delete_namespaces(bootstrap_servers, mine) if mine else 0
+
+
 def delete_namespaces(bootstrap_servers: str, namespaces: list[str]) -> int:
     """Delete every topic of the namespaces (catalogue topics, changelogs, faust's own) on one
     broker; returns how many."""
