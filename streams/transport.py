@@ -6,7 +6,8 @@
    per batch. Every processor and sink reads through a BatchChannel: faust's Streams acknowledge
    records they skip during a rebalance, so those were lost (an end-to-end test lost events of a
    worker started while contacts were being published); a BatchChannel never acknowledges a
-   record it did not hand to its processor.
+   record it did not hand to its processor. A full channel pauses fetching from its own
+   partitions only (faust's `on_buffer_full`), so a slow sink does not starve the processors.
 
 2. faust's commit check lets exactly one missing record at the head through (it compares the
    first acknowledged offset with the committed one off by one); `_new_offset` closes that.
@@ -178,11 +179,21 @@ class Consumer(faust_aiokafka.Consumer):
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
         batch_channels: dict[str, BatchChannel] = cast(App, self.app).batch_channels
-        filled: set[BatchChannel] = set()
+        filled: dict[BatchChannel, set[TP]] = {}  # channels given records this round, and from where
+        held_back: dict[BatchChannel, set[TP]] = {}  # full channels, and the partitions paused for them
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                records, active = await self._wait_next_records(1.0)
+                for channel in [c for c in held_back if not c.full()]:
+                    self._resume_fetching(held_back.pop(channel))
+                if held_back and not self._get_active_partitions():
+                    # Every partition waits for a full channel: until one has room (not faust's
+                    # second of sleep when nothing is active).
+                    await self.wait_first(*(c.wait_room() for c in held_back), self.suspend_flow.wait())
+                    continue
+                # While some partitions are paused, fetch the others in short rounds, so a paused
+                # one resumes soon after its channel has room.
+                records, active = await self._wait_next_records(0.05 if held_back else 1.0)
                 await self.sleep(0)
                 if records is None or self.should_stop:
                     continue
@@ -223,7 +234,7 @@ class Consumer(faust_aiokafka.Consumer):
                             previous = record.offset
                     if channel is not None:
                         channel.put(generation, tp, fetched)
-                        filled.add(channel)
+                        filled.setdefault(channel, set()).add(tp)
                         read_offset[tp] = fetched[-1].offset
                         continue
                     for record in fetched:
@@ -237,9 +248,19 @@ class Consumer(faust_aiokafka.Consumer):
                 self.diag.unset_flag(CONSUMER_FETCHING)
                 for channel in filled:
                     channel.wake()
-                for channel in filled:
-                    if channel.full():
+                for channel, tps in filled.items():
+                    if not channel.full():
+                        continue
+                    if self.app.in_recovery:  # faust keeps every partition active then: wait here
                         await self.wait_first(channel.wait_room(), self.suspend_flow.wait())
+                        continue
+                    # Pause only this channel's partitions, as Kafka Streams pauses a partition
+                    # whose buffer is full: waiting here for its room held back every other
+                    # processor too (a storage sink waiting on its database starved the
+                    # contact-summary processor of events).
+                    held_back.setdefault(channel, set()).update(tps)
+                    for tp in tps:
+                        self.on_buffer_full(tp)
                 filled.clear()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -254,6 +275,18 @@ class Consumer(faust_aiokafka.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+
+    def _resume_fetching(self, tps: set[TP]) -> None:
+        """Fetch again from partitions paused for a full channel (`on_buffer_full`), those still
+        assigned: after a rebalance a paused partition may belong to another worker."""
+        assigned = self.assignment()
+        active = self._get_active_partitions()
+        for tp in tps:
+            self._buffered_partitions.discard(tp)
+            tp = TP(tp.topic, tp.partition)  # faust's own type: its active set asserts it (a fetch gives aiokafka's)
+            if tp in assigned and tp not in self._paused_partitions:
+                active.add(tp)
 
 
 class Transport(faust_aiokafka.Transport):

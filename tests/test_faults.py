@@ -23,7 +23,7 @@ from streams.settings import REPO_ROOT, Settings
 from streams.sinks.storage.tables import CONTACT_SUMMARIES
 from streams.topics import spec
 from tests.scenarios import T0
-from tests.support import Worker, isolated_settings, query, read_named_topic, wait_until
+from tests.support import Worker, isolated_settings, query, read_named_topic, read_topic, wait_until
 
 CONTACTS = 3000
 COLUMNS = CONTACT_SUMMARIES.column_names
@@ -273,3 +273,32 @@ def test_deltas_sent_before_a_crash_are_sent_again_identically_and_counted_once(
         assert stored_queue_totals(settings) == want
     late = query(settings, "SELECT COALESCE(SUM(late_events), 0) FROM queue_statistics")[0][0]
     assert late == 0, f"late_events summed over every stored window: {late}"
+
+
+@pytest.mark.kafka
+def test_a_stalled_storage_sink_does_not_stall_the_processors(tmp_path: Path) -> None:
+    """The database refuses every write (another connection holds SQLite's write lock): the
+    sinks' buffers fill and their partitions pause, but the contact-summary processor goes on
+    summarising every contact onto the bus, and storage catches up once the lock is gone. (When
+    a full buffer held up the whole fetch loop, the summaries stopped at about the buffer's size.)"""
+    import sqlite3
+
+    settings = isolated_settings(tmp_path, checkpoint_interval_s=0.2, batch_max=50)  # buffers of 200
+    create_topics(settings)
+    with Worker(settings) as worker:
+        wait_until(lambda: query(settings, "SELECT COUNT(*) FROM contact_summaries") == [(0,)], what="storage")
+        lock = sqlite3.connect(settings.database_url[len("sqlite:///"):], isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            expected = publish(settings, seed=31)
+            summarised = wait_until(
+                lambda: len({r.key for r in read_topic(settings, "contact-summaries")} & {c.encode() for c in expected})
+                == len(expected), timeout=90, what="a summary of every contact on the bus", worker=worker)
+            assert summarised
+            stored = lock.execute("SELECT COUNT(*) FROM contact_summaries").fetchone()[0]
+            assert stored == 0  # the sink was stalled the whole time
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        wait_until(lambda: finished(settings, expected), timeout=90, what="storage to catch up", worker=worker)
+    assert_exactly_the_expected(settings, expected)
