@@ -276,7 +276,6 @@ class Consumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-
     def _resume_fetching(self, tps: set[TP]) -> None:
         """Fetch again from partitions paused for a full channel (`on_buffer_full`), those still
         assigned: after a rebalance a paused partition may belong to another worker."""
