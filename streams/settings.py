@@ -93,6 +93,10 @@ class Settings:
     # The worker's garbage collector looks for cycles every this many new container objects
     # (Python's default is 700; see streams/runtime.py). 0 keeps Python's default.
     gc_young_threshold: int = 500_000
+    # What survived is frozen this often (0: never), and every gc_full_interval_s all of it is
+    # unfrozen for one full collection (0: never), see streams/runtime.py.
+    gc_freeze_interval_s: float = 1.0
+    gc_full_interval_s: float = 600.0
     # Copies of other workers' tables a worker keeps up to date, so that a failover need not
     # replay a changelog. 0 as in Kafka Streams (num.standby.replicas): faust keeps a standby by
     # reading every changelog record of the other workers one by one, which cost two workers on a
@@ -126,6 +130,8 @@ class Settings:
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
             role=_env_choice("FIRSTLINE_ROLE", cls.role, ROLES),
             gc_young_threshold=_env_int("FIRSTLINE_GC_YOUNG_THRESHOLD", cls.gc_young_threshold),
+            gc_freeze_interval_s=_env_float("FIRSTLINE_GC_FREEZE_INTERVAL_S", cls.gc_freeze_interval_s),
+            gc_full_interval_s=_env_float("FIRSTLINE_GC_FULL_INTERVAL_S", cls.gc_full_interval_s),
             standby_replicas=_env_int("FIRSTLINE_STANDBY_REPLICAS", cls.standby_replicas),
         )
 

@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,12 @@ def delete_namespaces(bootstrap_servers: str, namespaces: list[str]) -> int:
         admin.close()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     return {
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -85,6 +92,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_SL_THRESHOLDS": settings.sl_thresholds,
         "FIRSTLINE_ROLE": settings.role,
         "FIRSTLINE_GC_YOUNG_THRESHOLD": str(settings.gc_young_threshold),
+        "FIRSTLINE_GC_FREEZE_INTERVAL_S": str(settings.gc_freeze_interval_s),
+        "FIRSTLINE_GC_FULL_INTERVAL_S": str(settings.gc_full_interval_s),
         "FIRSTLINE_STANDBY_REPLICAS": str(settings.standby_replicas),
     }
 

@@ -4,7 +4,6 @@ figures for the scripted contacts (see tests/scenarios.py and tests/test_queue_w
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -17,17 +16,11 @@ from streams.processors.contact_lifecycle import ContactState
 from streams.producers import ChannelProducer
 from streams.sinks.storage.tables import QUEUE_STATISTICS
 from tests.scenarios import EXPECTED, SCRIPTED, T0, delivery_order, ev
-from tests.support import Worker, decoded, isolated_settings, query, wait_until
+from tests.support import Worker, decoded, free_port, isolated_settings, query, wait_until
 from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
 
 DAY0 = T0 - T0 % DAY_MS
 COLUMNS = QUEUE_STATISTICS.column_names
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stat(settings, stat_id: str) -> dict | None:  # noqa: ANN001

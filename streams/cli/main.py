@@ -43,10 +43,11 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
-    from streams.runtime import tune_garbage_collector
+    from streams.runtime import pace_collections, tune_garbage_collector
 
     pipeline = create_app(settings)
     tune_garbage_collector(settings.gc_young_threshold)
+    pace_collections(pipeline.app, settings.gc_freeze_interval_s, settings.gc_full_interval_s)
     worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
