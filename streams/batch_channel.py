@@ -186,7 +186,7 @@ class BatchChannel(faust.Topic):
             self._held -= len(part)
             if fetched_in == generation:
                 batch.extend(part)
-                taken.setdefault(tp, []).extend(r.offset for r in part)
+                taken.setdefault(tp, []).extend([r.offset for r in part])
         self._settle()
         return batch, taken
 

@@ -13,11 +13,13 @@ from streams.sinks.storage import open_store
 from streams.sinks.storage.tables import QUEUE_STATISTICS
 
 
-def records(count: int, version: int) -> list[dict[str, Any]]:
+def records(count: int, version: int) -> list[tuple[Any, ...]]:
     agg = WindowAgg(version=version)
     agg.apply({"kind": "ANSWERED", "wait_ms": 1_000 * version}, 20_000)
-    return [agg.record(f"queue-{i % 7}", "VOICE", f"region-{i}", "MINUTE", 60_000 * i, 60_000 * (i + 1), 20_000)
-            for i in range(count)]
+    return [tuple(record[name] for name in QUEUE_STATISTICS.column_names)
+            for i in range(count)
+            if (record := agg.record(f"queue-{i % 7}", "VOICE", f"region-{i}", "MINUTE", 60_000 * i,
+                                     60_000 * (i + 1), 20_000))]
 
 
 def upsert_and_read(url: str) -> list[tuple[Any, ...]]:

@@ -25,7 +25,7 @@ INT_RANGE = (-(1 << 31), 1 << 31)
 LONG_RANGE = (-(1 << 63), 1 << 63)
 
 Encoder = Callable[[dict[str, Any]], bytes]
-Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
+Decoder = Callable[[bytes, int], tuple[Any, int]]  # (a dict, or a row tuple, position after it)
 
 
 class Unsupported(ValueError):
@@ -496,31 +496,38 @@ def _emit_decode(src: _Source, schema: Any, namespace: str | None, target: str, 
         raise Unsupported(f"type {schema!r}")
 
 
-def _record_decoder(src: _Source, schema: dict[str, Any], namespace: str | None) -> str:
+def _record_decoder(src: _Source, schema: dict[str, Any], namespace: str | None,
+                    columns: tuple[str, ...] | None = None) -> str:
+    """The function reading a record as a dict, or with `columns` as a tuple of those fields
+    (None for a field the record lacks)."""
     full = src.names.full(schema["name"], schema.get("namespace", namespace))
-    key = "dec:" + full
+    key = "dec:" + full if columns is None else f"row:{full}:{columns}"
     if key in src.records:
         return src.records[key]
     name = src.records[key] = src.fresh("_dec_")
     namespace = full.rpartition(".")[0] or None
     lines = [f"def {name}(d, p):", "    L = len(d)"]
-    values = []
+    values: dict[str, str] = {}
     for field in schema["fields"]:
-        value = src.fresh("v")
-        values.append(f"{field['name']!r}: {value}")
+        value = values[field["name"]] = src.fresh("v")
         _emit_decode(src, field["type"], namespace, value, lines, "    ")
-    lines.append(f"    return {{{', '.join(values)}}}, p")
+    if columns is None:
+        lines.append(f"    return {{{', '.join(f'{n!r}: {v}' for n, v in values.items())}}}, p")
+    else:  # only names made here go into the source: a column is a field's variable or None
+        lines.append(f"    return ({''.join(values.get(c, 'None') + ', ' for c in columns)}), p")
     src.functions.append("\n".join(lines))
     return name
 
 
-def compile_decoder(schema: dict[str, Any]) -> Decoder:
-    """A function (data, position) -> (record, position after it). Raises IndexError, KeyError, ValueError,
-    UnicodeDecodeError or struct.error on bytes that are not a record of the schema."""
+def compile_decoder(schema: dict[str, Any], columns: tuple[str, ...] | None = None) -> Decoder:
+    """A function (data, position) -> (record, position after it): the record as a dict, or with
+    `columns` as a tuple of those fields in that order (a row, without a dict to build and take
+    apart again). Raises IndexError, KeyError, ValueError, UnicodeDecodeError or struct.error on
+    bytes that are not a record of the schema."""
     src = _Source()
     src.normalise(schema, None)
     known, read = _timestamp_reader()
-    return _build(src, _record_decoder(src, schema, None), _ts_known=known, _ts_read=read)
+    return _build(src, _record_decoder(src, schema, None, columns), _ts_known=known, _ts_read=read)
 
 
 def _build(src: _Source, entry: str, **runtime: Any) -> Any:

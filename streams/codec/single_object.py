@@ -35,6 +35,8 @@ class Codec:
         self._encoders: dict[str, Encoder | None] = {}
         # expected name -> writer fingerprint -> decoder, where the writer is the current version
         self._decoders: dict[str | None, dict[bytes, Decoder]] = {}
+        # (expected name, columns) -> writer fingerprint -> row decoder, likewise
+        self._row_decoders: dict[tuple[str, tuple[str, ...]], dict[bytes, Decoder]] = {}
 
     def encode(self, full_name: str, record: dict[str, Any], *, check: bool = False) -> bytes:
         """Encode with the current schema of `full_name`.
@@ -76,13 +78,7 @@ class Codec:
         if data.__class__ is bytes and data.startswith(MAGIC):
             decoder = self._decoders.get(expected, _NONE).get(data[2:HEADER_LEN])
             if decoder is not None:
-                try:
-                    record, end = decoder(data, HEADER_LEN)
-                except Exception as exc:  # IndexError, KeyError, ValueError, UnicodeDecodeError, struct.error
-                    raise DecodeError("UNDECODABLE", f"body does not decode: {type(exc).__name__}: {exc}") from None
-                if end != len(data):
-                    raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
-                return record
+                return _compiled(decoder, data)
         if data is None or len(data) < HEADER_LEN or data[:2] != MAGIC:
             shown = b"" if data is None else data[:12]
             raise DecodeError("UNDECODABLE", f"not Avro single-object encoding (starts {shown!r})")
@@ -99,6 +95,21 @@ class Codec:
         if body.tell() != len(data) - HEADER_LEN:
             raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
         return record  # type: ignore[return-value]
+
+    def decode_row(self, data: bytes | None, expected: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
+        """The record's fields named by `columns`, in that order (None where the record has no such
+        field): what a sink writes as a row. Checked and resolved as `decode`."""
+        if data.__class__ is bytes and data.startswith(MAGIC):
+            decoder = self._row_decoders.get((expected, columns), _NONE).get(data[2:HEADER_LEN])
+            if decoder is not None:
+                return _compiled(decoder, data)  # type: ignore[no-any-return]
+        record = self.decode(data, expected)
+        fp = bytes(data[2:HEADER_LEN])  # type: ignore[index]  # decode checked the header
+        if fp in self._decoders.get(expected, _NONE):  # the current version, compiled: rows too
+            writer = self.registry.writer(fp)
+            self._row_decoders.setdefault((expected, columns), {})[fp] = compile_decoder(
+                strip_logical_types(writer.definition), columns)
+        return tuple(record.get(name) for name in columns)
 
     def writer_name(self, data: bytes) -> str:
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
@@ -124,6 +135,16 @@ class Codec:
             except Unsupported:
                 pass
         return pair
+
+
+def _compiled(decoder: Decoder, data: bytes) -> Any:
+    try:
+        record, end = decoder(data, HEADER_LEN)
+    except Exception as exc:  # IndexError, KeyError, ValueError, UnicodeDecodeError, struct.error
+        raise DecodeError("UNDECODABLE", f"body does not decode: {type(exc).__name__}: {exc}") from None
+    if end != len(data):
+        raise DecodeError("UNDECODABLE", "trailing bytes after the record body")
+    return record
 
 
 def _compiled_encoder(version: SchemaVersion) -> Encoder | None:

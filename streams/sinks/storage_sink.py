@@ -36,6 +36,10 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) 
     source = pipeline.source(topic)
     schema = spec(topic).value_schema
     name = f"{topic}-sink"
+    # Records are decoded straight into rows (tuples in the table's column order).
+    columns = tuple(table.column_names)
+    key_at = columns.index(table.key)
+    version_at = columns.index(table.version) if table.version is not None else None
 
     @app.task
     async def store_rows() -> None:
@@ -43,16 +47,16 @@ def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) 
         try:
             async for messages in pipeline.batches(source):
                 out = pipeline.outbox()
-                newest: dict[str, dict[str, Any]] = {}
+                newest: dict[str, tuple[Any, ...]] = {}
                 for message in messages:
                     try:
-                        row = codec.decode(message.value, schema)
+                        row = codec.decode_row(message.value, schema, columns)
                     except Exception as exc:
                         out.reject(message, exc, name)
                         continue
-                    held = newest.get(row[table.key])
-                    if held is None or table.version is None or row[table.version] >= held[table.version]:
-                        newest[row[table.key]] = row
+                    held = newest.get(row[key_at])
+                    if held is None or version_at is None or row[version_at] >= held[version_at]:
+                        newest[row[key_at]] = row
                 rows = list(newest.values())
                 await retrying(lambda: store.upsert(table, rows), f"writing {len(rows)} rows to {table.name}")
                 await out.delivered()

@@ -11,8 +11,9 @@ class Store(Protocol):
     async def open(self) -> None:
         """Connect and create missing tables."""
 
-    async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Write rows in one durable transaction; keeps the newest version per key."""
+    async def upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        """Write rows (values in `table.column_names` order) in one durable transaction; keeps
+        the newest version per key."""
 
     async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read rows (for the CLI report, the web views and tests)."""

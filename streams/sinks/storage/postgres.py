@@ -28,14 +28,12 @@ class PostgresStore:
                     if name not in present:
                         await self._conn.execute(table.add_column_sql(name))  # type: ignore[arg-type]
 
-    async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    async def upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         assert self._conn is not None
-        names = table.column_names
         async with self._conn.transaction(), self._conn.cursor() as cur:
-            await cur.executemany(table.upsert_sql("%s"),  # type: ignore[arg-type]
-                                  [tuple(r[n] for n in names) for r in rows])
+            await cur.executemany(table.upsert_sql("%s"), rows)  # type: ignore[arg-type]
 
     async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         assert self._conn is not None

@@ -18,7 +18,6 @@ import asyncio
 import functools
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -75,18 +74,17 @@ class SqliteStore:
         await self._run(self._open)
         self._users += 1
 
-    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         assert self._conn is not None
-        values = itemgetter(*table.column_names)
         with self._conn:  # one transaction per batch
             start = 0
             for size in CHUNKS:
                 while len(rows) - start >= size:
                     chunk = rows[start:start + size]
-                    self._conn.execute(_upsert_sql(table, size), [v for row in chunk for v in values(row)])
+                    self._conn.execute(_upsert_sql(table, size), [v for row in chunk for v in row])
                     start += size
 
-    async def upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    async def upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             await self._run(self._upsert, table, rows)
 
