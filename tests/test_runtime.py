@@ -102,6 +102,7 @@ def test_a_worker_freezes_survivors_and_runs_its_full_passes(tmp_path: Path) -> 
         before = gc_figures()
         time.sleep(3.5)
         after = gc_figures()
+        assert "Full garbage collection:" in worker.log()  # with what it found and the pause
     # An idle worker allocates far fewer than the young threshold: full collections come from
     # the pacer alone (one per second here).
     assert after["collections"][2] - before["collections"][2] >= 2
