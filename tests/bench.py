@@ -333,7 +333,7 @@ def steady_rate(timeline: list[tuple[float, int]], total: int, low: float = 0.1,
     last checkpoint, the commit interval, the statistics behind the summaries), which a finite run
     pays once."""
     middle = [(t, n) for t, n in timeline if low * total <= n <= high * total]
-    if len(middle) < 3:
+    if len({n for _, n in middle}) < 3:  # a slope through one or two steps says nothing
         return float("nan")
     mean_t = sum(t for t, _ in middle) / len(middle)
     mean_n = sum(n for _, n in middle) / len(middle)
@@ -546,8 +546,10 @@ def report_whole(hours: float, tmp: Path, split: bool = False, without: tuple[st
     print(f"{'':<13} {w['whole_summaries_per_s']:>9,.0f} events/s until storage held every summary; "
           f"{w['whole_records_per_s']:,.0f} until the stored day statistics counted every contact (open windows "
           f"are re-sent every {Settings.from_env().stats_update_interval_s:g} s)")
+    steady = w['whole_steady_contact_events_per_s']
     print(f"{'':<13} steady, from 10 % to 90 % of the input committed: contact events "
-          f"{w['whole_steady_contact_events_per_s']:,.0f}/s (the slope of the committed offsets, sampled every 0.5 s)")
+          + (f"{steady:,.0f}/s (the slope of the committed offsets, sampled every 0.5 s)" if steady == steady
+             else "not measured (fewer than three commits in between: a run too short for it)"))
     print(f"{'':<13} per contact event: {w['whole_queue-statistics_per_contact_event']:.2f} statistics records, "
           f"{w['whole_contact-summaries_per_contact_event']:.2f} summaries, "
           f"{w['whole_changelog_per_contact_event']:.2f} changelog records ("
