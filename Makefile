@@ -18,7 +18,7 @@ help:
 	@echo "make bench   - throughput and latency of each processor path vs a raw consumer"
 	@echo "make broker | broker-stop | broker-reset - the local Kafka broker"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py streams/codec/_native.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

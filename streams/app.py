@@ -54,7 +54,7 @@ class Pipeline:
 
 def create_app(settings: Settings | None = None) -> Pipeline:
     settings = settings or Settings.from_env()
-    codec = Codec(load_registry(settings.schemas_dir))
+    codec = Codec(load_registry(settings.schemas_dir), native=settings.native_codec)
     register_all(codec)
     # The sinks alone are a consumer group of their own (FIRSTLINE_ROLE=sinks).
     app_id = settings.namespace if settings.role != "sinks" else f"{settings.namespace}-sinks"

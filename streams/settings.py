@@ -97,6 +97,9 @@ class Settings:
     # unfrozen for one full collection (0: never), see streams/runtime.py.
     gc_freeze_interval_s: float = 1.0
     gc_full_interval_s: float = 600.0
+    # Decode with the C decoder where it was built (streams/codec/native.py); False: the compiled
+    # Python decoders, as where no C compiler was found.
+    native_codec: bool = True
     # Copies of other workers' tables a worker keeps up to date, so that a failover need not
     # replay a changelog. 0 as in Kafka Streams (num.standby.replicas): faust keeps a standby by
     # reading every changelog record of the other workers one by one, which cost two workers on a
@@ -132,6 +135,7 @@ class Settings:
             gc_young_threshold=_env_int("FIRSTLINE_GC_YOUNG_THRESHOLD", cls.gc_young_threshold),
             gc_freeze_interval_s=_env_float("FIRSTLINE_GC_FREEZE_INTERVAL_S", cls.gc_freeze_interval_s),
             gc_full_interval_s=_env_float("FIRSTLINE_GC_FULL_INTERVAL_S", cls.gc_full_interval_s),
+            native_codec=_env_int("FIRSTLINE_NATIVE_CODEC", int(cls.native_codec)) != 0,
             standby_replicas=_env_int("FIRSTLINE_STANDBY_REPLICAS", cls.standby_replicas),
         )
 

@@ -94,6 +94,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_GC_YOUNG_THRESHOLD": str(settings.gc_young_threshold),
         "FIRSTLINE_GC_FREEZE_INTERVAL_S": str(settings.gc_freeze_interval_s),
         "FIRSTLINE_GC_FULL_INTERVAL_S": str(settings.gc_full_interval_s),
+        "FIRSTLINE_NATIVE_CODEC": str(int(settings.native_codec)),
         "FIRSTLINE_STANDBY_REPLICAS": str(settings.standby_replicas),
     }
 
