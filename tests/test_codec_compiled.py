@@ -99,20 +99,24 @@ def test_the_header_comes_first_and_missing_fields_take_their_defaults() -> None
     assert compile_decoder(schema)(fastavro_bytes(parsed, {"a": 1}), 0)[0] == {"a": 1, "b": None, "c": 7, "d": None}
 
 
-@pytest.mark.parametrize("record", [
+# A record schema with defaults, and records it must refuse (the C encoder's tests use them too).
+DEFAULTS: dict[str, Any] = {"type": "record", "name": "R", "fields": [
+    {"name": "a", "type": "long"},
+    {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["YES"]}, "default": "YES"},
+    {"name": "f", "type": "boolean", "default": False},
+    {"name": "n", "type": ["null", "int"], "default": None},
+    {"name": "s", "type": ["null", "string"], "default": None},
+    {"name": "l", "type": {"type": "array", "items": "long"}, "default": []}]}
+BAD_RECORDS = [
     {"a": None}, {"a": "1"}, {"a": 1.5}, {"a": 1 << 63}, {"a": 1, "e": "NOPE"}, {"a": 1, "f": 1},
     {"a": 1, "n": 2**31}, {}, {"a": 1, "s": 5}, {"a": 1, "s": b"bytes"}, {"a": 1, "l": [1, "x"]},
-])
+]
+
+
+@pytest.mark.parametrize("record", BAD_RECORDS)
 def test_bad_records_fail_to_encode(record: dict[str, Any]) -> None:
-    schema = {"type": "record", "name": "R", "fields": [
-        {"name": "a", "type": "long"},
-        {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["YES"]}, "default": "YES"},
-        {"name": "f", "type": "boolean", "default": False},
-        {"name": "n", "type": ["null", "int"], "default": None},
-        {"name": "s", "type": ["null", "string"], "default": None},
-        {"name": "l", "type": {"type": "array", "items": "long"}, "default": []}]}
     with pytest.raises((TypeError, ValueError, KeyError)):
-        compile_encoder(schema)(record)
+        compile_encoder(DEFAULTS)(record)
 
 
 def assert_hostile_bytes_fail_or_agree(decode: Any, data: bytes, parsed: Any, rng: random.Random,

@@ -1,5 +1,5 @@
-"""The C decoder (streams/codec/native.py, _native.c) against the compiled Python decoders and
-fastavro, on every schema in schemas/ and on hostile bytes (pure logic, no broker)."""
+"""The C encoder and decoder (streams/codec/native.py, _native.c) against the compiled Python
+functions and fastavro, on every schema in schemas/ and on hostile bytes (pure logic, no broker)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import pytest
 from streams.codec import Codec
 from streams.codec import native
 from streams.codec.compiled import compile_decoder, compile_encoder
-from streams.codec.native import native_decoder
+from streams.codec.native import native_decoder, native_encoder
 from streams.codec.registry import strip_logical_types
-from tests.test_codec_compiled import (CORRUPT, OTHER_TYPES, REGISTRY, VERSIONS, Random,
+from tests.test_codec_compiled import (BAD_RECORDS, CORRUPT, DEFAULTS, OTHER_TYPES, REGISTRY, VERSIONS, Random,
                                        assert_hostile_bytes_fail_or_agree, fastavro_bytes)
 
 
-def test_the_c_decoder_is_built_here_and_the_codec_uses_it() -> None:
+def test_the_c_codec_is_built_here_and_the_codec_uses_it() -> None:
     """The tests run where firstline is installed with a C compiler (as the README's commands do):
     a build that failed quietly (the extension is optional) would only show as a slower worker."""
     assert native.AVAILABLE
@@ -33,6 +33,7 @@ def test_the_c_decoder_is_built_here_and_the_codec_uses_it() -> None:
     assert codec.decode_row(data, name, ("contact_id", "event_id")) == (record["contact_id"], record["event_id"])
     decoders = [*codec._decoders[name].values(), *codec._row_decoders[(name, ("contact_id", "event_id"))].values()]
     assert decoders and all(type(d).__name__ == "Decoder" for d in decoders)
+    assert type(codec._encoders[name]).__name__ == "Encoder"
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda v: str(v.source.relative_to(v.source.parents[1])))
@@ -138,3 +139,52 @@ def test_the_codec_can_be_told_to_decode_in_python() -> None:
     record = Random(3).value(strip_logical_types(REGISTRY.current[name].definition))
     assert codec.decode(codec.encode(name, record), name) == record
     assert all(type(d).__name__ == "function" for d in codec._decoders[name].values())
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: str(v.source.relative_to(v.source.parents[1])))
+def test_the_same_bytes_as_the_compiled_encoder_and_fastavro(version: Any) -> None:
+    definition = strip_logical_types(version.definition)
+    fast, slow = native_encoder(definition, b"HDR"), compile_encoder(definition, b"HDR")
+    gen = Random(6)
+    for _ in range(200):
+        record = gen.value(definition)
+        data = fast(record)
+        assert data == slow(record) == b"HDR" + fastavro_bytes(version.parsed, record)
+
+
+def test_missing_fields_take_their_defaults_and_bad_records_fail_as_in_python() -> None:
+    fast, slow = native_encoder(DEFAULTS), compile_encoder(DEFAULTS)
+    for record in ({"a": 1}, {"a": -5, "e": "YES", "f": True, "n": 7, "s": "x", "l": [1, 2]}, {"a": 1, "l": None}):
+        assert fast(record) == slow(record)
+    for record in BAD_RECORDS:
+        with pytest.raises((TypeError, ValueError, KeyError)) as info:
+            fast(record)
+        with pytest.raises(type(info.value)):  # the same kind of error as the compiled encoder's
+            slow(record)
+    schema = {**OTHER_TYPES, "fields": [*OTHER_TYPES["fields"], {"name": "d", "type": "double"}]}
+    gen = Random(8)
+    for _ in range(200):
+        record = {**gen.value(OTHER_TYPES), "d": gen.rng.choice([0.0, 1, -2.5e300, float("inf")])}
+        assert native_encoder(schema)(record) == compile_encoder(schema)(record)
+    with pytest.raises(TypeError):
+        native_encoder(OTHER_TYPES)({**gen.value(OTHER_TYPES), "f": b"12345"})
+
+
+def test_encoding_keeps_no_references() -> None:
+    definition = strip_logical_types(REGISTRY.current["io.firstline.ContactSummary"].definition)
+    encode = native_encoder(definition, b"H")
+    gen = Random(12)
+    records = [gen.value(definition) for _ in range(50)]
+    key, sample = sys.intern("contact_id"), records[0]["contact_id"]
+    gc.collect()
+    before = sys.getrefcount(key), sys.getrefcount(sample), sys.getrefcount(records[0])
+    for _ in range(200):
+        for record in records:
+            encode(record)
+            for broken in ({**record, "contact_id": 5}, {k: v for k, v in record.items() if k != "contact_id"}):
+                try:
+                    encode(broken)
+                except (TypeError, KeyError):
+                    pass
+    gc.collect()
+    assert (sys.getrefcount(key), sys.getrefcount(sample), sys.getrefcount(records[0])) == before
