@@ -1,5 +1,5 @@
-"""The C decoder is the only thing pyproject.toml cannot declare: an optional extension, so that
-an install without a C compiler still works (on the compiled Python decoders, see
+"""The C codec is the only thing pyproject.toml cannot declare: an optional extension, so that an
+install without a C compiler still works (on the compiled Python codec, see
 streams/codec/native.py)."""
 
 from setuptools import Extension, setup

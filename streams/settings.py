@@ -97,8 +97,8 @@ class Settings:
     # unfrozen for one full collection (0: never), see streams/runtime.py.
     gc_freeze_interval_s: float = 1.0
     gc_full_interval_s: float = 600.0
-    # Decode with the C decoder where it was built (streams/codec/native.py); False: the compiled
-    # Python decoders, as where no C compiler was found.
+    # Encode and decode in C where the extension was built (streams/codec/native.py); False: the
+    # compiled Python functions, as where no C compiler was found.
     native_codec: bool = True
     # Copies of other workers' tables a worker keeps up to date, so that a failover need not
     # replay a changelog. 0 as in Kafka Streams (num.standby.replicas): faust keeps a standby by

@@ -1,11 +1,14 @@
-/* Avro binary decoding in C, driven by a program that streams/codec/native.py builds from a schema.
+/* Avro binary encoding and decoding in C, driven by programs that streams/codec/native.py builds
+ * from a schema.
  *
- * The compiled Python decoders (compiled.py) spend most of their time in the interpreter's
- * dispatch between a few byte operations per field; here the same reads run as C. The result is
- * the same dict (or row tuple) the Python decoder gives, and bytes that are not a value of the
- * schema raise ValueError (or UnicodeDecodeError) as it does: every read is bounds-checked.
+ * The compiled Python functions (compiled.py) spend most of their time in the interpreter's
+ * dispatch between a few byte operations per field; here the same reads and writes run as C. The
+ * results are the compiled functions' (the same dict or row tuple, the same bytes), and so are the
+ * errors: bytes that are not a value of the schema raise ValueError, IndexError or
+ * UnicodeDecodeError (every read is bounds-checked), a record that does not fit the schema
+ * TypeError, ValueError or KeyError.
  *
- * A program node is a tuple whose first item is its operation:
+ * A decoding program node is a tuple whose first item is its operation:
  *   (NULL,) (BOOLEAN,) (LONG,) (FLOAT,) (DOUBLE,) (STRING,) (BYTES,) (FIXED, size)
  *   (ENUM, symbols) (UNION, branches) (ARRAY, item, least) (MAP, value, least)
  *   (RECORD, keys, fields, slots, width)
