@@ -82,7 +82,8 @@ def test_corrupt_lengths_counts_and_varints_are_refused() -> None:
     for bad, message in [(b"\x01", "negative length"), (b"\x04a", "runs past the end"),
                          (b"\x00\xfe\xff\xff\xff\x0f", "items runs past the end"),  # 2**31 - 1 nulls
                          (b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", "beyond 64 bits"),
-                         (b"\x02\xff", "invalid start byte")]:
+                         (b"\x02\xff", "invalid start byte"),
+                         (b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "beyond 64 bits")]:  # count -2**63
         with pytest.raises((ValueError, UnicodeDecodeError), match=message):
             decode(bad, 0)
     with pytest.raises(IndexError):

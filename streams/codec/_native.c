@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stddef.h>
 
 enum { OP_NULL, OP_BOOLEAN, OP_LONG, OP_FLOAT, OP_DOUBLE, OP_STRING, OP_BYTES, OP_FIXED, OP_ENUM, OP_UNION,
@@ -127,6 +128,10 @@ static PyObject *read_items(Reader *r, PyObject *node, int is_map) {
         if (count == 0) return items;
         if (count < 0) {
             long long size;
+            if (count == LLONG_MIN) { /* -count would overflow */
+                PyErr_SetString(PyExc_ValueError, "block count beyond 64 bits");
+                goto error;
+            }
             count = -count; /* a block with its size in bytes, which is not needed */
             if (read_long(r, &size) < 0) goto error;
         }
