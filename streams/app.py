@@ -1,61 +1,39 @@
-"""The faust application: one worker process runs every processor and sink.
+"""The composition root: one worker process runs the engine with every processor and sink.
 
 `create_app` builds it from settings; nothing here is global, so tests and the benchmark can build
-apps with their own namespaces side by side.
+apps with their own namespaces side by side. Only this module knows every processor, sink and
+view; they know the engine, not each other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
 
-import faust
-
-from streams.batch_channel import Batch, BatchChannel
 from streams.codec import Codec, load_registry
 from streams.codec.faust_codec import register_all
-from streams.outbox import KeyHashes, Outbox
+from streams.engine import compat
+from streams.engine.consumer import App
+from streams.engine.runner import Engine
+from streams.processors.agent_state import AgentState
+from streams.processors.contact_summary import ContactSummary
+from streams.processors.queue_stats import LiveQueues, QueueStatistics
 from streams.settings import Settings
-from streams.transport import App
-from streams.topics import spec
+from streams.sinks.storage_sink import SINKS, stores_for
+from streams.web import views
 
 
 @dataclass
 class Pipeline:
-    """What the processors share: the faust app, settings, the codec and key hashes."""
+    """A built worker: the faust app, the engine with its processors, and the live queue view."""
 
-    app: faust.App
+    app: App
     settings: Settings
     codec: Codec
-    key_hashes: KeyHashes = field(default_factory=KeyHashes)
-
-    def source(self, *names: str) -> BatchChannel:
-        """Input topics read as raw records in batches: processors decode them themselves and
-        dead-letter what fails."""
-        specs = [spec(name) for name in names]
-        return self.app.batch_channel(*(s.full_name(self.settings) for s in specs),
-                                      capacity=self.settings.batch_max * 4,
-                                      partitions=specs[0].partition_count(self.settings))
-
-    def batches(self, source: BatchChannel) -> AsyncIterator[Batch]:
-        """Batches each of which is a checkpoint: the caller makes its work durable per batch."""
-        return source.batches(self.settings.batch_max, self.settings.batch_linger_s)
-
-    def checkpointed(self, source: BatchChannel) -> AsyncIterator[Batch]:
-        """Batches with checkpoints (see batch_channel.py): every FIRSTLINE_CHECKPOINT_INTERVAL_MS
-        on a backlog, at once when caught up."""
-        return source.batches(self.settings.batch_max, self.settings.batch_linger_s,
-                              self.settings.checkpoint_interval_s)
-
-    def outbox(self) -> Outbox:
-        return Outbox(self)
+    engine: Engine
+    live: LiveQueues | None
 
 
-def create_app(settings: Settings | None = None) -> Pipeline:
-    settings = settings or Settings.from_env()
-    codec = Codec(load_registry(settings.schemas_dir), native=settings.native_codec)
-    register_all(codec)
+def build_faust_app(settings: Settings) -> App:
     # The sinks alone are a consumer group of their own (FIRSTLINE_ROLE=sinks).
     app_id = settings.namespace if settings.role != "sinks" else f"{settings.namespace}-sinks"
     datadir = settings.data_dir / "faust" / app_id
@@ -77,6 +55,13 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         web_port=max(settings.web_port, 1),
         web_bind=settings.web_host,
         web_host=settings.web_host,
+        # faust's own pages (/router/, /table/<name>/<key>/ with a contact's state, /graph/,
+        # /stats/) would serve any table's data to anyone: only firstline's views are served.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         consumer_auto_offset_reset="earliest",
         # A worker that subscribed before its topics were visible (a broker just started, topics
         # just created) got no partitions until the next metadata refresh: 5 minutes by default.
@@ -84,24 +69,30 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         # A killed worker's partitions move to a live one after this long, not faust's 60 s.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
-        # At-least-once with idempotent outputs, not faust's exactly_once (see DESIGN.md).
+        # At-least-once with idempotent outputs, not faust's exactly_once (see docs/design.md).
         processing_guarantee="at_least_once",
         table_standby_replicas=settings.standby_replicas,
     )
     # A batch sends a summary and a changelog record per event; faust's default buffer of 100
     # would stall every batch with "producer buffer full" flushes.
     app.producer.buffer.max_messages = settings.batch_max * 4
-    pipeline = Pipeline(app=app, settings=settings, codec=codec)
-    from streams.processors import agent_state, contact_summary, queue_stats
-    from streams.sinks import storage_sink
-    from streams.web import views
+    return app
 
+
+def create_app(settings: Settings | None = None) -> Pipeline:
+    settings = settings or Settings.from_env()
+    compat.check()
+    codec = Codec(load_registry(settings.schemas_dir), native=settings.native_codec)
+    register_all(codec)
+    app = build_faust_app(settings)
+    engine = Engine(app, settings, codec)
     live = None
     if settings.role in ("all", "processors"):
-        contact_summary.register(pipeline)
-        agent_state.register(pipeline)
-        live = queue_stats.register(pipeline)
+        engine.add(ContactSummary)
+        engine.add(AgentState)
+        live = engine.add(QueueStatistics).view
     if settings.role in ("all", "sinks"):
-        storage_sink.register(pipeline)
-    views.register(pipeline, live)
-    return pipeline
+        for sink, store in zip(SINKS, stores_for(settings.database_url)):
+            engine.add(sink, store=store)
+    views.register(app, settings, engine, live)
+    return Pipeline(app=app, settings=settings, codec=codec, engine=engine, live=live)

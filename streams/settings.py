@@ -45,6 +45,15 @@ def _env_float(name: str, default: float) -> float:
 ROLES = ("all", "processors", "sinks")
 
 
+def redact_url(url: str) -> str:
+    """`scheme://user:secret@host/...` -> `scheme://user:***@host/...`; also a `password=`
+    query parameter."""
+    import re
+
+    url = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&;]*", r"\1***", url)
+
+
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = _env(name, default)
     if raw not in choices:
@@ -67,10 +76,10 @@ class Settings:
     replication_factor: int = 1
     # Batching of the stream processors: at most this many events per batch.
     batch_max: int = 1000
-    # A batch is what arrives within this long of its first event (see streams/batch_channel.py).
+    # A batch is what arrives within this long of its first event (see streams/engine/channel.py).
     batch_linger_s: float = 0.02
     # The stateful processors make their outputs and state durable together this often (see
-    # streams/batch_channel.py): a key changed by many batches costs one record per checkpoint.
+    # streams/engine/channel.py): a key changed by many batches costs one record per checkpoint.
     checkpoint_interval_s: float = 2.0
     commit_interval_s: float = 1.0
     log_level: str = "info"
@@ -91,10 +100,10 @@ class Settings:
     # over two processes (the sinks then form a consumer group of their own).
     role: str = "all"
     # The worker's garbage collector looks for cycles every this many new container objects
-    # (Python's default is 700; see streams/runtime.py). 0 keeps Python's default.
+    # (Python's default is 700; see streams/engine/collector.py). 0 keeps Python's default.
     gc_young_threshold: int = 500_000
     # What survived is frozen this often (0: never), and every gc_full_interval_s all of it is
-    # unfrozen for one full collection (0: never), see streams/runtime.py.
+    # unfrozen for one full collection (0: never), see streams/engine/collector.py.
     gc_freeze_interval_s: float = 1.0
     gc_full_interval_s: float = 600.0
     # Encode and decode in C where the extension was built (streams/codec/native.py); False: the
@@ -105,6 +114,22 @@ class Settings:
     # reading every changelog record of the other workers one by one, which cost two workers on a
     # backlog about a third of their CPU (see the README's Benchmark).
     standby_replicas: int = 0
+    # Bounds on input (streams/engine/limits.py): a raw input record, each string field (free
+    # text: text, comment), each array or map; and the distinct events one contact may have.
+    max_record_bytes: int = 65_536
+    max_string_chars: int = 256
+    max_text_chars: int = 4_096
+    max_array_items: int = 64
+    max_events_per_contact: int = 1_000
+    # Event times further than this ahead of the wall clock are dead-lettered.
+    max_future_skew_s: float = 300.0
+    # No output is larger (key and value): below the topics' max.message.bytes (1 MiB by default)
+    # and the producer's batch size; what would be is dead-lettered instead.
+    max_output_bytes: int = 500_000
+    # How much of a refused record's value its dead letter keeps (with its length and SHA-256).
+    dead_letter_value_bytes: int = 16_384
+    # A row the database refuses for its content is tried this often, then dead-lettered.
+    sink_max_tries: int = 3
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -137,6 +162,15 @@ class Settings:
             gc_full_interval_s=_env_float("FIRSTLINE_GC_FULL_INTERVAL_S", cls.gc_full_interval_s),
             native_codec=_env_int("FIRSTLINE_NATIVE_CODEC", int(cls.native_codec)) != 0,
             standby_replicas=_env_int("FIRSTLINE_STANDBY_REPLICAS", cls.standby_replicas),
+            max_record_bytes=_env_int("FIRSTLINE_MAX_RECORD_BYTES", cls.max_record_bytes),
+            max_string_chars=_env_int("FIRSTLINE_MAX_STRING_CHARS", cls.max_string_chars),
+            max_text_chars=_env_int("FIRSTLINE_MAX_TEXT_CHARS", cls.max_text_chars),
+            max_array_items=_env_int("FIRSTLINE_MAX_ARRAY_ITEMS", cls.max_array_items),
+            max_events_per_contact=_env_int("FIRSTLINE_MAX_EVENTS_PER_CONTACT", cls.max_events_per_contact),
+            max_future_skew_s=_env_float("FIRSTLINE_MAX_FUTURE_SKEW_S", cls.max_future_skew_s),
+            max_output_bytes=_env_int("FIRSTLINE_MAX_OUTPUT_BYTES", cls.max_output_bytes),
+            dead_letter_value_bytes=_env_int("FIRSTLINE_DEAD_LETTER_VALUE_BYTES", cls.dead_letter_value_bytes),
+            sink_max_tries=_env_int("FIRSTLINE_SINK_MAX_TRIES", cls.sink_max_tries),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:
@@ -152,6 +186,11 @@ class Settings:
             if name.strip() and seconds.strip() and name.strip() not in overrides:
                 overrides[name.strip()] = int(float(seconds) * 1000)
         return overrides
+
+    @property
+    def redacted_database_url(self) -> str:
+        """The database URL without its password, for logs and output."""
+        return redact_url(self.database_url)
 
     @property
     def kafka_servers(self) -> list[str]:

@@ -117,7 +117,7 @@ class Worker:
 
     def start(self, wait_ready: bool = True) -> "Worker":
         """Start the process; by default return once it logs "Worker ready" (recovery done), the
-        way `firstline run` waits before publishing (see streams/transport.py)."""
+        way `firstline run` waits before publishing (see streams/engine/consumer.py)."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], cwd=REPO_ROOT,

@@ -1,4 +1,4 @@
-"""The batch channel's checkpoints (streams/batch_channel.py), on its bookkeeping alone: when
+"""The batch channel's checkpoints (streams/engine/channel.py), on its bookkeeping alone: when
 records are acknowledged, and that a rebalance gets a checkpoint at once."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.batch_channel import Batch
-from streams.transport import App
+from streams.engine.channel import Batch
+from streams.engine.consumer import App
 
 TP0 = TP("contact-events", 0)
 

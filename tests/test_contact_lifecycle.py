@@ -7,9 +7,11 @@ import random
 
 import pytest
 
+from streams.engine.errors import TooLarge
 from streams.processors.contact_lifecycle import STORED_FIELDS, ContactState, InvalidEvent, validate_event
 from tests.scenarios import EXPECTED, SCRIPTED, T0, ev
 
+NOW = T0 + 30 * 24 * 3600 * 1000  # the wall clock plus the allowed skew, for these events
 SCHEMA_DEFAULTS = {"queue": None, "agent_id": None, "language": None, "segment": None, "line": 1,
                    "disposition": None, "after_contact_work_ms": None}
 
@@ -18,7 +20,7 @@ def fold(events: list[dict]) -> dict:
     state = ContactState(events[0]["contact_id"])
     for e in events:
         e = {**SCHEMA_DEFAULTS, **e}
-        validate_event(e)
+        validate_event(e, NOW)
         state = ContactState.from_json(state.to_json())  # as the table stores it between events
         state.apply(e)
     return state.summary()
@@ -58,6 +60,7 @@ def test_duplicate_event_ids_are_folded_once() -> None:
 
 @pytest.mark.parametrize("change, reason", [
     ({"occurred_at": 1_764_000_000}, "milliseconds"),          # seconds, not milliseconds
+    ({"occurred_at": NOW + 1}, "past the wall clock"),       # dated ahead of the clock
     ({"contact_id": ""}, "contact_id"),
     ({"event_id": ""}, "event_id"),
     ({"type": "UNKNOWN"}, "type"),
@@ -68,12 +71,23 @@ def test_duplicate_event_ids_are_folded_once() -> None:
 def test_impossible_values_are_rejected(change: dict, reason: str) -> None:
     e = {**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q"), **change}
     with pytest.raises(InvalidEvent, match=reason):
-        validate_event(e)
+        validate_event(e, NOW)
 
 
 def test_valid_event_passes() -> None:
-    validate_event({**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q")})
+    validate_event({**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q")}, NOW)
+    validate_event({**SCHEMA_DEFAULTS, **ev("Z", "QUEUED", 0, queue="q"), "occurred_at": NOW}, NOW)  # the edge
     assert T0 > 0
+
+
+def test_a_duplicate_is_found_in_constant_time_and_a_contact_has_a_bounded_number_of_events() -> None:
+    state = ContactState("x")
+    events = [{**SCHEMA_DEFAULTS, **ev("x", "HELD", i), "event_id": f"e{i}"} for i in range(5)]
+    assert all(state.apply(e, max_events=5) for e in events)
+    assert isinstance(state.seen, set) and not state.apply(events[0], max_events=5)  # a duplicate
+    with pytest.raises(TooLarge, match="FIRSTLINE_MAX_EVENTS_PER_CONTACT"):
+        state.apply({**events[0], "event_id": "e5"}, max_events=5)
+    assert state.summary()["version"] == 5  # the refused event changed nothing
 
 
 def test_derived_facts_stay_out_of_the_stored_state() -> None:

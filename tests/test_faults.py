@@ -176,7 +176,7 @@ def test_broker_restart_under_load_leaves_every_result_once(tmp_path: Path, priv
 def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Settings) -> None:
     """Rebalances under load: one worker starts while contacts are being published (no waiting for
     "Worker ready"), a second joins and leaves. faust skips records of an older consumer generation;
-    the first worker, never restarted, must still store every contact (streams/transport.py)."""
+    the first worker, never restarted, must still store every contact (streams/engine/consumer.py)."""
     import threading
 
     expected: dict[str, dict] = {}
@@ -199,7 +199,7 @@ def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Set
 def test_restarted_worker_restores_its_tables_in_bulk_and_carries_on(tmp_path: Path) -> None:
     """The first half of every contact's events, a clean stop, a new worker, the second half: the
     summaries and the queue statistics can only come out right if the contacts' states and the
-    queues' minutes came back from the changelogs (streams/transport.py restores them in bulk).
+    queues' minutes came back from the changelogs (streams/engine/consumer.py restores them in bulk).
     The second half's events are older than the first half's newest: the lateness allows that."""
     settings = isolated_settings(tmp_path, allowed_lateness_s=7200)
     create_topics(settings)

@@ -19,6 +19,7 @@ from tests.test_queue_windows import DAY0, LATENESS, all_facts, by_window, engin
 
 THRESHOLD = Settings().sl_threshold_ms
 END = DAY0 + DAY_MS + LATENESS
+FAR_FUTURE = T0 + 365 * DAY_MS  # the newest start these tests allow (the wall clock plus skew, in a worker)
 
 
 def contacts() -> list[ContactState]:
@@ -43,7 +44,7 @@ def merge(windows: QueueWindows, records: list[tuple[str, dict]], watermark: int
     for queue, record in records:
         keys: list[str] = []
         for delta in record["minutes"]:
-            validate_delta(delta)
+            validate_delta(delta, FAR_FUTURE)
             keys += windows.apply_delta(queue, from_delta(delta), delta["channel"], delta["region"], delta["start"],
                                         0, watermark, str(record["source_partition"]),
                                         [record["through_offset"], record["part"]], offset)
@@ -146,6 +147,6 @@ def test_a_delta_round_trips_and_bad_ones_are_refused() -> None:
     assert to_delta(delta["channel"], delta["region"], delta["start"], agg) == delta
     assert (agg.answered, agg.wait_sum, agg.version, agg.waits.count) == (1, answered[2], 1, 1)
     for bad in ({"start": delta["start"] + 1}, {"channel": ""}, {"facts": 0}, {"wait_buckets": [1]},
-                {"wait_buckets": [10**9, 1]}, {"start": 0}):
+                {"wait_buckets": [10**9, 1]}, {"start": 0}, {"start": FAR_FUTURE + MINUTE_MS - FAR_FUTURE % MINUTE_MS}):
         with pytest.raises(InvalidEvent):
-            validate_delta({**delta, **bad})
+            validate_delta({**delta, **bad}, FAR_FUTURE)

@@ -5,7 +5,7 @@ import random
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from streams.outbox import KeyHashes, murmur2
+from streams.engine.producer import KeyHashes, murmur2
 
 
 def signed(h: int) -> int:

@@ -68,7 +68,7 @@ def test_statistics_live_queues_and_csat(tmp_path: Path) -> None:
         live = wait_until(email_live, timeout=90, what="the live email queue", worker=worker)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2) as r:
             health = json.loads(r.read())
-        # streams/runtime.py: the worker collects cycles far less often than Python's default
+        # streams/engine/collector.py: the worker collects cycles far less often than Python's default
         assert health["gc"]["thresholds"][0] == settings.gc_young_threshold == 500_000
         assert health["gc"]["frozen"] > 0
         assert (live["waiting"], live["agents_available"], live["agents_busy"], live["agents_away"]) == (1, 1, 1, 1)

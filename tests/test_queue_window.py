@@ -38,7 +38,7 @@ def test_merge_equals_one_window_of_every_fact() -> None:
 
 
 def test_json_form_names_every_field_and_survives_the_tables_serializer() -> None:
-    from streams.processors.table_state import BufferedTable
+    from streams.engine.tables import BufferedTable
 
     agg = WindowAgg()
     agg.apply({"kind": "ANSWERED", "wait_ms": 3_000}, 20_000)

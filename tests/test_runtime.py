@@ -1,4 +1,4 @@
-"""The worker's garbage-collector tuning (streams/runtime.py): thresholds and the freezing of
+"""The worker's garbage-collector tuning (streams/engine/collector.py): thresholds and the freezing of
 survivors in a fresh interpreter each (the collector's state is the process's), and the pacer
 running in a real worker."""
 
@@ -17,13 +17,13 @@ from streams.admin.topics import create_topics
 from streams.settings import Settings
 from tests.support import Worker, free_port, isolated_settings
 
-PROBE = ("import gc, sys; from streams.runtime import tune_garbage_collector as t; "
+PROBE = ("import gc, sys; from streams.engine.collector import tune_garbage_collector as t; "
          "t(int(sys.argv[1])); print(*gc.get_threshold(), gc.get_freeze_count() > 0)")
 
 # A reference cycle that is already garbage when the pacer freezes, and an object that survives.
 PACER_PROBE = """
 import gc, sys, weakref
-from streams.runtime import CollectionPacer
+from streams.engine.collector import CollectionPacer
 
 now = [0.0]
 pacer = CollectionPacer(float(sys.argv[1]), clock=lambda: now[0])

@@ -7,7 +7,8 @@ import dataclasses
 from faust.types import TP
 
 from streams.app import create_app
-from streams.processors.table_state import BufferedTable
+from streams.engine.runner import WorkerContext
+from streams.engine.tables import BufferedTable
 from streams.settings import Settings
 
 
@@ -17,7 +18,8 @@ def offline_settings(tmp_path) -> Settings:  # noqa: ANN001
 
 
 def scratch_table(tmp_path) -> BufferedTable:  # noqa: ANN001
-    return BufferedTable(create_app(offline_settings(tmp_path)).app.Table("t", default=None, key_type=str, partitions=2))
+    """A table as a worker makes it: faust's memory store, its changelog topic."""
+    return WorkerContext(create_app(offline_settings(tmp_path)).engine, "test").table("t", partitions=2)
 
 
 def test_changelog_bytes_are_faust_json(tmp_path) -> None:  # noqa: ANN001
@@ -68,5 +70,5 @@ def test_keys_written_here_leave_with_their_partition(tmp_path) -> None:  # noqa
     table.put("moved", 2, 1)
     table.put("gone", 3, 1)
     table.delete("gone", 1)
-    asyncio.run(table.table.data.on_recovery_completed({TP("t-changelog", 0)}, set()))
+    asyncio.run(table.faust_table.data.on_recovery_completed({TP("t-changelog", 0)}, set()))
     assert dict(table.items()) == {"kept": 1}

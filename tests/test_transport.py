@@ -1,4 +1,4 @@
-"""The consumer's commit rule (streams/transport.py), on its bookkeeping alone."""
+"""The consumer's commit rule (streams/engine/consumer.py), on its bookkeeping alone."""
 
 from collections import defaultdict
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.transport import Consumer
+from streams.engine.consumer import Consumer
 
 TP0 = TP("contact-events", 0)
 

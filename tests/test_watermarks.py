@@ -73,3 +73,15 @@ def test_when_nothing_is_heard_nothing_moves() -> None:
 def test_silence_threshold_is_a_multiple_of_idleness_with_a_floor() -> None:
     assert wm.silent_after(2) == wm.MIN_SILENT_S
     assert wm.silent_after(10) == 60
+
+
+def test_no_watermark_passes_the_wall_clock() -> None:
+    # An event dated 2099 that got past validation (or a clock that jumped) must not close today's
+    # windows for good: watermarks are held at the wall clock, and the closing one never passes it.
+    state: dict = {}
+    wall = T0 + 60_000
+    assert wm.observe(state, 0, 4_070_908_800_000, now=1, wall_ms=wall)
+    assert state["sources"]["0"][0] == wall
+    assert wm.effective(state, 1, now=1, started=0, silent_s=30, wall_ms=wall) == wall
+    assert wm.effective(state, 1, now=1, started=0, silent_s=30, wall_ms=wall - 1) == wall - 1
+    assert not wm.observe(state, 0, T0, now=2, wall_ms=wall)  # and it never moves back

@@ -43,7 +43,7 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
-    from streams.runtime import pace_collections, tune_garbage_collector
+    from streams.engine.collector import pace_collections, tune_garbage_collector
 
     pipeline = create_app(settings)
     tune_garbage_collector(settings.gc_young_threshold)

@@ -35,7 +35,7 @@ def wait_until_ready(worker: subprocess.Popen[bytes], log_path: str, timeout_s: 
     """Wait for the worker's "Worker ready" line: recovery done, stream partitions sought.
 
     Publishing before that works, but faust may skip records that arrive during its start-up
-    until the next restart (see streams/transport.py and the README's known issues)."""
+    until the next restart (see streams/engine/consumer.py and the README's known issues)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and worker.poll() is None:
         with open(log_path, "rb") as log:
@@ -115,7 +115,7 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
         sent = generate(settings, contacts, seed, start_ms=start_ms)
         print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
         done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", time.monotonic() + timeout_s, worker))
-        print(f"storage: {settings.database_url}")
+        print(f"storage: {settings.redacted_database_url}")
         if done < contacts:
             print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)
             return 1

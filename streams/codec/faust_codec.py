@@ -3,7 +3,7 @@
 For faust applications downstream that read or write firstline's topics: a topic declaring one as
 its value serializer sends and receives plain dicts. firstline's own processors read raw bytes and
 decode in the processor, where a failure can be routed to the dead-letter topic instead of
-crashing the stream (robinhood/faust#143), and encode their outputs themselves (streams/outbox.py).
+crashing the stream (robinhood/faust#143), and encode their outputs themselves (streams/engine/producer.py).
 """
 
 from __future__ import annotations

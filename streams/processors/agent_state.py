@@ -8,24 +8,22 @@ a queue is sent as OFFLINE for that queue. Facts are delivered before the state 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from streams.app import Pipeline
-from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.engine.processor import Context, Processor
+from streams.processors.contact_lifecycle import InvalidEvent, check_time
+from streams.identifiers import join_id
 from streams.processors.queue_facts import fact_records
-from streams.processors.table_state import BufferedTable
 from streams.topics import spec
 
-PROCESSOR = "agent-state"
 
-
-def validate_agent_event(ev: dict[str, Any]) -> None:
+def validate_agent_event(ev: dict[str, Any], max_time_ms: int) -> None:
     if not ev["agent_id"] or not ev["event_id"]:
         raise InvalidEvent("agent_id and event_id must not be empty")
     if ev["state"] == "UNKNOWN":
         raise InvalidEvent("unknown agent state")
-    if not MIN_TIME_MS <= ev["occurred_at"] < MAX_TIME_MS:
-        raise InvalidEvent(f"occurred_at {ev['occurred_at']} is not UTC epoch milliseconds between 2000 and 2100")
+    check_time("occurred_at", ev["occurred_at"], max_time_ms)
     if any(c < 0 for c in ev["capacity"].values()):
         raise InvalidEvent("negative capacity")
 
@@ -46,50 +44,52 @@ def agent_facts(agent_id: str, held: dict[str, Any] | None, new: dict[str, Any])
     facts = []
     left = set((held or {}).get("queues", [])) - set(new["queues"])
     for queue, state in [*((q, "OFFLINE") for q in sorted(left)), *((q, new["state"]) for q in new["queues"])]:
-        facts.append({"fact_id": f"agent|{agent_id}|{queue}", "sign": 1, "kind": "AGENT", "queue": queue,
+        facts.append({"fact_id": join_id("agent", agent_id, queue), "sign": 1, "kind": "AGENT", "queue": queue,
                       "channel": "UNKNOWN", "region": new["region"] or "unknown", "at": new["at"],
                       "contact_id": None, "wait_ms": None, "handle_ms": None, "duration_ms": None,
                       "agent_id": agent_id, "agent_state": state})
     return facts
 
 
-def register(pipeline: Pipeline) -> None:
-    app, codec = pipeline.app, pipeline.codec
-    source = pipeline.source("agent-events")
-    schema = spec("agent-events").value_schema
-    agents = BufferedTable(app.Table("agent-state", default=None, key_type=str, partitions=source.partitions))
+class AgentState(Processor):
+    name = "agent-state"
+    inputs = ("agent-events",)
 
-    @app.task
-    async def track_agents() -> None:
-        # What the batches since the last checkpoint changed (see streams/batch_channel.py).
-        changed: dict[str, tuple[dict[str, Any], int]] = {}
-        facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
-        out = pipeline.outbox()
-        async for messages in pipeline.checkpointed(source):
-            for message in messages:
-                try:
-                    ev = codec.decode(message.value, schema)
-                    validate_agent_event(ev)
-                    if message.key != ev["agent_id"].encode():
-                        raise InvalidEvent(f"record key {message.key!r} is not the agent_id")
-                    agent_id = ev["agent_id"]
-                    held = changed[agent_id][0] if agent_id in changed else agents.get(agent_id)
-                    new = fold(held, ev)
-                    if new is None:
-                        continue
-                    for fact in agent_facts(agent_id, held, new):
-                        facts[fact["fact_id"]] = fact
-                    changed[agent_id] = (new, message.partition)
-                except Exception as exc:
-                    out.reject(message, exc, PROCESSOR)
-            if not messages.checkpoint:
-                continue
-            # The live view wants an agent's latest state per queue: of the states an agent went
-            # through since the last checkpoint, only the last is sent (under load most are skipped).
-            for queue, record in fact_records(list(facts.values())):
-                out.emit("queue-facts", queue, record)
-            await out.delivered()
-            for agent_id, (new, partition) in changed.items():
-                agents.put(agent_id, new, partition)
-            await agents.flush()
-            changed, facts, out = {}, {}, pipeline.outbox()
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.schema = spec("agent-events").value_schema
+        self.check = ctx.bounds.checker(ctx.codec.registry.reader(self.schema).definition)
+        self.agents = ctx.table("agent-state", partitions=spec("agent-events").partition_count(ctx.settings))
+        # What the batches since the last checkpoint changed.
+        self.changed: dict[str, tuple[dict[str, Any], int]] = {}
+        self.facts: dict[str, dict[str, Any]] = {}  # fact_id (agent and queue) -> latest fact
+
+    def on_batch(self, records: Sequence[Any]) -> None:
+        decode, out, now = self.ctx.codec.decode, self.ctx.out, self.ctx.clock.max_event_time()
+        for message in records:
+            try:
+                self.ctx.bounds.record_size(message.value)
+                ev = decode(message.value, self.schema)
+                self.check(ev)
+                validate_agent_event(ev, now)
+                if message.key != ev["agent_id"].encode():
+                    raise InvalidEvent(f"record key {message.key!r} is not the agent_id")
+                agent_id = ev["agent_id"]
+                held = self.changed[agent_id][0] if agent_id in self.changed else self.agents.get(agent_id)
+                new = fold(held, ev)
+                if new is None:
+                    continue
+                for fact in agent_facts(agent_id, held, new):
+                    self.facts[fact["fact_id"]] = fact
+                self.changed[agent_id] = (new, message.partition)
+            except Exception as exc:  # anything a hostile record can cause goes to the dead letters
+                out.reject(message, exc)
+
+    async def on_checkpoint(self) -> None:
+        # The live view wants an agent's latest state per queue: of the states an agent went
+        # through since the last checkpoint, only the last is sent (under load most are skipped).
+        for queue, record in fact_records(list(self.facts.values())):
+            self.ctx.out.emit("queue-facts", queue, record)
+        for agent_id, (new, partition) in self.changed.items():
+            self.agents.put(agent_id, new, partition)
+        self.changed, self.facts = {}, {}

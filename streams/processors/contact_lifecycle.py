@@ -10,20 +10,33 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any
 
-# Plausible event times: 2000-01-01 .. 2100-01-01 UTC. Outside that a producer sent seconds,
-# microseconds or garbage, and a wait computed from it would be nonsense.
+from streams.engine.errors import InvalidRecord, TooLarge
+
+# Plausible event times: from 2000-01-01 UTC to the wall clock plus FIRSTLINE_MAX_FUTURE_SKEW_S.
+# Outside that a producer sent seconds, microseconds, a wrong clock or garbage: a wait computed
+# from it would be nonsense, and one event dated 2099 would close every window for good.
 MIN_TIME_MS = 946_684_800_000
-MAX_TIME_MS = 4_102_444_800_000
+MAX_EVENTS_PER_CONTACT = 1000
 MAX_ACW_MS = 24 * 3600 * 1000
 KNOWN_TYPES = frozenset({"CREATED", "QUEUED", "OFFERED", "ANSWERED", "HELD", "RESUMED",
                          "TRANSFERRED", "ENDED", "ABANDONED", "WRAPUP_ENDED"})
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(InvalidRecord):
     """A decoded event whose values are impossible."""
 
 
-def validate_event(ev: dict[str, Any]) -> None:
+def check_time(name: str, t: int, max_time_ms: int) -> None:
+    """`t` must be UTC epoch milliseconds from 2000 up to `max_time_ms` (the wall clock plus the
+    allowed skew)."""
+    if t < MIN_TIME_MS:
+        raise InvalidEvent(f"{name} {t} is before 2000: not UTC epoch milliseconds")
+    if t > max_time_ms:
+        raise InvalidEvent(f"{name} {t} is {(t - max_time_ms) // 1000} s past the wall clock plus "
+                           f"FIRSTLINE_MAX_FUTURE_SKEW_S")
+
+
+def validate_event(ev: dict[str, Any], max_time_ms: int) -> None:
     if not ev["event_id"]:
         raise InvalidEvent("event_id is empty")
     if not ev["contact_id"]:
@@ -31,8 +44,8 @@ def validate_event(ev: dict[str, Any]) -> None:
     if ev["type"] not in KNOWN_TYPES:
         raise InvalidEvent(f"unknown event type {ev['type']!r}")
     t = ev["occurred_at"]
-    if not MIN_TIME_MS <= t < MAX_TIME_MS:
-        raise InvalidEvent(f"occurred_at {t} is not UTC epoch milliseconds between 2000 and 2100")
+    if not MIN_TIME_MS <= t <= max_time_ms:
+        check_time("occurred_at", t, max_time_ms)
     if not 1 <= ev["line"] <= 9:
         raise InvalidEvent(f"line {ev['line']} is outside 1..9")
     acw = ev.get("after_contact_work_ms")
@@ -42,13 +55,12 @@ def validate_event(ev: dict[str, Any]) -> None:
         raise InvalidEvent(f"{ev['type']} event without a queue")
 
 
-def validate_survey(response: dict[str, Any]) -> None:
+def validate_survey(response: dict[str, Any], max_time_ms: int) -> None:
     if not response["response_id"] or not response["contact_id"]:
         raise InvalidEvent("response_id and contact_id must not be empty")
     if not 1 <= response["score"] <= 5:
         raise InvalidEvent(f"score {response['score']} is outside 1..5")
-    if not MIN_TIME_MS <= response["occurred_at"] < MAX_TIME_MS:
-        raise InvalidEvent(f"occurred_at {response['occurred_at']} is not UTC epoch milliseconds between 2000 and 2100")
+    check_time("occurred_at", response["occurred_at"], max_time_ms)
 
 
 def _latest(pair_a: list | None, pair_b: list) -> list:
@@ -59,7 +71,7 @@ def _latest(pair_a: list | None, pair_b: list) -> list:
 @dataclass(slots=True)
 class ContactState:
     contact_id: str
-    seen: list[str] = field(default_factory=list)  # event ids folded in
+    seen: set[str] = field(default_factory=set)  # event ids folded in (a list in JSON)
     channel: str = "UNKNOWN"
     subscriber_id: str | None = None
     region: str | None = None
@@ -79,12 +91,18 @@ class ContactState:
     # next change is sent as the difference from them without deriving them again.
     facts: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
-    def apply(self, ev: dict[str, Any]) -> bool:
-        """Fold one validated event in; False when it was a duplicate."""
+    def apply(self, ev: dict[str, Any], max_events: int = MAX_EVENTS_PER_CONTACT) -> bool:
+        """Fold one validated event in; False when it was a duplicate. A contact holds at most
+        `max_events` distinct events and survey answers: its state must stay small enough to
+        write, and no real contact has that many."""
         event_id = ev["event_id"]
-        if event_id in self.seen:
+        seen = self.seen
+        if event_id in seen:
             return False
-        self.seen.append(event_id)
+        if len(seen) >= max_events:
+            raise TooLarge(f"contact {self.contact_id[:100]!r} has {len(seen)} events already, the most "
+                           f"FIRSTLINE_MAX_EVENTS_PER_CONTACT allows")
+        seen.add(event_id)
         t = ev["occurred_at"]
         kind = ev["type"]
         self.first_seen = t if self.first_seen is None else min(self.first_seen, t)
@@ -117,12 +135,15 @@ class ContactState:
             self.abandoned_at = t if self.abandoned_at is None else min(self.abandoned_at, t)
         return True
 
-    def apply_survey(self, response: dict[str, Any]) -> bool:
+    def apply_survey(self, response: dict[str, Any], max_events: int = MAX_EVENTS_PER_CONTACT) -> bool:
         """Join a survey response (it may come before the contact's events); False if a duplicate."""
         response_id = "survey:" + response["response_id"]
         if response_id in self.seen:
             return False
-        self.seen.append(response_id)
+        if len(self.seen) >= max_events:
+            raise TooLarge(f"contact {self.contact_id[:100]!r} has {len(self.seen)} events already, the most "
+                           f"FIRSTLINE_MAX_EVENTS_PER_CONTACT allows")
+        self.seen.add(response_id)
         self.survey = _latest(self.survey, [response["occurred_at"], response["score"]])
         if self.subscriber_id is None:
             self.subscriber_id = response.get("subscriber_id")
@@ -186,7 +207,7 @@ class ContactState:
 
     def to_json(self) -> dict[str, Any]:
         # Spelled out (a test keeps it to the fields): once per changed contact per checkpoint.
-        return {"contact_id": self.contact_id, "seen": self.seen, "channel": self.channel,
+        return {"contact_id": self.contact_id, "seen": list(self.seen), "channel": self.channel,
                 "subscriber_id": self.subscriber_id, "region": self.region, "reason": self.reason,
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "created_at": self.created_at,
                 "legs": self.legs, "answers": self.answers, "transfers": self.transfers, "ended": self.ended,
@@ -195,7 +216,9 @@ class ContactState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ContactState":
-        return cls(**data)
+        state = cls(**data)
+        state.seen = set(state.seen)
+        return state
 
 
 STORED_FIELDS = tuple(name for name in ContactState.__slots__ if name != "facts")  # type: ignore[attr-defined]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from streams.identifiers import escape, join_id
+
 DEFAULT_AHT_MS = 180_000
 STAFFED = ("AVAILABLE", "BUSY", "WRAP_UP")
 
@@ -32,11 +34,16 @@ def empty_bucket(partition: int) -> dict[str, Any]:
 
 
 def waiting_key(queue: str, contact_id: str) -> str:
-    return f"{queue}|waiting|{zlib.crc32(contact_id.encode()) % WAITING_BUCKETS}"
+    return join_id(queue, "waiting", zlib.crc32(contact_id.encode()) % WAITING_BUCKETS)
 
 
 def waiting_keys(queue: str) -> list[str]:
-    return [f"{queue}|waiting|{n}" for n in range(WAITING_BUCKETS)]
+    return [join_id(queue, "waiting", n) for n in range(WAITING_BUCKETS)]
+
+
+def queue_key(queue: str) -> str:
+    """A queue's own entry: the name escaped, so that no queue name can be a waiting bucket's key."""
+    return escape(queue)
 
 
 def is_queue_key(key: str) -> bool:
@@ -53,7 +60,7 @@ def entry_of(store: Any, queue: str, entry: dict[str, Any] | None, partition: in
         bucket = store.get(key) or empty_bucket(partition)
         bucket["waiting"][contact_id] = at
         store.put(key, bucket, partition)
-    store.put(queue, entry, partition)
+    store.put(queue_key(queue), entry, partition)
     return entry
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from streams.analytics.queue_window import MINUTE_MS, WindowAgg
 from streams.analytics.sketch import Sketch
-from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, ContactState, InvalidEvent
+from streams.processors.contact_lifecycle import ContactState, InvalidEvent, check_time
 from streams.processors.queue_facts import Fact, Outcome, OutcomeKey, as_fact
 from streams.processors.queue_windows import COUNTED
 
@@ -113,13 +113,14 @@ def from_delta(delta: dict[str, Any]) -> WindowAgg:
                      escalations=delta["escalations"])
 
 
-def validate_delta(delta: dict[str, Any]) -> None:
+def validate_delta(delta: dict[str, Any], max_time_ms: int) -> None:
     """What a MinuteDelta from the wire must satisfy before it changes a window."""
     start = delta["start"]
     if not delta["channel"] or not delta["region"]:
         raise InvalidEvent(f"minute delta without channel or region: {delta['channel']!r}, {delta['region']!r}")
-    if start % MINUTE_MS or not MIN_TIME_MS <= start < MAX_TIME_MS:
-        raise InvalidEvent(f"minute delta start {start} is not a minute between 2000 and 2100")
+    if start % MINUTE_MS:
+        raise InvalidEvent(f"minute delta start {start} is not the start of a minute")
+    check_time("minute delta start", start, max_time_ms)
     if delta["facts"] <= 0 or delta["wait_max"] < 0:
         raise InvalidEvent(f"minute delta with {delta['facts']} facts and longest wait {delta['wait_max']}")
     pairs = delta["wait_buckets"]

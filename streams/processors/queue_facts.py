@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.identifiers import join_id
 from streams.processors.contact_lifecycle import ContactState
 
 Fact = dict[str, Any]
@@ -82,7 +83,7 @@ def as_fact(state: ContactState, key: OutcomeKey, outcome: Outcome) -> Fact:
     cid = state.contact_id
     return {"channel": state.channel, "region": state.region or "unknown", "contact_id": cid, "wait_ms": wait_ms,
             "handle_ms": handle_ms, "duration_ms": duration_ms, "agent_id": None, "agent_state": None,
-            "fact_id": f"{cid}|{kind}|{leg}", "kind": kind, "queue": queue, "at": at}
+            "fact_id": join_id(cid, kind, leg), "kind": kind, "queue": queue, "at": at}
 
 
 def facts_of(state: ContactState, summary: dict[str, Any] | None = None) -> dict[str, Fact]:

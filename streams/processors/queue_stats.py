@@ -1,50 +1,47 @@
 """queue-facts -> queue-statistics, and the live state of every queue.
 
-Minute deltas and facts arrive keyed by queue, so one partition holds everything about a queue: its minute windows
-(queue_windows.py), its live state (live_queues.py) and the partition's watermark, all in faust
-tables. Final records are sent when the watermark closes a window; open windows are re-sent at
-most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they change. Records and state changes are
-made durable at checkpoints (streams/batch_channel.py), not per batch: a minute that takes facts
-from many batches costs one changelog record per checkpoint.
+Minute deltas and facts arrive keyed by queue, so one partition holds everything about a queue:
+its minute windows (queue_windows.py), its live state (live_queues.py) and the partition's
+watermark, all in changelog-backed tables. Final records are sent when the watermark closes a
+window; open windows are re-sent at most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they
+change. Every statistics record goes out before the state that says it was sent (the engine's
+checkpoint order), so a crash in between sends it again, never loses it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from streams.app import Outbox, Pipeline
 from streams.codec.errors import DecodeError
+from streams.engine.processor import Context, Processor, Timer
+from streams.identifiers import unescape
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
-from streams.processors.contact_lifecycle import MAX_TIME_MS, MIN_TIME_MS, InvalidEvent
+from streams.processors.contact_lifecycle import InvalidEvent, check_time
 from streams.processors.minute_deltas import from_delta, validate_delta
 from streams.processors.queue_windows import ALL_REGIONS, QueueWindows, minute_key, stored_minute
-from streams.processors.table_state import BufferedTable, flush_all
 from streams.topics import spec
 
-PROCESSOR = "queue-stats"
 KINDS = {"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION", "WAITING", "AGENT"}
 _NEEDS = {"ANSWERED": "wait_ms", "ABANDONED": "wait_ms", "ENDED": "handle_ms", "WAITING": "contact_id",
           "AGENT": "agent_id"}  # the field a kind of fact cannot do without
 
 
-def validate_source(fact: dict[str, Any], sources: int) -> None:
+def validate_source(fact: dict[str, Any], sources: int, max_time_ms: int) -> None:
     """A heartbeat's, or a contact fact's, source partition and watermark: either moves the
     closing watermark, and one from the far future would close every window early."""
     if fact["source_partition"] is None or not 0 <= fact["source_partition"] < sources:
         raise InvalidEvent(f"source partition {fact['source_partition']}, not one of 0..{sources - 1}")
-    if fact["watermark"] is not None and not MIN_TIME_MS <= fact["watermark"] < MAX_TIME_MS:
-        raise InvalidEvent(f"watermark {fact['watermark']} is not UTC epoch milliseconds between 2000 and 2100")
+    if fact["watermark"] is not None:
+        check_time("watermark", fact["watermark"], max_time_ms)
 
 
-def validate_fact(fact: dict[str, Any]) -> None:
+def validate_fact(fact: dict[str, Any], max_time_ms: int) -> None:
     if fact["kind"] not in KINDS or fact["sign"] not in (1, -1) or not fact["queue"]:
         raise InvalidEvent(f"not a usable fact: kind {fact['kind']}, sign {fact['sign']}, queue {fact['queue']!r}")
-    if not MIN_TIME_MS <= fact["at"] < MAX_TIME_MS:
-        raise InvalidEvent(f"at {fact['at']} is not UTC epoch milliseconds between 2000 and 2100")
+    check_time("at", fact["at"], max_time_ms)
     needs = _NEEDS.get(fact["kind"])
     if needs and fact[needs] is None:
         raise InvalidEvent(f"{fact['kind']} fact without {needs}")
@@ -59,7 +56,7 @@ class LiveQueues:
         self.live, self.watermarks, self.windows = live, watermarks, windows
 
     def view(self, queue: str) -> dict[str, Any] | None:
-        state = self.live.get(queue)
+        state = self.live.get(live_queues.queue_key(queue))
         if state is None:
             return None
         buckets = [b["waiting"] for b in (self.live.get(k) for k in live_queues.waiting_keys(queue)) if b]
@@ -74,220 +71,201 @@ class LiveQueues:
         return live_queues.view(queue, state, buckets, watermark, aht)
 
     def all(self) -> list[dict[str, Any]]:
-        queues = sorted(key for key, _ in self.live.items() if live_queues.is_queue_key(key))
+        queues = sorted(unescape(key) for key, _ in self.live.items() if live_queues.is_queue_key(key))
         return [v for v in (self.view(q) for q in queues) if v is not None]
 
 
-def register(pipeline: Pipeline) -> LiveQueues:
-    app, settings, codec = pipeline.app, pipeline.settings, pipeline.codec
-    source = pipeline.source("queue-facts")
-    schema = spec("queue-facts").value_schema
-    (single_schema,) = spec("queue-facts").also_reads
-    partitions = source.partitions
-    minutes, days, counted, live, watermarks = (
-        BufferedTable(app.Table(name, default=None, key_type=str, partitions=partitions),
-                      encode=stored_minute if name == "queue-minutes" else None)
-        for name in ("queue-minutes", "queue-days", "queue-counted", "queue-live", "queue-watermarks"))
-    tables = (minutes, days, counted, live, watermarks)
-    lateness_ms = int(settings.allowed_lateness_s * 1000)
-    windows = QueueWindows(minutes, days, counted, lateness_ms, settings.sl_threshold_ms)
-    dirty: set[str] = set()  # minute keys changed since the last update was sent
-    # Of those, the minutes whose final record close() sent after their last change: an update
-    # would repeat it (in a backlog most minutes close between two updates).
-    sent_final: set[str] = set()
-    last_update = [time.monotonic()]
-    started: dict[int, float] = {}  # when this process first saw each partition
-    sources = spec("contact-events").partition_count(settings)
-    silent_s = watermark_logic.silent_after(settings.watermark_idle_s)
+class QueueStatistics(Processor):
+    name = "queue-stats"
+    inputs = ("queue-facts",)
 
-    def watermark_state(p: int) -> dict[str, Any]:
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        settings = ctx.settings
+        self.schema = spec("queue-facts").value_schema
+        (self.single_schema,) = spec("queue-facts").also_reads
+        partitions = spec("queue-facts").partition_count(settings)
+        self.minutes, self.days, self.counted, self.live, self.watermarks = (
+            ctx.table(name, partitions=partitions, encode=stored_minute if name == "queue-minutes" else None)
+            for name in ("queue-minutes", "queue-days", "queue-counted", "queue-live", "queue-watermarks"))
+        self.windows = QueueWindows(self.minutes, self.days, self.counted, int(settings.allowed_lateness_s * 1000),
+                                    settings.sl_threshold_ms)
+        self.dirty: set[str] = set()  # minute keys changed since the last update was sent
+        # Of those, the minutes whose final record close() sent after their last change: an
+        # update would repeat it (in a backlog most minutes close between two updates).
+        self.sent_final: set[str] = set()
+        self.last_update = time.monotonic()
+        self.started: dict[int, float] = {}  # when this process first saw each partition
+        self.sources = spec("contact-events").partition_count(settings)
+        self.silent_s = watermark_logic.silent_after(settings.watermark_idle_s)
+        self.view = LiveQueues(self.live, self.watermarks, self.windows)
+
+    def watermark_state(self, p: int) -> dict[str, Any]:
         # The stored dict itself: changed in place per fact, written to the changelog per batch.
-        state = watermarks.get(str(p))
+        state = self.watermarks.get(str(p))
         if state is None:
             state = {}
-            watermarks.data[str(p)] = state
+            self.watermarks.data[str(p)] = state
         return state
 
-    def closing_watermark(p: int) -> int:
-        return watermark_logic.effective(watermark_state(p), sources, time.time(),
-                                         started.setdefault(p, time.time()), silent_s)
+    def closing_watermark(self, p: int) -> int:
+        now = time.time()
+        return watermark_logic.effective(self.watermark_state(p), self.sources, now,
+                                         self.started.setdefault(p, now), self.silent_s, int(now * 1000))
 
-    # aggregate() and tick() change the same stores: one at a time, each from its changes to its
-    # records delivered and its state written, so neither writes state whose records the other
-    # still has in flight.
-    turn = asyncio.Lock()
-
-    def close_windows(out: Outbox, partitions: Iterable[int]) -> None:
+    def close_windows(self, partitions: Iterable[int]) -> None:
+        out = self.ctx.out
         for p in partitions:
             # A minute closed here stays dirty: the day and rolling views it belongs to still need
             # an update with its last facts.
-            for record in windows.close(p, closing_watermark(p)):
+            for record in self.windows.close(p, self.closing_watermark(p)):
                 out.emit("queue-statistics", record["stat_id"], record)
                 if record["window"] == "MINUTE":
-                    sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
-                                              record["window_start"]))
-        dirty.update(windows.take_recovered())
+                    self.sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
+                                                   record["window_start"]))
+        self.dirty.update(self.windows.take_recovered())
 
-    @app.on_rebalance_complete.connect  # type: ignore[misc]
-    async def rebuild_cache(*args: Any, **kwargs: Any) -> None:
-        windows.forget_cache()  # another worker may have changed partitions this one gets back
+    def on_rebalanced(self) -> None:
+        self.windows.forget_cache()  # another worker may have changed partitions this one gets back
 
-    def send_updates(out: Outbox) -> None:
-        if dirty:
-            for record in windows.updates(list(dirty), sent_final):
-                out.emit("queue-statistics", record["stat_id"], record)
-            dirty.clear()
-        sent_final.clear()
-        last_update[0] = time.monotonic()
+    def send_updates(self) -> None:
+        if self.dirty:
+            for record in self.windows.updates(list(self.dirty), self.sent_final):
+                self.ctx.out.emit("queue-statistics", record["stat_id"], record)
+            self.dirty.clear()
+        self.sent_final.clear()
+        self.last_update = time.monotonic()
 
-    def decode_batch(value: bytes | None) -> dict[str, Any]:
+    def decode_batch(self, value: bytes | None) -> dict[str, Any]:
         try:
-            return codec.decode(value, schema)
+            return self.ctx.codec.decode(value, self.schema)
         except DecodeError as exc:
             if exc.kind != "WRONG_TYPE":
                 raise
             # written one per record by an older worker
-            return {"facts": [codec.decode(value, single_schema)], "minutes": ()}
+            return {"facts": [self.ctx.codec.decode(value, self.single_schema)], "minutes": ()}
 
-    def apply_fact(fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float,
-                   offset: int) -> list[str]:
+    def apply_fact(self, fact: dict[str, Any], p: int, seen: set[int], closing: dict[int, int], now: float,
+                   offset: int, max_time: int) -> list[str]:
         """`closing`: the closing watermark per partition as of this batch's facts so far, worked
         out again only when a fact moves a source on (it was most of the cost of a fact)."""
         if fact["kind"] == "WATERMARK":
-            validate_source(fact, sources)
+            validate_source(fact, self.sources, max_time)
             seen.add(p)
-            watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"],
-                                    now, idle=fact["source_idle"])
+            watermark_logic.observe(self.watermark_state(p), fact["source_partition"], fact["watermark"],
+                                    now, idle=fact["source_idle"], wall_ms=int(now * 1000))
             closing.pop(p, None)
             return []
-        validate_fact(fact)
+        validate_fact(fact, max_time)
         if fact["source_partition"] is not None or fact["watermark"] is not None:
-            validate_source(fact, sources)
+            validate_source(fact, self.sources, max_time)
         seen.add(p)
-        started.setdefault(p, now)
+        self.started.setdefault(p, now)
         if fact["watermark"] is not None and fact["source_partition"] is not None:
-            if watermark_logic.observe(watermark_state(p), fact["source_partition"], fact["watermark"], now):
+            if watermark_logic.observe(self.watermark_state(p), fact["source_partition"], fact["watermark"], now,
+                                       wall_ms=int(now * 1000)):
                 closing.pop(p, None)
         if fact["kind"] in ("WAITING", "AGENT"):
-            queue = fact["queue"]
-            entry = live.get(queue)
+            live, queue = self.live, fact["queue"]
+            key = live_queues.queue_key(queue)
+            entry = live.get(key)
             if entry is None or "waiting" in entry:
                 entry = live_queues.entry_of(live, queue, entry, p)
             if fact["kind"] == "AGENT":
                 if live_queues.apply_agent(entry, fact):
-                    live.put(queue, entry, p)
+                    live.put(key, entry, p)
             else:
-                key = live_queues.waiting_key(queue, fact["contact_id"])
-                bucket = live.get(key) or live_queues.empty_bucket(p)
+                bucket_key = live_queues.waiting_key(queue, fact["contact_id"])
+                bucket = live.get(bucket_key) or live_queues.empty_bucket(p)
                 if live_queues.apply_waiting(bucket, fact):
-                    live.put(key, bucket, p)
-        else:
-            watermark = closing.get(p)
-            if watermark is None:
-                watermark = closing[p] = closing_watermark(p)
-            changed = windows.apply(fact, p, watermark, offset)
-            dirty.update(changed)
-            sent_final.difference_update(changed)
-            return changed
-        return []
+                    live.put(bucket_key, bucket, p)
+            return []
+        watermark = closing.get(p)
+        if watermark is None:
+            watermark = closing[p] = self.closing_watermark(p)
+        changed = self.windows.apply(fact, p, watermark, offset)
+        self.dirty.update(changed)
+        self.sent_final.difference_update(changed)
+        return changed
 
-    def apply_deltas(batch: dict[str, Any], message: Any, out: Outbox, seen: set[int], closing: dict[int, int],
-                     now: float) -> list[str]:
+    def apply_deltas(self, batch: dict[str, Any], message: Any, seen: set[int], closing: dict[int, int],
+                     now: float, max_time: int) -> list[str]:
         """A record's minute deltas (minute_deltas.py); returns the minute keys changed."""
-        p, deltas = message.partition, batch["minutes"]
+        p, deltas, out = message.partition, batch["minutes"], self.ctx.out
         try:
-            validate_source(batch, sources)
+            validate_source(batch, self.sources, max_time)
             if batch["through_offset"] is None or batch["through_offset"] < 0 or batch["part"] < 0:
                 raise InvalidEvent(f"minute deltas without a usable through offset and part: "
                                    f"{batch['through_offset']}, {batch['part']}")
         except InvalidEvent as exc:
-            out.reject(message, InvalidEvent(f"{len(deltas)} minute deltas: {exc}"), PROCESSOR)
+            out.reject(message, InvalidEvent(f"{len(deltas)} minute deltas: {exc}"))
             return []
         seen.add(p)
-        started.setdefault(p, now)
+        self.started.setdefault(p, now)
         if batch["watermark"] is not None:
-            if watermark_logic.observe(watermark_state(p), batch["source_partition"], batch["watermark"], now):
+            if watermark_logic.observe(self.watermark_state(p), batch["source_partition"], batch["watermark"], now,
+                                       wall_ms=int(now * 1000)):
                 closing.pop(p, None)
         watermark = closing.get(p)
         if watermark is None:
-            watermark = closing[p] = closing_watermark(p)
+            watermark = closing[p] = self.closing_watermark(p)
         queue, sender, tag = batch["queue"], str(batch["source_partition"]), [batch["through_offset"], batch["part"]]
         merged: list[str] = []
         for i, delta in enumerate(deltas):
             try:
                 if not queue:
                     raise InvalidEvent("minute delta without a queue")
-                validate_delta(delta)
-                merged += windows.apply_delta(queue, from_delta(delta), delta["channel"], delta["region"],
-                                              delta["start"], p, watermark, sender, tag, message.offset)
+                validate_delta(delta, max_time)
+                merged += self.windows.apply_delta(queue, from_delta(delta), delta["channel"], delta["region"],
+                                                   delta["start"], p, watermark, sender, tag, message.offset)
             except Exception as exc:  # the others of the record still count
-                out.reject(message, InvalidEvent(f"minute delta {i} of {len(deltas)}: {exc}"), PROCESSOR)
-        windows.mark_merged(merged, sender, tag)
-        dirty.update(merged)
-        sent_final.difference_update(merged)
+                out.reject(message, InvalidEvent(f"minute delta {i} of {len(deltas)}: {exc}"))
+        self.windows.mark_merged(merged, sender, tag)
+        self.dirty.update(merged)
+        self.sent_final.difference_update(merged)
         return merged
 
-    # Records of the batches since the last checkpoint, and of the timer: delivered before any
-    # state is written (both write the shared tables; see `turn`).
-    pending = [pipeline.outbox()]
-
-    async def make_durable() -> None:
-        # The records first, then the state that says they were sent: a crash in between
-        # must not leave a closed minute whose final record never went out. State written ahead
-        # of its batches' acknowledgement is safe: a record read again changes nothing
-        # (QueueWindows.mark_applied, counted facts, live state).
-        out, pending[0] = pending[0], pipeline.outbox()
-        await out.delivered()
-        await flush_all(*tables)
-
-    @app.task
-    async def aggregate() -> None:
-        async for messages in pipeline.checkpointed(source):
-            async with turn:
-                aggregate_batch(messages, pending[0])
-                if messages.checkpoint:
-                    await make_durable()
-
-    def aggregate_batch(messages: list[Any], out: Outbox) -> None:
+    def on_batch(self, records: Sequence[Any]) -> None:
         seen: set[int] = set()
         closing: dict[int, int] = {}
         now = time.time()
-        for message in messages:
+        max_time = self.ctx.clock.max_event_time()
+        out = self.ctx.out
+        for message in records:
             p = message.partition
             try:
-                batch = decode_batch(message.value)
+                self.ctx.bounds.record_size(message.value, internal=True)
+                batch = self.decode_batch(message.value)
             except Exception as exc:
-                out.reject(message, exc, PROCESSOR)
+                out.reject(message, exc)
                 continue
             facts = batch["facts"]
             changed: list[str] = []
             for i, fact in enumerate(facts):
                 try:
-                    changed += apply_fact(fact, p, seen, closing, now, message.offset)
+                    changed += self.apply_fact(fact, p, seen, closing, now, message.offset, max_time)
                 except Exception as exc:  # the others of the record still count
-                    out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"), PROCESSOR)
+                    out.reject(message, InvalidEvent(f"fact {i} of {len(facts)}: {exc}"))
             if batch["minutes"]:
-                changed += apply_deltas(batch, message, out, seen, closing, now)
+                changed += self.apply_deltas(batch, message, seen, closing, now, max_time)
             if changed:
-                windows.mark_applied(changed, message.offset)
+                self.windows.mark_applied(changed, message.offset)
         for p in seen:
-            watermarks.put(str(p), watermark_state(p), p)
-        close_windows(out, seen)
-        if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-            send_updates(out)
+            self.watermarks.put(str(p), self.watermark_state(p), p)
+        self.close_windows(seen)
+        if time.monotonic() - self.last_update >= self.ctx.settings.stats_update_interval_s:
+            self.send_updates()
 
-    @app.timer(settings.stats_update_interval_s)
-    async def tick() -> None:
-        async with turn:
-            # Between batches: idle sources time out and windows close, and a quiet queue's last
-            # change is not held back.
-            out = pending[0]
-            partitions = [int(p) for p, _ in list(watermarks.items())]
-            close_windows(out, partitions)
-            for p in partitions:  # idle sources may have moved the closing watermark
-                watermarks.put(str(p), watermark_state(p), p)
-            if time.monotonic() - last_update[0] >= settings.stats_update_interval_s:
-                send_updates(out)
-            await make_durable()
+    def timers(self) -> list[Timer]:
+        return [(self.ctx.settings.stats_update_interval_s, self.tick)]
 
-    return LiveQueues(live, watermarks, windows)
+    async def tick(self) -> None:
+        """Between batches: idle sources time out and windows close, and a quiet queue's last
+        change is not held back."""
+        partitions = [int(p) for p, _ in list(self.watermarks.items())]
+        self.close_windows(partitions)
+        for p in partitions:  # idle sources may have moved the closing watermark
+            self.watermarks.put(str(p), self.watermark_state(p), p)
+        if time.monotonic() - self.last_update >= self.ctx.settings.stats_update_interval_s:
+            self.send_updates()
+        await self.ctx.commit()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from streams.analytics.queue_window import DAY_MS, MINUTE_MS, ROLLING_MINUTES, WindowAgg
+from streams.identifiers import join_id
 
 ALL_REGIONS = "*"
 COUNTED = frozenset({"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION"})
@@ -44,7 +45,13 @@ class Store(Protocol):
 
 
 def minute_key(queue: str, channel: str, region: str, start: int) -> str:
-    return f"{queue}|{channel}|{region}|{start}"
+    return join_id(queue, channel, region, start)
+
+
+def counted_key(queue: str, channel: str, fact_id: str) -> str:
+    """A counted fact's key. The fact id is an identifier already (identifiers.py): it follows
+    the escaped queue and channel as it is, so the keys of earlier releases stay the same."""
+    return f"{join_id(queue, channel)}|{fact_id}"
 
 
 def stored_minute(entry: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +204,7 @@ class QueueWindows:
         entry["open"] = facts is not None
         if facts and entry["r"] != ALL_REGIONS:
             for fact_id, content in facts.items():
-                self.counted.put(f"{entry['q']}|{entry['c']}|{fact_id}", [*content, entry["r"], entry["p"]],
+                self.counted.put(counted_key(entry["q"], entry["c"], fact_id), [*content, entry["r"], entry["p"]],
                                  entry["p"])
         self.minutes.put(key, entry, entry["p"])
 
@@ -222,7 +229,7 @@ class QueueWindows:
         closed = (not entry["open"]) if entry is not None else _minute_end(at) + self.lateness_ms <= watermark
         if closed:
             return self._count(queue, channel, counted, threshold, 0, partition, watermark)  # late
-        key = f"{queue}|{channel}|{fact['fact_id']}"
+        key = counted_key(queue, channel, fact["fact_id"])
         held = self.counted.get(key)
         if fact["sign"] > 0:
             if held is not None and held[:6] == counted:
@@ -331,7 +338,7 @@ class QueueWindows:
     # -- days ---------------------------------------------------------------------------------
 
     def _day_key(self, queue: str, channel: str, region: str, at: int) -> str:
-        return f"{queue}|{channel}|{region}|{at - at % DAY_MS}"
+        return join_id(queue, channel, region, at - at % DAY_MS)
 
     def _ensure_day(self, queue: str, channel: str, region: str, at: int, partition: int) -> None:
         key = self._day_key(queue, channel, region, at)

@@ -15,19 +15,24 @@ time in a second, and the statistics would close windows ahead of a woken partit
 were not fetched yet (seen once: 410 late facts). The batch's own facts carry the watermarks from
 before it, so the announcement comes ahead of any watermark that moved past them. Left open: with
 several workers, one worker's backlog can still overtake another worker's idle partitions.
+
+The heartbeat timer is one of the contact-summary processor's callbacks, which the engine never
+runs at the same time as its checkpoint: a heartbeat cannot overtake facts still in flight (the
+producer queues a partition's record batches one behind the other, and a heartbeat sent between
+a checkpoint's facts and their acknowledgement closed their minutes early: seen as 15,761 late
+facts).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faust.types import TP
-
-from streams.app import Outbox, Pipeline
+from streams.engine.outbox import Outbox
+from streams.engine.processor import Context
+from streams.identifiers import join_id
 from streams.processors import watermarks as watermark_logic
 from streams.topics import spec
 
@@ -45,12 +50,12 @@ class PartitionProgress:
     def processed(self, offset: int, event_time: int | None) -> None:
         self.next_offset = max(self.next_offset or 0, offset + 1)
         self.last_record = time.monotonic()
-        if event_time is not None:
-            self.watermark = max(self.watermark or 0, event_time)
+        if event_time is not None:  # never past the wall clock (events may be a little ahead)
+            self.watermark = max(self.watermark or 0, min(event_time, int(time.time() * 1000)))
 
 
 def heartbeat(source_partition: int, watermark: int | None, idle: bool) -> dict[str, Any]:
-    return {"fact_id": f"watermark|{source_partition}", "sign": 1, "kind": "WATERMARK", "queue": "",
+    return {"fact_id": join_id("watermark", source_partition), "sign": 1, "kind": "WATERMARK", "queue": "",
             "channel": "", "region": "", "at": int(time.time() * 1000), "contact_id": None, "wait_ms": None,
             "handle_ms": None, "duration_ms": None, "agent_id": None, "agent_state": None,
             "source_partition": source_partition, "watermark": watermark, "source_idle": idle}
@@ -58,49 +63,32 @@ def heartbeat(source_partition: int, watermark: int | None, idle: bool) -> dict[
 
 class Heartbeats:
     """Heartbeats for the partitions in `progress`, which the processor keeps up to date (after
-    its outputs for the records are sent, so a heartbeat never overtakes their facts).
+    its outputs for the records are sent, so a heartbeat never overtakes their facts)."""
 
-    `sending`: the processor holds it from moving `progress` on until the facts from before are
-    acknowledged, and the timer holds it while it sends. Without it a heartbeat could reach a
-    queue-facts partition ahead of facts still in flight (the producer queues a partition's
-    record batches one behind the other, and whichever sender wakes first goes first) and close
-    their minutes early: seen as 15,761 late facts when facts went out once per checkpoint."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.sending = asyncio.Lock()
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.progress: dict[int, PartitionProgress] = {}
-        self.events_topic = spec("contact-events").full_name(pipeline.settings)
-        self.targets = spec("queue-facts").partition_count(pipeline.settings)
+        self.targets = spec("queue-facts").partition_count(ctx.settings)
 
-    async def _position(self, tp: TP, state: PartitionProgress) -> tuple[int | None, int | None]:
+    async def _position(self, p: int, state: PartitionProgress) -> tuple[int | None, int | None]:
         """(next offset to process, end of the partition), None where not known yet."""
-        consumer = self.pipeline.app.consumer
         up_to = state.next_offset
         if up_to is None:
-            try:
-                up_to = await consumer.position(tp)
-            except Exception:  # not positioned yet (assignment in progress)
-                up_to = None
-        return up_to, consumer.highwater(tp)
+            up_to = await self.ctx.position("contact-events", p)
+        return up_to, self.ctx.highwater("contact-events", p)
 
-    async def _send(self, out: Outbox, p: int, state: PartitionProgress, idle: bool) -> None:
+    def _send(self, out: Outbox, p: int, state: PartitionProgress, idle: bool) -> None:
         state.declared_idle = idle
         record = {"queue": "", "facts": [heartbeat(p, state.watermark, idle)]}
         for target in range(self.targets):
             out.emit("queue-facts", "", record, partition=target)
 
     async def tick(self) -> None:
-        async with self.sending:  # what it reads of `progress` and sends, as of one moment
-            await self._tick()
-
-    async def _tick(self) -> None:
-        consumer = self.pipeline.app.consumer
-        owned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.events_topic}
+        owned = self.ctx.assigned("contact-events")
         for p in [p for p in self.progress if p not in owned]:
             del self.progress[p]  # moved to another worker, which sends its heartbeats now
-        positions = {p: await self._position(tp, self.progress.setdefault(p, PartitionProgress()))
-                     for p, tp in sorted(owned.items())}
+        positions = {p: await self._position(p, self.progress.setdefault(p, PartitionProgress()))
+                     for p in owned}
         # While any partition of this worker has a backlog, none is idle: on a backlog event time
         # runs far ahead of the wall clock, and a partition whose records are on their way but
         # not fetched yet must not let the others' watermarks pass it.
@@ -110,14 +98,14 @@ class Heartbeats:
         for p, (up_to, end) in positions.items():
             state = self.progress[p]
             idle = not backlog and watermark_logic.source_idle(now, state.last_record, up_to, end,
-                                                               self.pipeline.settings.watermark_idle_s)
+                                                               self.ctx.settings.watermark_idle_s)
             status.append((idle, p, state))
-        out = self.pipeline.outbox()
+        out = self.ctx.outbox()
         for idle, p, state in sorted(status, key=lambda s: s[0]):  # active ones first
-            await self._send(out, p, state, idle)
+            self._send(out, p, state, idle)
         await out.delivered()
 
-    async def after_batch(self, out: Outbox, processed: Iterable[int] = ()) -> None:
+    def after_batch(self, out: Outbox, processed: Iterable[int] = ()) -> None:
         """Call with the outbox holding a batch's facts, after `progress` took in the batch.
 
         The watermark of every partition the batch processed follows its facts at once (the
@@ -130,16 +118,6 @@ class Heartbeats:
         for p, state in list(self.progress.items()):
             if state.declared_idle:
                 state.last_record = time.monotonic()
-                await self._send(out, p, state, False)
+                self._send(out, p, state, False)
             elif p in processed:
-                await self._send(out, p, state, False)
-
-
-def register(pipeline: Pipeline) -> Heartbeats:
-    heartbeats = Heartbeats(pipeline)
-
-    @pipeline.app.timer(min(1.0, pipeline.settings.watermark_idle_s / 2))
-    async def send_heartbeats() -> None:
-        await heartbeats.tick()
-
-    return heartbeats
+                self._send(out, p, state, False)

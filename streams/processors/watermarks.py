@@ -37,20 +37,28 @@ def source_idle(now: float, last_record: float, processed_up_to: int | None, hig
     return processed_up_to >= highwater
 
 
-def observe(state: dict[str, Any], source: int, watermark: int | None, now: float, idle: bool = False) -> bool:
-    """Record what a source said: its watermark (never moving back) and whether it is idle.
-    Returns True when the source's watermark advanced."""
+def observe(state: dict[str, Any], source: int, watermark: int | None, now: float, idle: bool = False,
+            wall_ms: int | None = None) -> bool:
+    """Record what a source said: its watermark (never moving back, never past the wall clock
+    `wall_ms` when given) and whether it is idle; `now`: when, in seconds, for silence. Returns
+    True when the source's watermark advanced."""
     sources = state.setdefault("sources", {})
     held = sources.get(str(source))
     old = held[0] if held else 0
-    new = max(old, watermark or 0)
+    new = watermark or 0
+    if wall_ms is not None and new > wall_ms:
+        new = wall_ms
+    new = max(old, new)
     sources[str(source)] = [new, now, bool(idle)]
     return new > old
 
 
-def effective(state: dict[str, Any], source_count: int, now: float, started: float, silent_s: float) -> int:
-    """The watermark by which windows may close (0: none yet). It never moves back: a source
-    that wakes up after being idle cannot reopen what has closed."""
+def effective(state: dict[str, Any], source_count: int, now: float, started: float, silent_s: float,
+              wall_ms: int | None = None) -> int:
+    """The watermark by which windows may close (0: none yet). It never moves back (a source
+    that wakes up after being idle cannot reopen what has closed) and never passes the wall
+    clock `wall_ms` when given: an event from a producer with a wrong clock must not close
+    today's windows."""
     sources = state.get("sources", {})
     heard = [(held[0], now - held[1] < silent_s, len(held) > 2 and held[2]) for held in sources.values()]
     anyone_heard = any(recent for _, recent, _ in heard)
@@ -61,5 +69,8 @@ def effective(state: dict[str, Any], source_count: int, now: float, started: flo
         candidate = min(holding)
     else:
         candidate = max((wm for wm, _, _ in heard), default=0)
-    state["closed"] = max(state.get("closed", 0), candidate)
-    return state["closed"]
+    if wall_ms is None:
+        state["closed"] = max(state.get("closed", 0), candidate)
+        return state["closed"]  # type: ignore[no-any-return]
+    state["closed"] = max(state.get("closed", 0), min(candidate, wall_ms))
+    return min(state["closed"], wall_ms)  # type: ignore[no-any-return]

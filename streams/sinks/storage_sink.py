@@ -1,79 +1,72 @@
 """Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
 
-A batch is acknowledged only after this loop body returns (streams/batch_channel.py), and faust
-commits acknowledged offsets only, so an offset is committed after its row is durable. A crash in
-between replays the batch, and the versioned upsert makes the replay a no-op.
+A batch is acknowledged only after it is written (sinks/base.py), and offsets are committed for
+acknowledged records only: an offset is committed after its row is durable. A crash in between
+replays the batch, and the versioned upsert makes the replay a no-op.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from streams.app import Pipeline
+from streams.engine.processor import Context
+from streams.sinks.base import BatchingSink
 from streams.sinks.storage import Store, open_store
 from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
 from streams.topics import spec
 
-log = logging.getLogger(__name__)
 
-ROUTES = (("contact-summaries", CONTACT_SUMMARIES), ("queue-statistics", QUEUE_STATISTICS))
+class StorageSink(BatchingSink):
+    table: ClassVar[Table]
 
+    def __init__(self, ctx: Context, store: Store) -> None:
+        super().__init__(ctx)
+        self.store = store
+        self.schema = spec(self.inputs[0]).value_schema
+        # Records are decoded straight into rows (tuples in the table's column order).
+        self.columns = tuple(self.table.column_names)
+        self.key_at = self.columns.index(self.table.key)
+        self.version_at = self.columns.index(self.table.version) if self.table.version is not None else None
 
-def register(pipeline: Pipeline) -> None:
-    url = pipeline.settings.database_url
-    # SQLite: one store (one connection) for every route, see storage/sqlite.py. PostgreSQL takes
-    # concurrent writers well: a connection per route.
-    shared = open_store(url) if url.startswith("sqlite:") else None
-    for topic, table in ROUTES:
-        _register_route(pipeline, topic, table, shared or open_store(url))
+    def decode(self, message: Any) -> tuple[Any, Any, Any]:
+        row = self.ctx.codec.decode_row(message.value, self.schema, self.columns)
+        return row[self.key_at], (row[self.version_at] if self.version_at is not None else None), row
 
+    async def open(self) -> None:
+        await self.store.open()
 
-def _register_route(pipeline: Pipeline, topic: str, table: Table, store: Store) -> None:
-    app, codec = pipeline.app, pipeline.codec
-    source = pipeline.source(topic)
-    schema = spec(topic).value_schema
-    name = f"{topic}-sink"
-    # Records are decoded straight into rows (tuples in the table's column order).
-    columns = tuple(table.column_names)
-    key_at = columns.index(table.key)
-    version_at = columns.index(table.version) if table.version is not None else None
+    async def reconnect(self) -> None:
+        await self.store.reconnect()
 
-    @app.task
-    async def store_rows() -> None:
-        await retrying(store.open, f"opening storage for {name}")
-        try:
-            async for messages in pipeline.batches(source):
-                out = pipeline.outbox()
-                newest: dict[str, tuple[Any, ...]] = {}
-                for message in messages:
-                    try:
-                        row = codec.decode_row(message.value, schema, columns)
-                    except Exception as exc:
-                        out.reject(message, exc, name)
-                        continue
-                    held = newest.get(row[key_at])
-                    if held is None or version_at is None or row[version_at] >= held[version_at]:
-                        newest[row[key_at]] = row
-                rows = list(newest.values())
-                await retrying(lambda: store.upsert(table, rows), f"writing {len(rows)} rows to {table.name}")
-                await out.delivered()
-        finally:
-            await store.close()
+    async def write(self, rows: Sequence[Any]) -> None:
+        await self.store.upsert(self.table, list(rows))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return self.store.is_transient(exc)
 
 
-async def retrying(action: Callable[[], Awaitable[None]], what: str) -> None:
-    """Retry until it succeeds: a database outage (or SQLite's lock, held by the other sink while
-    it creates tables) pauses the stream, nothing is acked and nothing committed, instead of
-    losing the batch or crashing the worker."""
-    delay = 0.2
-    while True:
-        try:
-            await action()
-            return
-        except Exception as exc:  # the driver's errors differ per back end
-            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+class ContactSummarySink(StorageSink):
+    name = "contact-summaries-sink"
+    inputs = ("contact-summaries",)
+    table = CONTACT_SUMMARIES
+
+
+class QueueStatisticsSink(StorageSink):
+    name = "queue-statistics-sink"
+    inputs = ("queue-statistics",)
+    table = QUEUE_STATISTICS
+
+
+SINKS = (ContactSummarySink, QueueStatisticsSink)
+
+
+def stores_for(url: str) -> list[Store]:
+    """One store per sink; SQLite's sinks share one (one writer at a time, see storage/sqlite.py)."""
+    if url.startswith("sqlite:"):
+        shared = open_store(url)
+        return [shared] * len(SINKS)
+    return [open_store(url) for _ in SINKS]
+
+
+__all__ = ["SINKS", "ContactSummarySink", "QueueStatisticsSink", "StorageSink", "stores_for"]

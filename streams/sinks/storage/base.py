@@ -15,6 +15,12 @@ class Store(Protocol):
         """Write rows (values in `table.column_names` order) in one durable transaction; keeps
         the newest version per key."""
 
+    async def reconnect(self) -> None:
+        """Drop the connection (it may be dead: the server restarted) and make a new one."""
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a failure is the connection's or the server's (retry), not the rows' (refuse)."""
+
     async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read rows (for the CLI report, the web views and tests)."""
 

@@ -14,9 +14,28 @@ class PostgresStore:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self._conn: psycopg.AsyncConnection | None = None
 
+    async def _connect(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
+
+    async def reconnect(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close()
+            except Exception:  # already broken: nothing to close cleanly
+                pass
+            self._conn = None
+        await self._connect()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        # OperationalError: the connection or the server (AdminShutdown, CannotConnectNow, a
+        # dropped socket); InterfaceError: a closed connection was used. A row the server
+        # refuses raises DataError, IntegrityError and the like.
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, OSError))
+
     async def open(self) -> None:
-        if self._conn is None:
-            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        await self._connect()
+        assert self._conn is not None
         async with self._conn.transaction():
             for table in ALL_TABLES:
                 await self._conn.execute(table.create_sql())  # type: ignore[arg-type]

@@ -84,6 +84,13 @@ class SqliteStore:
                     self._conn.execute(_upsert_sql(table, size), [v for row in chunk for v in row])
                     start += size
 
+    async def reconnect(self) -> None:
+        return None  # a file: nothing to reconnect; a lock is waited out by retrying
+
+    def is_transient(self, exc: BaseException) -> bool:
+        # "database is locked", "disk I/O error", a full disk: the file's state, not the rows'.
+        return isinstance(exc, sqlite3.OperationalError)
+
     async def upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             await self._run(self._upsert, table, rows)

@@ -8,7 +8,7 @@ threshold of 50,000). Almost nothing the processors make is cyclic: reference co
 and the collector only has to find the rare cycle (asyncio's exceptions and futures), which a
 larger threshold still does, a little later.
 
-Since checkpoints (streams/batch_channel.py) keep a checkpoint's outputs and state changes alive
+Since checkpoints (streams/engine/channel.py) keep a checkpoint's outputs and state changes alive
 for up to its interval, 50,000 was too low again: most of those objects outlived a young
 collection, were walked there, moved to the middle generation and walked again (2.8 s of 42 s of
 CPU on the national bench path, 1.2 s of it in the middle generation). At 500,000 most die

@@ -1,6 +1,6 @@
 """The faust app and Kafka consumer firstline runs on: faust's, with three changes.
 
-1. Records of a BatchChannel (streams/batch_channel.py) go from each fetch straight into the
+1. Records of a BatchChannel (streams/engine/channel.py) go from each fetch straight into the
    channel's buffer, a partition's records in one step, without faust's per-record delivery
    (other topics, such as changelogs being recovered, take faust's path), and are acknowledged
    per batch. Every processor and sink reads through a BatchChannel: faust's Streams acknowledge
@@ -43,7 +43,7 @@ from faust.types.tuples import ack_lock
 from mode import Service
 from mode.utils.futures import notify
 
-from streams.batch_channel import BatchChannel
+from streams.engine.channel import BatchChannel
 
 STALL_S = 10.0
 
@@ -298,7 +298,7 @@ class App(faust.App):
         self.batch_channels: dict[str, BatchChannel] = {}  # topic name -> its channel
 
     def batch_channel(self, *topics: str, capacity: int, partitions: int | None = None) -> BatchChannel:
-        """A subscription to `topics` (raw bytes) read in batches; see streams/batch_channel.py."""
+        """A subscription to `topics` (raw bytes) read in batches; see streams/engine/channel.py."""
         channel = BatchChannel(self, topics=list(topics), key_type=bytes, value_type=bytes,
                                key_serializer="raw", value_serializer="raw", partitions=partitions,
                                capacity=capacity)

@@ -7,7 +7,7 @@ work (py-spy: a quarter of the worker's time, before the stream's and the batche
 
 A BatchChannel is a faust Topic the conductor subscribes to like any other (so assignment,
 co-partitioned tables, commits and rebalances work as before), but the consumer
-(streams/transport.py) appends each fetched partition's records to the channel's buffer in one
+(streams/engine/consumer.py) appends each fetched partition's records to the channel's buffer in one
 step, as aiokafka made them (ConsumerRecord: topic, partition, offset, timestamp in ms, key,
 value), and `batches()` hands them out as lists. The rules are faust's own:
 
@@ -104,6 +104,11 @@ class BatchChannel(faust.Topic):
             self._arrived.set()  # wakes a processor waiting for records (see batches())
         await self._idle.wait()
 
+    @property
+    def yield_requested(self) -> bool:
+        """A rebalance or a stop waits for the batch in hand."""
+        return self._checkpoint_wanted
+
     def clear(self) -> None:
         """Drop what is buffered (partitions were revoked; see the module's docstring)."""
         self._chunks.clear()
@@ -116,7 +121,7 @@ class BatchChannel(faust.Topic):
         """Batches of at most `max_size` records, in offset order per partition. The records
         handed out are acknowledged when the caller asks for the batch after a checkpoint one."""
         app = self.app
-        consumer = app.consumer  # streams.transport.Consumer
+        consumer = app.consumer  # streams.engine.consumer.Consumer
         self._batch_max = max_size
         pending: dict[TP, list[int]] = {}  # offsets handed out since the last checkpoint
         since = 0.0  # when the first of them was handed out

@@ -1,4 +1,4 @@
-"""Faust tables written once per key per batch.
+"""Changelog-backed tables written once per key per checkpoint.
 
 A processor changes its table's store (a dict in memory) at once and the changelog, its
 durability, when the batch is flushed: one record per changed key with the key's latest value,
@@ -11,24 +11,33 @@ this, so a crash can never leave a committed input whose state change is not in 
 
 The changelog records are sent with the partition named (faust's `table[key] = value` would use
 the partition of its "current event", which in a batch is whatever the stream yielded last), in
-record batches like the processors' outputs (streams/outbox.py).
+record batches like the processors' outputs (producer.py). The store is faust's memory store in a
+worker (its dict, restored from the changelog by consumer.py) and a plain dict in the broker-less
+test context (testing.py): the table itself knows neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faust
 import orjson
 
-from streams.outbox import RecordBatches
+if TYPE_CHECKING:
+    from streams.engine.outbox import Sender
+
+# (the store's dict, its key -> partition dict or None), made when the table is first used
+StoreOpener = Callable[[], tuple[MutableMapping[Any, Any], "dict[Any, int] | None"]]
 
 
 class BufferedTable:
-    def __init__(self, table: faust.Table, encode: Callable[[Any], Any] | None = None) -> None:
-        self.table = table
+    def __init__(self, name: str, changelog: str, open_store: StoreOpener, sender: Callable[[], Sender],
+                 encode: Callable[[Any], Any] | None = None) -> None:
+        self.name = name
+        self.changelog = changelog  # the changelog topic's full name
+        self._open_store = open_store
+        self._new_sender = sender
         # For stores that keep objects in memory: their JSON form, for the changelog.
         self._encode = encode or (lambda value: value)
         self._dirty: dict[Any, int] = {}  # key -> changelog partition
@@ -42,8 +51,6 @@ class BufferedTable:
         self._where: dict[Any, int] = {}
         self._inflight: list[Awaitable[Any]] = []
         self._sending = asyncio.Lock()  # a second flusher must see the first one's sends
-        if (table.key_serializer, table.value_serializer) != ("json", "json"):
-            raise ValueError(f"table {table.name}: keys and values must use the json serializer")
 
     @staticmethod
     def _dumps(value: Any) -> bytes:
@@ -53,15 +60,12 @@ class BufferedTable:
 
     @property
     def data(self) -> MutableMapping[Any, Any]:
-        """The table's store; for faust's memory store the dict inside it, which it keeps for its
-        life and changes in place on recovery (the store's own Mapping.get, a try/except per
-        call, was 3 % of the worker's time)."""
+        """The table's store: for faust's memory store the dict inside it, which it keeps for its
+        life and changes in place on recovery (the store's own Mapping.get is a try/except per
+        call, on the hottest path)."""
         if self._data is None:
-            store = self.table.data
-            inner = getattr(store, "data", None)
-            self._data = inner if isinstance(inner, dict) else store
-            where = getattr(store, "_key_partition", None)
-            if isinstance(where, dict):
+            self._data, where = self._open_store()
+            if where is not None:
                 self._where = where
             self.get = self._data.get  # type: ignore[method-assign]  # the store's own, from now on
         return self._data
@@ -96,10 +100,9 @@ class BufferedTable:
             changes = self.changes()
             if not changes:
                 return
-            name = self.table.changelog_topic.get_topic_name()
-            records = RecordBatches(self.table.app)
+            records = self._new_sender()
             for key, value, partition in changes:
-                records.add(name, key, value, partition)
+                records.add(self.changelog, key, value, partition)
             self._inflight.extend(await records.send())
 
     def changes(self) -> list[tuple[bytes, bytes | None, int]]:

@@ -1,4 +1,5 @@
-"""Sending a batch's records: grouped per topic partition into Kafka record batches.
+"""Sending records to Kafka: grouped per topic partition into record batches, placed by Kafka's
+default partitioner.
 
 The producer's `send()` costs a future, a partitioner call and an accumulator append per record,
 and a gather over those futures at the end; on the whole path that was a fifth of the worker's
@@ -12,19 +13,13 @@ client.
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
-from aiokafka.structs import ConsumerRecord
 
-from streams.processors.dead_letters import dead_letter
-from streams.topics import spec
-
-if TYPE_CHECKING:
-    from streams.app import Pipeline
+from streams.engine import compat
 
 
 _M = 0x5BD1E995
@@ -153,27 +148,3 @@ class RecordBatches:
                 batch._relative_offset = n
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
-
-
-class Outbox:
-    """The outputs of one batch. `delivered()` sends them and waits until the broker has
-    acknowledged all of them, and raises if any failed; processors call it before the batch ends,
-    so that no input is acked (and no offset committed) ahead of the outputs it produced."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self._records = RecordBatches(pipeline.app, pipeline.key_hashes)
-
-    def emit(self, name: str, key: str, record: dict[str, Any], partition: int | None = None) -> None:
-        """Encode a record for topic `name` (to the key's partition unless one is given)."""
-        s = spec(name)
-        self._records.add(s.full_name(self.pipeline.settings), key.encode(),
-                          self.pipeline.codec.encode(s.value_schema, record), partition)
-
-    def reject(self, message: ConsumerRecord, exc: Exception, processor: str) -> None:
-        """Send a record that could not be used to the dead-letter topic, with its origin."""
-        self.emit("dead-letters", message.topic, dead_letter(message, exc, processor))
-
-    async def delivered(self) -> None:
-        if self._records:
-            await asyncio.gather(*await self._records.send())

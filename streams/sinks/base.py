@@ -1,0 +1,149 @@
+"""The base of every sink: records of an output topic written to an external system in batches.
+
+A sink is a processor without state (every batch is a checkpoint: written, then acknowledged;
+offsets are committed only after the write returned). Each batch keeps the newest version per
+key, then `write()`s it, and decides what a failure means:
+
+- a *transient* failure (the connection dropped, the server restarts, SQLite's lock): retried
+  with exponential backoff (0.2 s doubling to 10 s) for as long as it lasts, the store reopened
+  each time; nothing is acknowledged meanwhile, and the batch channel's bound stops the fetching
+  of this sink's partitions only (backpressure). A rebalance or a stop does not wait for the
+  outage: the batch is given up unacknowledged (it is read again) and the worker stops at once.
+- any other failure is about the rows: the batch is written row by row, each row tried
+  FIRSTLINE_SINK_MAX_TRIES times, and a row still refused goes to the dead-letter topic with the
+  reason (REFUSED) while the others are written. One bad row never stalls a partition.
+
+A sink names its input topic and implements `decode`, `open`, `reconnect`, `write` and
+`is_transient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from streams.engine.errors import Abandoned, Refused
+from streams.engine.processor import Context, Processor
+from streams.settings import redact_url
+
+log = logging.getLogger(__name__)
+
+
+class BatchingSink(Processor):
+    checkpointed: ClassVar[bool] = False
+    initial_delay_s: ClassVar[float] = 0.2
+    max_delay_s: ClassVar[float] = 10.0
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.batch: dict[Any, tuple[Any, Any, Any]] = {}  # key -> (version, row, message)
+        self.opened = False
+        self.stale = False  # a transient failure happened: reconnect before the next try
+        self.retries = 0  # transient failures retried, in this process's life
+        self.refused = 0  # rows dead-lettered
+
+    # -- what a sink implements -----------------------------------------------------------------
+
+    def decode(self, message: Any) -> tuple[Any, Any, Any]:
+        """(key, version or None, row) of a record; raises for a record that is no row."""
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        """Connect, and create what is missing; once, before the first write."""
+
+    async def reconnect(self) -> None:
+        """After a transient failure: drop the connection, make a new one."""
+
+    async def write(self, rows: Sequence[Any]) -> None:
+        """Write rows durably in one transaction, idempotently (a replay rewrites the same rows)."""
+        raise NotImplementedError
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a failure is the connection's or the server's, not the rows'."""
+        return False
+
+    # -- the engine's side ----------------------------------------------------------------------
+
+    def on_batch(self, records: Sequence[Any]) -> None:
+        for message in records:
+            try:
+                key, version, row = self.decode(message)
+            except Exception as exc:
+                self.ctx.out.reject(message, exc)
+                continue
+            held = self.batch.get(key)
+            if held is None or version is None or version >= held[0]:
+                self.batch[key] = (version, row, message)
+
+    async def on_checkpoint(self) -> None:
+        batch, self.batch = list(self.batch.values()), {}
+        if not batch:
+            return
+        try:
+            await self._retrying(lambda: self.write([row for _, row, _ in batch]), len(batch))
+        except Abandoned:
+            raise
+        except Exception as exc:
+            if self.is_transient(exc):
+                raise
+            log.warning("%s: a batch of %d rows was refused (%s); writing it row by row", self.name,
+                        len(batch), _safe(exc))
+            for _, row, message in batch:
+                await self._row_by_row(row, message)
+
+    async def _row_by_row(self, row: Any, message: Any) -> None:
+        tries = max(1, self.ctx.settings.sink_max_tries)
+        for attempt in range(1, tries + 1):
+            try:
+                await self._retrying(lambda: self.write([row]), 1)
+                return
+            except Abandoned:
+                raise
+            except Exception as exc:
+                if attempt == tries:
+                    self.refused += 1
+                    self.ctx.out.reject(message, Refused(f"refused {tries} times by the storage: {_safe(exc)}"))
+
+    async def _retrying(self, action: Any, rows: int) -> None:
+        """Run `action` until it succeeds or fails for a reason other than a transient one."""
+        delay = self.initial_delay_s
+        while True:
+            try:
+                if not self.opened:
+                    await self.open()
+                    self.opened = True
+                elif self.stale:
+                    await self.reconnect()
+                self.stale = False
+                await action()
+                return
+            except Exception as exc:
+                if not self.is_transient(exc):
+                    raise
+                self.retries += 1
+                self.stale = True
+                log.warning("%s: writing %d rows failed (%s); retrying in %.1f s", self.name, rows,
+                            _safe(exc), delay)
+                await self._pause(delay)
+                delay = min(delay * 2, self.max_delay_s)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep, unless the worker wants this sink's partitions back (a stop or a rebalance)."""
+        deadline = asyncio.get_running_loop().time() + delay
+        while True:
+            if self.ctx.yield_requested():
+                raise Abandoned(f"{self.name}: storage unavailable while the worker stops or rebalances")
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))
+
+    def status(self) -> dict[str, Any]:
+        return {"retries": self.retries, "refused_rows": self.refused}
+
+
+def _safe(exc: BaseException) -> str:
+    """An exception's text without secrets a driver may quote (a URL with its password)."""
+    return redact_url(f"{type(exc).__name__}: {exc}")[:500]
