@@ -94,8 +94,10 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
         start_ms = int(datetime.fromisoformat(args.start).replace(tzinfo=timezone.utc).timestamp() * 1000)
     else:
-        now = int(time.time() * 1000)
-        start_ms = now - now % (24 * HOUR_MS)  # today, 00:00 UTC
+        # So that simulated time ends at the wall clock, not in the future: event times ahead of
+        # it are refused (FIRSTLINE_MAX_FUTURE_SKEW_S). On the minute, for readable windows.
+        now = int(time.time() * 1000) - int(args.hours * HOUR_MS)
+        start_ms = now - now % 60_000
     simulation = Simulation(profile, start_ms, seed=args.seed, id_prefix=f"s{args.seed}-{start_ms}")
     print(f"simulating profile '{profile.name}' for {args.hours} h from {start_ms} (seed {args.seed})")
     sent = publish(simulation, settings, int(args.hours * HOUR_MS), speedup=args.speedup)
@@ -135,12 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--rate", type=float, help="contacts per second (default: as fast as possible)")
     sim = sub.add_parser("simulate", help="a simulated contact centre publishing to the input topics")
     sim.add_argument("--profile", default="seed", help="built-in name (seed, erlang-c) or a TOML file")
-    sim.add_argument("--hours", type=float, default=24.0, help="simulated hours")
+    sim.add_argument("--hours", type=float, default=24.0, help="simulated hours (ending now, unless --start)")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--scale", type=float, default=1.0,
                      help="a centre this many times as big: arrivals and fixed head counts times SCALE")
     sim.add_argument("--speedup", type=float, help="simulated seconds per wall second (default: as fast as possible)")
-    sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: today 00:00)")
+    sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: --hours before now)")
     from streams.cli.report import add_arguments
 
     add_arguments(sub.add_parser("report", help="FCR, CSAT, channel mix or per-channel figures from storage"))

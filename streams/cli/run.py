@@ -15,7 +15,7 @@ import time
 
 from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
-from streams.producers.contact_generator import contact_events
+from streams.producers.contact_generator import GeneratorProfile, contact_events
 from streams.reports.contacts import channel_figures, finished_contacts, format_table
 from streams.settings import Settings
 from streams.sinks.storage import open_store
@@ -81,11 +81,19 @@ async def _wait_for_storage(settings: Settings, expected: int, id_prefix: str, d
         await store.close()
 
 
+def history_start(contacts: int) -> int:
+    """When generated contacts must start so that their events end before now: their arrivals
+    span `contacts` mean inter-arrival times, and the last one's wait and talk a few minutes more
+    (two hours leaves room for the longest the generator makes)."""
+    return int(time.time() * 1000 - contacts * GeneratorProfile().mean_interarrival_ms - 2 * 3_600_000)
+
+
 def generate(settings: Settings, contacts: int, seed: int, rate: float | None = None,
              start_ms: int | None = None) -> int:
-    """Publish generated contacts starting now; `rate` contacts per second (None: as fast as
-    possible). Contact ids are `c<start_ms>-<n>`, new for every run. Returns the events sent."""
-    start_ms = start_ms or int(time.time() * 1000)
+    """Publish generated contacts (by default ending before now: event times ahead of the wall
+    clock are refused); `rate` contacts per second (None: as fast as possible). Contact ids are
+    `c<start_ms>-<n>`, new for every run. Returns the events sent."""
+    start_ms = start_ms or history_start(contacts)
     began = time.monotonic()
     sent = 0
     with ChannelProducer(settings) as producer:
@@ -111,7 +119,7 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
         if not wait_until_ready(worker, log_path):
             print(f"the worker did not become ready; see {log_path}", file=sys.stderr)
             return 1
-        start_ms = int(time.time() * 1000)
+        start_ms = history_start(contacts)
         sent = generate(settings, contacts, seed, start_ms=start_ms)
         print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
         done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", time.monotonic() + timeout_s, worker))

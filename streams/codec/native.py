@@ -18,7 +18,7 @@ from typing import Any
 from streams.codec.compiled import Decoder, Encoder, _Source, _type_of
 
 try:
-    from streams.codec import _native
+    import streams.codec._native as _native
 except ImportError:  # no C compiler where firstline was installed
     _native = None  # type: ignore[assignment]
 

@@ -252,11 +252,13 @@ class Harness:
 
     def fail(self, *topics: str) -> None:
         """Make sends to these topics fail: catalogue names, `changelog` for every table's
-        changelog, `*` for all; no arguments: nothing fails."""
+        changelog (`changelog:NAME` for one), `*` for all; no arguments: nothing fails."""
         names = set()
         for t in topics:
             if t == "changelog":
                 names.update(tb.changelog for tb in self.ctx.tables)
+            elif t.startswith("changelog:"):
+                names.add(f"{self.settings.namespace}-{t.split(':', 1)[1]}-changelog")
             elif t == "*":
                 names.add("*")
             else:
