@@ -96,6 +96,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_GC_FULL_INTERVAL_S": str(settings.gc_full_interval_s),
         "FIRSTLINE_NATIVE_CODEC": str(int(settings.native_codec)),
         "FIRSTLINE_STANDBY_REPLICAS": str(settings.standby_replicas),
+        "FIRSTLINE_MAX_RECORD_BYTES": str(settings.max_record_bytes),
+        "FIRSTLINE_MAX_STRING_CHARS": str(settings.max_string_chars),
+        "FIRSTLINE_MAX_TEXT_CHARS": str(settings.max_text_chars),
+        "FIRSTLINE_MAX_ARRAY_ITEMS": str(settings.max_array_items),
+        "FIRSTLINE_MAX_EVENTS_PER_CONTACT": str(settings.max_events_per_contact),
+        "FIRSTLINE_MAX_FUTURE_SKEW_S": str(settings.max_future_skew_s),
+        "FIRSTLINE_MAX_OUTPUT_BYTES": str(settings.max_output_bytes),
+        "FIRSTLINE_DEAD_LETTER_VALUE_BYTES": str(settings.dead_letter_value_bytes),
+        "FIRSTLINE_SINK_MAX_TRIES": str(settings.sink_max_tries),
     }
 
 

@@ -63,7 +63,7 @@ class Bounds:
         """A function that raises TooLarge naming the first field beyond its bound."""
         terms = _terms(schema, "r", self)
         source = "def check(r):\n    if " + (" or ".join(terms) or "False") + ":\n        explain(r)\n"
-        scope: dict[str, Any] = {"explain": lambda r: _explain(schema, r, self, "")}
+        scope: dict[str, Any] = {"explain": lambda r: _explain_top(schema, r, self)}
         exec(compile(source, f"<bounds of {schema.get('name')}>", "exec"), scope)  # noqa: S102 - our own text
         return scope["check"]  # type: ignore[no-any-return]
 
@@ -144,4 +144,8 @@ def _explain(record: dict[str, Any], r: dict[str, Any], bounds: Bounds, path: st
                     raise TooLarge(f"{where} has a key or value of more than {bounds.max_string_chars} characters")
         if kind == "record":
             _explain(t, value, bounds, f"{where}.")
-    raise TooLarge("a field beyond its size bound")  # the compiled check and this walk disagree
+
+
+def _explain_top(record: dict[str, Any], r: dict[str, Any], bounds: Bounds) -> None:
+    _explain(record, r, bounds, "")
+    raise TooLarge("a field beyond its size bound")  # the compiled check and the walk disagree

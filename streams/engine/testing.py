@@ -87,7 +87,7 @@ class MemorySender:
         return []
 
 
-class TestContext:
+class BrokerlessContext:
     """`Context` (processor.py) without Kafka. `assignment`: partitions held per topic (all by
     default); `ends`: the partitions' ends as the consumer would know them."""
 
@@ -162,7 +162,7 @@ class TestContext:
     stopping = False
 
 
-def test_settings(**overrides: Any) -> Settings:
+def offline_settings(**overrides: Any) -> Settings:
     """Settings for a broker-less run: small partition counts, nothing on disk is touched."""
     values: dict[str, Any] = dict(namespace="t", web_port=0, partitions=3)
     values.update(overrides)
@@ -170,16 +170,16 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 class Harness:
-    """One processor on a TestContext, fed and checkpointed by hand."""
+    """One processor on a BrokerlessContext, fed and checkpointed by hand."""
 
     def __init__(self, cls: type[Processor], settings: Settings | None = None, broker: MemoryBroker | None = None,
                  codec: Codec | None = None, **kwargs: Any) -> None:
         self.cls, self.kwargs = cls, kwargs
-        self.settings = settings or test_settings()
+        self.settings = settings or offline_settings()
         self.codec = codec or Codec(load_registry(self.settings.schemas_dir))
         self.broker = broker or MemoryBroker()
         self.loop = asyncio.new_event_loop()
-        self.ctx = TestContext(self.settings, self.codec, self.broker, cls.name)
+        self.ctx = BrokerlessContext(self.settings, self.codec, self.broker, cls.name)
         self.processor = cls(self.ctx, **kwargs)  # type: ignore[call-arg]
         self.ctx._processor = self.processor
         self.queued: list[ConsumerRecord] = []
