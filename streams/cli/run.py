@@ -111,6 +111,7 @@ def generate(settings: Settings, contacts: int, seed: int, rate: float | None = 
 def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
     created = create_topics(settings)
     print(f"topics: {len(created)} created, namespace '{settings.namespace}' on {settings.bootstrap_servers}")
+    print(f"storage: {settings.redacted_database_url}")
     log_path = str(settings.data_dir / "worker.log")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = start_worker(settings, log_path=log_path)
@@ -123,7 +124,6 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
         sent = generate(settings, contacts, seed, start_ms=start_ms)
         print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
         done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", time.monotonic() + timeout_s, worker))
-        print(f"storage: {settings.redacted_database_url}")
         if done < contacts:
             print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)
             return 1
