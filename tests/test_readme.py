@@ -36,3 +36,9 @@ def test_the_two_commands_are_the_makefile_targets() -> None:
     assert "make run" in README and "make test" in README
     assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_the_readme_is_for_users_and_short() -> None:
+    assert len(README) <= 20_000, f"README.md has {len(README)} characters; design goes to docs/design.md"
+    for doc in ("docs/design.md", "docs/benchmarks.md", "CHANGELOG.md"):
+        assert (REPO_ROOT / doc).exists(), doc
