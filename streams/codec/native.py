@@ -1,12 +1,10 @@
 """The C codec (`_native.c`): a schema as the programs it runs, and whether it is built.
 
-Encoding and decoding Avro were the largest single cost of a worker (on the national path
-decoding 17.7 % and encoding about 10 %: every input, every output, and every summary and
-statistics record the sinks store). The compiled Python functions spend most of their time in the
-interpreter's dispatch between a few byte operations per field; in C, through the codec, a contact
-event decodes in 2.2 us where the compiled function took 4.5, a summary row in 2.0 (7.0), a
-statistics row in 1.9 (5.9), and a summary encodes in 1.1 us (6.7): the same bytes, dicts and
-rows, and the same errors. It is optional: built by `pip install` where a C compiler is found
+Encoding and decoding Avro were the largest single cost of a worker (every input, every output,
+and every summary and statistics record the sinks store). The compiled Python functions spend
+most of their time in the interpreter's dispatch between a few byte operations per field; the C
+code does the same work without it (docs/benchmarks.md has the figures): the same bytes, dicts
+and rows, and the same errors. It is optional: built by `pip install` where a C compiler is found
 (setup.py), and without it the compiled Python functions do the work (`AVAILABLE` is False).
 """
 

@@ -2,27 +2,24 @@
 
 CPython runs a young-generation collection every 700 net allocations of container objects. A
 worker allocates tens of thousands of dicts and lists per batch (decoded records, facts, outputs)
-and keeps hundreds of thousands alive in its stores, so with that default the collector took ~15 %
-of the worker's CPU on the whole path (measured: 2.5 s of 18 s; 59 -> 50-52 us per event with a
-threshold of 50,000). Almost nothing the processors make is cyclic: reference counting frees it,
-and the collector only has to find the rare cycle (asyncio's exceptions and futures), which a
-larger threshold still does, a little later.
+and keeps hundreds of thousands alive in its stores, so with that default the collector took a
+large share of the worker's CPU. Almost nothing the processors make is cyclic: reference counting
+frees it, and the collector only has to find the rare cycle (asyncio's exceptions and futures),
+which a larger threshold still does, a little later.
 
-Since checkpoints (streams/engine/channel.py) keep a checkpoint's outputs and state changes alive
-for up to its interval, 50,000 was too low again: most of those objects outlived a young
-collection, were walked there, moved to the middle generation and walked again (2.8 s of 42 s of
-CPU on the national bench path, 1.2 s of it in the middle generation). At 500,000 most die
-before a collection sees them.
+Checkpoints (streams/engine/channel.py) keep a checkpoint's outputs and state changes alive for up
+to its interval: with a threshold too low, most of them outlive a young collection, are walked
+there, move to the middle generation and are walked again. With a high one most die before a
+collection sees them.
 
-What still reached a young collection was the stores' growth: every new contact's state is a
-dozen containers that live for days, and a collection in which all 500,000 young objects survive
-took 100-350 ms (measured with gc.callbacks: ~1.3-1.8 s of a worker's ~27 s of CPU on the national
-bench path, about 6 %). And a full collection walks every live object (1.1-1.3 s with 1.3 million,
-one pause). So the survivors are frozen every second (`CollectionPacer`): gc.freeze() moves every
-tracked object into the permanent generation in O(1), no collection walks them again, and
-reference counting still frees them. What that costs: a reference cycle that was already garbage
-at a freeze (or becomes garbage while one of its objects is frozen) is found only by the next full
-pass, which unfreezes everything and collects every generation once per `full_interval_s`.
+What still reaches a young collection is the stores' growth: every new contact's state is a
+dozen containers that live for days, and a collection in which all young objects survive walks
+them all; a full collection walks every live object, in one pause. So the survivors are frozen
+every second (`CollectionPacer`): gc.freeze() moves every tracked object into the permanent
+generation in O(1), no collection walks them again, and reference counting still frees them.
+What that costs: a reference cycle that was already garbage at a freeze (or becomes garbage while
+one of its objects is frozen) is found only by the next full pass, which unfreezes everything and
+collects every generation once per `full_interval_s`. (Figures: docs/benchmarks.md.)
 """
 
 from __future__ import annotations

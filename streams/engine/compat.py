@@ -31,7 +31,7 @@ class PrivateName:
 FAUST_606 = "https://github.com/faust-streaming/faust/issues/606 (fix proposed: PR #707)"
 FAUST_604 = "https://github.com/robinhood/faust/issues/604 and faust-streaming/faust#527"
 FAUST_221 = "https://github.com/faust-streaming/faust/issues/221 (PR #223: generation ids)"
-RECOVERY = "faust's Recovery takes changelog records one by one through its conductor (~5,000 records/s)"
+RECOVERY = "faust's Recovery takes changelog records one by one through its conductor"
 SEND = "aiokafka's send() costs a future and a partitioner call per record; send_batch takes a built batch"
 
 _C = "faust.transport.consumer:Consumer"

@@ -21,8 +21,7 @@
 4. Tables are restored from their changelogs a fetched partition's records at a time, into the
    in-memory store, as faust's memory store applies them. faust's recovery takes each record
    through its per-record delivery and then, per record, works out the remaining records of every
-   partition: 5,000 records/s, so a worker restarted after one day of a centre ten times the
-   seed's took two minutes to be ready. The restore still follows faust's recovery: which
+   partition, so a worker restarted after a busy day took minutes to be ready. The restore still follows faust's recovery: which
    changelog partitions are restored, from and to which offsets, and when recovery ends, signalled
    as faust signals it. Standby partitions (FIRSTLINE_STANDBY_REPLICAS) keep faust's path.
 """
