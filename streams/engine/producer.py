@@ -19,9 +19,6 @@ from typing import Any
 
 import faust
 
-from streams.engine import compat
-
-
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 

@@ -17,11 +17,9 @@ from typing import Any, TypeVar
 
 from streams.codec import Codec
 from streams.engine.channel import BatchChannel
-from streams.engine.checkpoint import Checkpoint
 from streams.engine.consumer import App
+from streams.engine.context import BaseContext
 from streams.engine.errors import Abandoned
-from streams.engine.limits import Bounds, Clock
-from streams.engine.outbox import Outbox
 from streams.engine.processor import Processor
 from streams.engine.producer import KeyHashes, RecordBatches
 from streams.engine.tables import BufferedTable
@@ -32,25 +30,13 @@ log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Processor)
 
 
-class WorkerContext:
+class WorkerContext(BaseContext):
     def __init__(self, engine: Engine, processor: str) -> None:
         self.engine = engine
-        self.settings = engine.settings
-        self.codec = engine.codec
-        self.processor = processor
-        self.bounds = Bounds.of(self.settings)
-        self.clock = Clock(self.settings.max_future_skew_s)
-        self.out = self.outbox()
-        self.after_state = self.outbox()
-        self.markers: list[BufferedTable] = []
-        self.tables: list[BufferedTable] = []
-        self.before_delivery: Callable[[], Awaitable[None]] | None = None
+        super().__init__(engine.settings, engine.codec, processor)
 
     def _sender(self) -> RecordBatches:
         return RecordBatches(self.engine.app, self.engine.key_hashes)
-
-    def outbox(self) -> Outbox:
-        return Outbox(self._sender(), self.codec, self.settings, self.processor)
 
     def table(self, name: str, *, partitions: int, encode: Callable[[Any], Any] | None = None,
               marker: bool = False) -> BufferedTable:
@@ -68,8 +54,7 @@ class WorkerContext:
         buffered = BufferedTable(name, table.changelog_topic.get_topic_name(), open_store,
                                  lambda: RecordBatches(self.engine.app), encode)
         buffered.faust_table = table  # type: ignore[attr-defined]  # for tests of the store's own rules
-        (self.markers if marker else self.tables).append(buffered)
-        return buffered
+        return self._held(buffered, marker)
 
     def partition_of(self, key: bytes, partitions: int) -> int:
         return self.engine.key_hashes.partition(key, partitions)
@@ -92,17 +77,9 @@ class WorkerContext:
     def highwater(self, topic: str, partition: int) -> int | None:
         return self.engine.app.consumer.highwater(self._tp(topic, partition))
 
-    def checkpoint(self, processor: Processor) -> Checkpoint:
-        return Checkpoint(self.markers, self.out, self.tables, self.after_state,
-                          before_delivery=processor.before_delivery)
-
-    async def commit(self) -> None:
-        await self.checkpoint(self._processor).commit()
-
     def yield_requested(self) -> bool:
         return self.channel.yield_requested or bool(self.engine.app.should_stop)
 
-    _processor: Processor
     channel: BatchChannel
 
 
@@ -118,7 +95,7 @@ class Engine:
     def add(self, cls: type[P], **kwargs: Any) -> P:
         ctx = WorkerContext(self, cls.name)
         processor = cls(ctx, **kwargs)  # type: ignore[call-arg]
-        ctx._processor = processor
+        ctx.bind(processor)
         self.processors[cls.name] = processor
         specs = [spec(name) for name in cls.inputs]
         channel = self.app.batch_channel(*(s.full_name(self.settings) for s in specs),
@@ -150,11 +127,11 @@ class Engine:
                             if taken is None or taken >= len(rest):
                                 break
                             await processor.on_checkpoint()
-                            await ctx.checkpoint(processor).commit()
+                            await ctx.commit()
                             rest = rest[taken:]
                         if batch.checkpoint:
                             await processor.on_checkpoint()
-                            await ctx.checkpoint(processor).commit()
+                            await ctx.commit()
                     # returning here acknowledges the batches since the last checkpoint (channel.py)
                 return
             except Abandoned as exc:  # nothing of it acknowledged: read again (channel.py)

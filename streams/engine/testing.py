@@ -28,8 +28,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.codec import Codec, load_registry
 from streams.engine.checkpoint import Checkpoint
-from streams.engine.limits import Bounds, Clock
-from streams.engine.outbox import Outbox
+from streams.engine.context import BaseContext
 from streams.engine.processor import Processor
 from streams.engine.producer import KeyHashes
 from streams.engine.tables import BufferedTable
@@ -87,27 +86,18 @@ class MemorySender:
         return []
 
 
-class BrokerlessContext:
+class BrokerlessContext(BaseContext):
     """`Context` (processor.py) without Kafka. `assignment`: partitions held per topic (all by
     default); `ends`: the partitions' ends as the consumer would know them."""
 
     def __init__(self, settings: Settings, codec: Codec, broker: MemoryBroker, processor: str) -> None:
-        self.settings = settings
-        self.codec = codec
         self.broker = broker
-        self.processor = processor
         self.hashes = KeyHashes()
-        self.bounds = Bounds.of(self.settings)
-        self.clock = Clock(self.settings.max_future_skew_s)
-        self.out = self.outbox()
-        self.after_state = self.outbox()
-        self.markers: list[BufferedTable] = []
-        self.tables: list[BufferedTable] = []
+        super().__init__(settings, codec, processor)
         self.stores: dict[str, dict[Any, Any]] = {}
         self.assignment: dict[str, list[int]] = {}
         self.positions: dict[tuple[str, int], int] = {}
         self.ends: dict[tuple[str, int], int] = {}
-        self._processor: Processor | None = None
 
     def partitions(self, full_name: str) -> int:
         short = full_name.rsplit(".", 1)[-1]
@@ -119,9 +109,6 @@ class BrokerlessContext:
     def _sender(self) -> MemorySender:
         return MemorySender(self.broker, self.partitions, self.hashes)
 
-    def outbox(self) -> Outbox:
-        return Outbox(self._sender(), self.codec, self.settings, self.processor)
-
     def table(self, name: str, *, partitions: int, encode: Callable[[Any], Any] | None = None,
               marker: bool = False) -> BufferedTable:
         store = self.stores.setdefault(name, {})
@@ -132,9 +119,7 @@ class BrokerlessContext:
                 store.pop(key, None)
             else:
                 store[key] = orjson.loads(sent.value)
-        table = BufferedTable(name, changelog, lambda: (store, None), self._sender, encode)
-        (self.markers if marker else self.tables).append(table)
-        return table
+        return self._held(BufferedTable(name, changelog, lambda: (store, None), self._sender, encode), marker)
 
     def partition_of(self, key: bytes, partitions: int) -> int:
         return self.hashes.partition(key, partitions)
@@ -147,14 +132,6 @@ class BrokerlessContext:
 
     def highwater(self, topic: str, partition: int) -> int | None:
         return self.ends.get((topic, partition))
-
-    def checkpoint(self, acknowledge: Callable[[], None] = lambda: None) -> Checkpoint:
-        assert self._processor is not None
-        return Checkpoint(self.markers, self.out, self.tables, self.after_state,
-                          before_delivery=self._processor.before_delivery, acknowledge=acknowledge)
-
-    async def commit(self) -> None:
-        await self.checkpoint().commit()
 
     def yield_requested(self) -> bool:
         return self.stopping
@@ -181,7 +158,7 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.ctx = BrokerlessContext(self.settings, self.codec, self.broker, cls.name)
         self.processor = cls(self.ctx, **kwargs)  # type: ignore[call-arg]
-        self.ctx._processor = self.processor
+        self.ctx.bind(self.processor)
         self.queued: list[ConsumerRecord] = []
         self.acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to read
         self.inputs: dict[tuple[str, int], list[ConsumerRecord]] = {}  # everything fed, per partition
