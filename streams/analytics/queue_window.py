@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.analytics.sketch import Sketch
-from streams.identifiers import join_id
+from streams.identifiers import id_prefix
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -125,7 +125,7 @@ class WindowAgg:
         sl_base = answered + (self.abandoned - self.short_abandoned)
         p50, p90, p95 = self.waits.quantiles(0.5, 0.9, 0.95) if answered else (None, None, None)
         return {
-            "stat_id": join_id(queue, channel, region, kind, start),
+            "stat_id": f"{id_prefix(queue, channel, region, kind)}{start}",
             "queue": queue, "channel": channel, "region": region, "window": kind,
             "window_start": start, "window_end": end, "final": self.final,
             "offered": self.offered, "answered": answered, "abandoned": self.abandoned,

@@ -84,16 +84,14 @@ def _owner(spec: str) -> object:
 
 
 def _instance_names(owner: object) -> set[str]:
-    """Names an owner's __init__ sets, read from its source (no instance is built)."""
-    import inspect
-
-    names = set()
+    """Attribute names the owner's methods (and its bases') use: those its __init__ sets are
+    among them. Read from the compiled code, so nothing is built and no source file is read."""
+    names: set[str] = set()
     for klass in getattr(owner, "__mro__", (owner,)):
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        names.update(part.split("=")[0].split(":")[0].strip() for part in source.split("self.")[1:])
+        for member in vars(klass).values():
+            code = getattr(getattr(member, "__func__", member), "__code__", None)
+            if code is not None:
+                names.update(code.co_names)
     return names
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from streams.analytics.queue_window import DAY_MS, MINUTE_MS, ROLLING_MINUTES, WindowAgg
-from streams.identifiers import join_id
+from streams.identifiers import id_prefix
 
 ALL_REGIONS = "*"
 COUNTED = frozenset({"OFFERED", "ANSWERED", "ABANDONED", "ENDED", "TRANSFER", "ESCALATION"})
@@ -45,13 +45,13 @@ class Store(Protocol):
 
 
 def minute_key(queue: str, channel: str, region: str, start: int) -> str:
-    return join_id(queue, channel, region, start)
+    return f"{id_prefix(queue, channel, region)}{start}"
 
 
 def counted_key(queue: str, channel: str, fact_id: str) -> str:
     """A counted fact's key. The fact id is an identifier already (identifiers.py): it follows
     the escaped queue and channel as it is, so the keys of earlier releases stay the same."""
-    return f"{join_id(queue, channel)}|{fact_id}"
+    return f"{id_prefix(queue, channel)}{fact_id}"
 
 
 def stored_minute(entry: dict[str, Any]) -> dict[str, Any]:
@@ -338,7 +338,7 @@ class QueueWindows:
     # -- days ---------------------------------------------------------------------------------
 
     def _day_key(self, queue: str, channel: str, region: str, at: int) -> str:
-        return join_id(queue, channel, region, at - at % DAY_MS)
+        return f"{id_prefix(queue, channel, region)}{at - at % DAY_MS}"
 
     def _ensure_day(self, queue: str, channel: str, region: str, at: int, partition: int) -> None:
         key = self._day_key(queue, channel, region, at)
