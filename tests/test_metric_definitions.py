@@ -1,0 +1,159 @@
+"""The README's metric definitions, each on a small case worked out by hand (not by the
+production fold), at the edges where a one-character change to the code would show."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from streams.analytics.queue_window import WindowAgg
+from streams.processors.contact_lifecycle import ContactState
+from streams.reports.outcomes import Contact, fcr_outcomes
+
+S = 1000
+T = 20 * S  # the service-level threshold of these windows
+DAY = 86_400_000
+
+
+def window() -> dict:
+    agg = WindowAgg()
+    for _ in range(10):
+        agg.add("OFFERED", None, None, None, T)
+    for wait in (5 * S, 20 * S, 21 * S, 60 * S):  # 20 s is exactly T: answered within it
+        agg.add("ANSWERED", wait, None, None, T)
+    for wait in (10 * S, 20 * S, 30 * S, 90 * S):  # 20 s is exactly T: a short abandon
+        agg.add("ABANDONED", wait, None, None, T)
+    agg.add("ENDED", None, 100 * S, 300 * S, T)
+    agg.add("ENDED", None, 200 * S, 500 * S, T)
+    return agg.record("q", "VOICE", "r", "MINUTE", 0, 60 * S, T)
+
+
+def test_the_queue_figures_of_a_window() -> None:
+    r = window()
+    assert (r["offered"], r["answered"], r["abandoned"]) == (10, 4, 4)
+    assert r["answered_within_threshold"] == 2  # 5 s and 20 s: wait <= T
+    assert r["short_abandoned"] == 2  # 10 s and 20 s: wait <= T
+    assert r["asa_ms"] == (5 + 20 + 21 + 60) * S / 4 == 26_500
+    # SL = answered within T / (answered + abandoned after T) = 2 / (4 + 2)
+    assert r["service_level"] == pytest.approx(2 / 6)
+    # abandonment over offered (not over answered + abandoned: 4 / 8)
+    assert r["abandonment_rate"] == pytest.approx(4 / 10)
+    assert r["aht_ms"] == 150 * S and r["avg_duration_ms"] == 400 * S
+    assert r["wait_max_ms"] == 60 * S
+
+
+def test_no_answers_no_averages() -> None:
+    agg = WindowAgg()
+    agg.add("OFFERED", None, None, None, T)
+    r = agg.record("q", "VOICE", "r", "MINUTE", 0, 60 * S, T)
+    assert r["asa_ms"] is None and r["service_level"] is None and r["wait_max_ms"] is None
+    assert r["abandonment_rate"] == 0 and r["aht_ms"] is None
+
+
+def ev(kind: str, at_s: int, **fields: object) -> dict:
+    base = {"event_id": f"{kind}-{at_s}", "contact_id": "X", "type": kind, "occurred_at": at_s * S,
+            "channel": "VOICE", "queue": None, "agent_id": None, "subscriber_id": "sub", "region": "r",
+            "reason": "billing", "line": 1, "disposition": None, "after_contact_work_ms": None}
+    return {**base, **fields}
+
+
+# One contact whose events disagree: two queue entries, two answers, two ends, two abandons
+# (it was answered, so not abandoned), after-contact work reported twice.
+EVENTS = [ev("CREATED", 0), ev("QUEUED", 10, queue="q1"), ev("ANSWERED", 30, agent_id="a1"),
+          ev("QUEUED", 50, queue="q2", line=2, event_id="QUEUED-50"), ev("ANSWERED", 70, agent_id="a2"),
+          ev("ABANDONED", 40), ev("ABANDONED", 35), ev("ENDED", 90, disposition="CALLBACK"),
+          ev("ENDED", 100, disposition="RESOLVED", after_contact_work_ms=10 * S),
+          ev("WRAPUP_ENDED", 110, after_contact_work_ms=5 * S)]
+SURVEYS = [{"response_id": "s1", "contact_id": "X", "subscriber_id": "sub", "occurred_at": 200 * S, "score": 3},
+           {"response_id": "s2", "contact_id": "X", "subscriber_id": "sub", "occurred_at": 150 * S, "score": 5}]
+SUMMARY = {"status": "ENDED", "first_queue": "q1", "last_queue": "q2", "queued_at": 10 * S,
+           "answered_at": 30 * S, "agent_id": "a2", "ended_at": 100 * S, "disposition": "RESOLVED",
+           "abandoned_at": None, "wait_ms": 20 * S, "handle_time_ms": (100 - 30) * S + 10 * S,
+           "duration_ms": 100 * S, "created_at": 0, "line": 2, "csat_score": 3, "updated_at": 110 * S,
+           "version": len(EVENTS) + len(SURVEYS)}
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_a_contact_summary_in_any_order(order: int) -> None:
+    items = [("e", e) for e in EVENTS] + [("s", s) for s in SURVEYS]
+    arranged = [items, items[::-1], *[list(p) for p in itertools.islice(itertools.permutations(items[:6]), 2)]][order]
+    if order >= 2:
+        arranged += items[6:]
+    state = ContactState("X")
+    for kind, item in arranged:
+        state.apply(item) if kind == "e" else state.apply_survey(item)
+    got = state.summary()
+    assert {k: got[k] for k in SUMMARY} == SUMMARY
+
+
+def test_an_abandoned_contact_keeps_its_first_abandon() -> None:
+    state = ContactState("Y")
+    for e in (ev("QUEUED", 10, contact_id="Y", queue="q"), ev("ABANDONED", 50, contact_id="Y"),
+              ev("ABANDONED", 40, contact_id="Y", event_id="A-40")):
+        state.apply(e)
+    got = state.summary()
+    assert (got["status"], got["abandoned_at"], got["wait_ms"], got["duration_ms"]) == ("ABANDONED", 40 * S, 30 * S, 30 * S)
+
+
+def contact(cid: str, at: int, line: int = 1) -> Contact:
+    return Contact(cid, "VOICE", "q", "sub", "billing", "ENDED", line, at, True, None)
+
+
+@pytest.mark.parametrize("gap, repeat", [(7 * DAY, True), (7 * DAY + 1, False), (6 * DAY, True)])
+def test_fcr_a_repeat_is_within_seven_days_inclusive(gap: int, repeat: bool) -> None:
+    first, second = fcr_outcomes([contact("a", 0), contact("b", gap)], as_of=30 * DAY)
+    assert first.first and second.first is not repeat
+    assert first.resolved is not repeat  # a repeat within the window unresolves the first contact
+    assert first.final and second.final
+
+
+def test_fcr_a_contact_escalated_to_line_2_is_not_resolved_and_an_open_window_is_provisional() -> None:
+    (escalated,) = fcr_outcomes([contact("a", 0, line=2)], as_of=30 * DAY)
+    assert escalated.first and not escalated.resolved
+    (fresh,) = fcr_outcomes([contact("b", 0)], as_of=7 * DAY - 1)
+    assert fresh.resolved and not fresh.final
+
+
+def test_created_at_is_the_earliest_of_several_created_events() -> None:
+    for order in (1, -1):
+        state = ContactState("X")
+        for e in [ev("CREATED", 20), ev("CREATED", 5, event_id="C-5"), ev("ENDED", 60)][::order]:
+            state.apply(e)
+        assert state.summary()["created_at"] == 5 * S and state.summary()["duration_ms"] == 55 * S
+
+
+def test_a_survey_counts_toward_the_events_a_contact_may_have() -> None:
+    from streams.engine.errors import TooLarge
+
+    state = ContactState("X")
+    state.apply(ev("CREATED", 0), max_events=2)
+    assert state.apply_survey(SURVEYS[0], max_events=2)  # the second of two: allowed
+    with pytest.raises(TooLarge):
+        state.apply_survey(SURVEYS[1], max_events=2)
+
+
+@pytest.mark.parametrize("field, good, bad", [
+    ("line", (1, 9), (0, 10)),
+    ("after_contact_work_ms", (0, 24 * 3600 * S), (-1, 24 * 3600 * S + 1)),
+    ("occurred_at", (946_684_800_000, 2_000_000_000_000), (946_684_799_999, 2_000_000_000_001)),
+])
+def test_event_values_at_their_bounds(field: str, good: tuple, bad: tuple) -> None:
+    from streams.processors.contact_lifecycle import InvalidEvent, validate_event
+
+    for value in good:
+        validate_event(ev("CREATED", 1, **{field: value}), 2_000_000_000_000)
+    for value in bad:
+        with pytest.raises(InvalidEvent):
+            validate_event(ev("CREATED", 1, **{field: value}), 2_000_000_000_000)
+
+
+def test_survey_values_at_their_bounds() -> None:
+    from streams.processors.contact_lifecycle import InvalidEvent, validate_survey
+
+    newest = 2_000_000_000_000
+    for score, at in ((1, newest), (5, 946_684_800_000)):
+        validate_survey({**SURVEYS[0], "score": score, "occurred_at": at}, newest)
+    for score, at in ((0, newest), (6, newest), (3, newest + 1), (3, 946_684_799_999)):
+        with pytest.raises(InvalidEvent):
+            validate_survey({**SURVEYS[0], "score": score, "occurred_at": at}, newest)
