@@ -257,6 +257,9 @@ def test_deltas_sent_before_a_crash_are_sent_again_identically_and_counted_once(
         finally:
             first.stop()
         assert "MessageSizeTooLarge" in first.log() or "too large" in first.log().lower(), first.log()[-3000:]
+        # The engine stopped the worker on purpose (streams/engine/runner.py), not a worker that
+        # hangs with a dead processor.
+        assert "stopping the worker so that a new one resumes" in first.log(), first.log()[-3000:]
         sent = read_named_topic(settings, spec("queue-facts").full_name(settings))
         assert sent, "the first worker died before it sent any deltas"
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, changelog,
