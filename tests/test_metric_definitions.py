@@ -141,11 +141,12 @@ def test_a_survey_counts_toward_the_events_a_contact_may_have() -> None:
 def test_event_values_at_their_bounds(field: str, good: tuple, bad: tuple) -> None:
     from streams.processors.contact_lifecycle import InvalidEvent, validate_event
 
+    valid = ev("CREATED", 1, occurred_at=1_764_000_000_000)
     for value in good:
-        validate_event(ev("CREATED", 1, **{field: value}), 2_000_000_000_000)
+        validate_event({**valid, field: value}, 2_000_000_000_000)
     for value in bad:
         with pytest.raises(InvalidEvent):
-            validate_event(ev("CREATED", 1, **{field: value}), 2_000_000_000_000)
+            validate_event({**valid, field: value}, 2_000_000_000_000)
 
 
 def test_survey_values_at_their_bounds() -> None:
