@@ -10,12 +10,13 @@ KAFKACTL := deploy/kafka/kafkactl
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench broker broker-stop broker-reset worker topics clean help
+.PHONY: run test bench mutate broker broker-stop broker-reset worker topics clean help
 
 help:
 	@echo "make run     - the main job on local defaults (broker, SQLite, generated contacts)"
 	@echo "make test    - the test suite against the real local broker"
 	@echo "make bench   - throughput and latency of each processor path vs a raw consumer"
+	@echo "make mutate  - mutation testing of the metric and reliability logic (docs/testing.md)"
 	@echo "make broker | broker-stop | broker-reset - the local Kafka broker"
 
 $(STAMP): pyproject.toml setup.py streams/codec/_native.c
@@ -44,6 +45,20 @@ test: $(STAMP) broker
 bench: $(STAMP) broker
 	$(BIN)/python -m tests.bench $(ARGS)
 
+# mutmut in a virtual environment of its own: it wants a newer click than faust allows, and the
+# pure logic it mutates needs no faust.
+MUTATE := .venv-mutate
+$(MUTATE)/.installed: pyproject.toml
+	test -x $(MUTATE)/bin/python || $(PYTHON) -m venv $(MUTATE)
+	$(MUTATE)/bin/python -m pip install -q "mutmut==3.8.1" "kafka-python>=3.0.12,<4" "avro>=1.12.2,<1.13" \
+	  "fastavro>=1.13,<2" "orjson>=3.13,<4" "psycopg[binary]>=3.3,<4" "pytest>=9,<10"
+	$(MUTATE)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+mutate: $(MUTATE)/.installed
+	$(MUTATE)/bin/mutmut run --max-children 2 || true
+	$(MUTATE)/bin/python -m tests.mutation_scores
+
 topics: $(STAMP) broker
 	$(BIN)/firstline topics create
 
@@ -52,4 +67,4 @@ worker: $(STAMP) broker topics
 
 clean:
 	-$(KAFKACTL) stop
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) $(MUTATE) mutants .local

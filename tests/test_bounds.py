@@ -9,14 +9,11 @@ import hashlib
 
 import pytest
 
-from streams.analytics.queue_window import WindowAgg
 from streams.codec import load_registry
 from streams.engine.errors import TooLarge
 from streams.engine.limits import Bounds, _branches, _kind
 from streams.engine.testing import Harness, offline_settings
-from streams.identifiers import escape, join_id, unescape
 from streams.processors.contact_summary import ContactSummary
-from streams.processors.queue_windows import minute_key
 from streams.settings import Settings
 from streams.topics import CATALOGUE
 from tests.samples import sample
@@ -135,17 +132,6 @@ def test_an_output_beyond_its_limit_is_dead_lettered_not_sent() -> None:
     (letter,) = [d for d in h.dead_letters() if d["source_topic"].endswith("contact-summaries")]
     assert letter["error_kind"] == "TOO_LARGE" and "FIRSTLINE_MAX_OUTPUT_BYTES" in letter["error"]
     assert letter["source_offset"] == -1 and letter["value_length"] > 300
-
-
-def test_identifiers_of_different_values_never_collide() -> None:
-    a = WindowAgg().record("qa|VOICE|rb", "VOICE", "rc", "MINUTE", T0, T0 + 60_000, 20_000)
-    b = WindowAgg().record("qa", "VOICE", "rb|VOICE|rc", "MINUTE", T0, T0 + 60_000, 20_000)
-    assert a["stat_id"] != b["stat_id"]
-    assert minute_key("qa|VOICE|rb", "VOICE", "rc", T0) != minute_key("qa", "VOICE", "rb|VOICE|rc", T0)
-    assert join_id("a\\", "b") != join_id("a", "\\b")
-    assert join_id("voice-general", "VOICE", "msk", 5) == "voice-general|VOICE|msk|5"  # as before
-    for text in ("a|b", "a\\|b", "\\", "|", "plain"):
-        assert unescape(escape(text)) == text
 
 
 def test_an_event_at_the_skew_edge_passes_and_one_past_it_does_not() -> None:

@@ -158,3 +158,88 @@ def test_survey_values_at_their_bounds() -> None:
     for score, at in ((0, newest), (6, newest), (3, newest + 1), (3, 946_684_799_999)):
         with pytest.raises(InvalidEvent):
             validate_survey({**SURVEYS[0], "score": score, "occurred_at": at}, newest)
+
+
+def test_wait_percentiles_by_rank_and_the_statistics_id() -> None:
+    agg = WindowAgg()
+    for wait_s in range(1, 22):  # 21 answered contacts: 1 s .. 21 s
+        agg.add("ANSWERED", wait_s * S, None, None, T)
+    r = agg.record("q", "VOICE", "r", "MINUTE", 0, 60 * S, T)
+    # rank q*(n-1) over the sorted waits: p50 the 11th value, p90 the 19th, p95 the 20th
+    assert r["wait_p50_ms"] == pytest.approx(11 * S, rel=0.01)
+    assert r["wait_p90_ms"] == pytest.approx(19 * S, rel=0.01)
+    assert r["wait_p95_ms"] == pytest.approx(20 * S, rel=0.01)
+    assert r["wait_max_ms"] == 21 * S
+    assert r["stat_id"] == "q|VOICE|r|MINUTE|0" and window()["stat_id"] == "q|VOICE|r|MINUTE|0"
+
+
+def summary_of(*events: dict) -> dict:
+    state = ContactState(events[0]["contact_id"])
+    for e in events:
+        state.apply(e)
+    return state.summary()
+
+
+def test_who_and_what_of_a_summary_and_the_values_that_stick() -> None:
+    got = summary_of(ev("CREATED", 0, subscriber_id="s1", region="r1", reason="billing"),
+                     ev("QUEUED", 5, queue="q", channel="UNKNOWN", subscriber_id="s2", region="r2", reason="roaming"),
+                     ev("ANSWERED", 9))
+    assert {k: got[k] for k in ("contact_id", "channel", "subscriber_id", "region", "reason", "agent_id", "status")} == \
+        {"contact_id": "X", "channel": "VOICE", "subscriber_id": "s1", "region": "r1", "reason": "billing",
+         "agent_id": None, "status": "IN_PROGRESS"}
+    ended = summary_of(ev("QUEUED", 0, queue="q"), ev("ANSWERED", 1), ev("ENDED", 2))
+    assert ended["disposition"] is None and ended["status"] == "ENDED"
+    assert summary_of(ev("CREATED", 0))["status"] == "OPEN"
+    assert summary_of(ev("CREATED", 0), ev("QUEUED", 1, queue="q"))["status"] == "QUEUED"
+
+
+def test_clocks_that_disagree_never_give_negative_times() -> None:
+    answered = summary_of(ev("QUEUED", 100, queue="q"), ev("ANSWERED", 95), ev("ENDED", 94))
+    assert (answered["wait_ms"], answered["handle_time_ms"]) == (0, 0)
+    abandoned = summary_of(ev("QUEUED", 100, queue="q"), ev("ABANDONED", 98))
+    assert (abandoned["wait_ms"], abandoned["duration_ms"]) == (0, 0)
+
+
+def test_created_at_is_the_created_event_even_when_another_came_earlier() -> None:
+    got = summary_of(ev("QUEUED", 5, queue="q"), ev("CREATED", 10), ev("ABANDONED", 40))
+    assert (got["created_at"], got["duration_ms"], got["wait_ms"]) == (10 * S, 30 * S, 35 * S)
+    for order in (1, -1):  # the first abandon, whichever arrives first
+        got = summary_of(*[ev("QUEUED", 1, queue="q"), ev("ABANDONED", 40), ev("ABANDONED", 50)][::order])
+        assert got["abandoned_at"] == 40 * S
+
+
+def outcomes(*events: dict) -> dict:
+    from streams.processors.queue_facts import outcomes_of
+
+    state = ContactState(events[0]["contact_id"])
+    for e in events:
+        state.apply(e)
+    return outcomes_of(state)
+
+
+def test_outcomes_per_leg_at_their_boundaries() -> None:
+    # Queued in q1, transferred, queued in q2 on line 2 and answered at the very moment q2 took
+    # it: the answer belongs to the second leg (wait 0), the first leg was offered, not answered.
+    got = outcomes(ev("QUEUED", 10, queue="q1"), ev("TRANSFERRED", 40, queue="q2"),
+                   ev("QUEUED", 50, queue="q2", line=2, event_id="Q2"), ev("ANSWERED", 50, agent_id="a"),
+                   ev("ENDED", 150, after_contact_work_ms=5 * S))
+    assert got == {
+        ("OFFERED", 0): ("q1", 10 * S, None, None, None),
+        ("OFFERED", 1): ("q2", 50 * S, None, None, None),
+        ("ESCALATION", 1): ("q1", 50 * S, None, None, None),  # moved from q1 to line 2
+        ("ANSWERED", 1): ("q2", 50 * S, 0, None, None),
+        ("ENDED", 1): ("q2", 150 * S, None, 105 * S, 140 * S),  # handle 100 s + 5 s of work; since 10 s
+        ("TRANSFER", 0): ("q1", 40 * S, None, None, None),
+    }
+
+
+def test_outcomes_of_skewed_clocks_a_line_2_start_and_a_waiting_contact() -> None:
+    early = outcomes(ev("QUEUED", 100, queue="q"), ev("ANSWERED", 95))
+    assert early[("ANSWERED", 0)] == ("q", 95 * S, 0, None, None)  # answered 5 s "before": wait 0
+    gone = outcomes(ev("QUEUED", 100, queue="q"), ev("ABANDONED", 98))
+    assert gone[("ABANDONED", 0)] == ("q", 98 * S, 0, None, None)
+    line2 = outcomes(ev("QUEUED", 10, queue="l2a", line=2), ev("QUEUED", 20, queue="l2b", line=2, event_id="Q20"))
+    assert line2 == {("OFFERED", 0): ("l2a", 10 * S, None, None, None), ("OFFERED", 1): ("l2b", 20 * S, None, None, None),
+                     ("ESCALATION", 0): ("l2a", 10 * S, None, None, None),  # straight to line 2: once
+                     ("WAITING", 1): ("l2b", 20 * S, None, None, None)}
+    assert outcomes(ev("CREATED", 0)) == {}
