@@ -182,8 +182,8 @@ def summary_of(*events: dict) -> dict:
 
 def test_who_and_what_of_a_summary_and_the_values_that_stick() -> None:
     got = summary_of(ev("CREATED", 0, subscriber_id="s1", region="r1", reason="billing"),
-                     ev("QUEUED", 5, queue="q", channel="UNKNOWN", subscriber_id="s2", region="r2", reason="roaming"),
-                     ev("ANSWERED", 9))
+                     ev("QUEUED", 5, queue="q", subscriber_id="s2", region="r2", reason="roaming"),
+                     ev("ANSWERED", 9, channel="UNKNOWN"))  # a system that does not know: VOICE stays
     assert {k: got[k] for k in ("contact_id", "channel", "subscriber_id", "region", "reason", "agent_id", "status")} == \
         {"contact_id": "X", "channel": "VOICE", "subscriber_id": "s1", "region": "r1", "reason": "billing",
          "agent_id": None, "status": "IN_PROGRESS"}
@@ -196,6 +196,8 @@ def test_who_and_what_of_a_summary_and_the_values_that_stick() -> None:
 def test_clocks_that_disagree_never_give_negative_times() -> None:
     answered = summary_of(ev("QUEUED", 100, queue="q"), ev("ANSWERED", 95), ev("ENDED", 94))
     assert (answered["wait_ms"], answered["handle_time_ms"]) == (0, 0)
+    ended = outcomes(ev("QUEUED", 100, queue="q"), ev("ANSWERED", 95), ev("ENDED", 94))[("ENDED", 0)]
+    assert ended[3] == 0  # handle time in the queue, never negative
     abandoned = summary_of(ev("QUEUED", 100, queue="q"), ev("ABANDONED", 98))
     assert (abandoned["wait_ms"], abandoned["duration_ms"]) == (0, 0)
 
@@ -243,3 +245,56 @@ def test_outcomes_of_skewed_clocks_a_line_2_start_and_a_waiting_contact() -> Non
                      ("ESCALATION", 0): ("l2a", 10 * S, None, None, None),  # straight to line 2: once
                      ("WAITING", 1): ("l2b", 20 * S, None, None, None)}
     assert outcomes(ev("CREATED", 0)) == {}
+
+
+def test_erlang_c_by_hand_and_at_its_edges() -> None:
+    import math
+
+    from streams.analytics.erlang import agents_for_asa, asa, prob_wait, service_level
+
+    # N = 3 agents, A = 2 Erlangs: A^N/N! * N/(N-A) = 8/6 * 3 = 4; sum_{k<3} A^k/k! = 1 + 2 + 2 = 5
+    assert prob_wait(3, 2.0) == pytest.approx(4 / 9)
+    assert asa(3, 2.0, 180) == pytest.approx(4 / 9 * 180 / 1)  # 80 s
+    assert service_level(3, 2.0, 180, 20) == pytest.approx(1 - 4 / 9 * math.exp(-20 / 180))
+    # N = 1, A = 0.5 (M/M/1): C = rho
+    assert prob_wait(1, 0.5) == pytest.approx(0.5)
+    # at and past saturation every contact waits, for ever; with no load nobody waits
+    assert prob_wait(2, 2.0) == 1.0 and prob_wait(0, 0.0) == 1.0 and prob_wait(2, 0.0) == 0.0
+    assert asa(2, 2.0, 180) == math.inf and service_level(2, 2.0, 180, 20) == 0.0
+    # staffing: 2 Erlangs at 180 s AHT take 3 agents for an ASA of 100 s (3: 80 s, 2: unstable)
+    assert agents_for_asa(2 / 180, 180, 100) == 3
+    assert agents_for_asa(2 / 180, 180, 15) == 5  # 4 agents: 15.65 s
+    assert agents_for_asa(0.5 / 180, 180, 1_000) == 1  # a light load: one agent
+
+
+def test_an_answer_belongs_to_the_leg_it_came_in_and_a_transfer_to_the_leg_it_left() -> None:
+    got = outcomes(ev("QUEUED", 10, queue="q1"), ev("QUEUED", 20, queue="q2", event_id="Q20"), ev("ANSWERED", 25),
+                   ev("TRANSFERRED", 38, queue="q3"), ev("QUEUED", 40, queue="q3", event_id="Q40"),
+                   ev("ANSWERED", 45, event_id="A45"), ev("TRANSFERRED", 40, queue="q4", event_id="T40"),
+                   ev("TRANSFERRED", 5, queue="q1", event_id="T5"))
+    assert ("ANSWERED", 0) not in got  # q1 passed it on unanswered
+    assert got[("ANSWERED", 1)] == ("q2", 25 * S, 5 * S, None, None)
+    assert got[("ANSWERED", 2)] == ("q3", 45 * S, 5 * S, None, None)
+    # transfers by time: 5 s, before any queue, counts for the first; 38 s for q2; 40 s, the
+    # moment q3 took the contact, for q3 (the leg that had begun)
+    transfers = sorted(o for k, o in got.items() if k[0] == "TRANSFER")
+    assert transfers == [("q1", 5 * S, None, None, None), ("q2", 38 * S, None, None, None),
+                         ("q3", 40 * S, None, None, None)]
+
+
+def test_a_window_taken_out_again_leaves_the_others() -> None:
+    one, two = WindowAgg(), WindowAgg()
+    for agg, n in ((one, 1), (two, 2)):
+        for kind, wait in (("OFFERED", None), ("ANSWERED", 5 * S * n), ("ABANDONED", 30 * S * n),
+                           ("TRANSFER", None), ("ESCALATION", None)):
+            for _ in range(n):
+                agg.add(kind, wait, None, None, T)
+        agg.add("ENDED", None, 10 * S * n, 20 * S * n, T)
+    both = WindowAgg()
+    both.merge(one)
+    both.merge(two)
+    both.subtract(one)
+    keep = ("version", "offered", "answered", "answered_within", "abandoned", "short_abandoned", "wait_sum",
+            "ended", "handle_sum", "duration_sum", "transfers", "escalations", "late")
+    assert {k: getattr(both, k) for k in keep} == {k: getattr(two, k) for k in keep}
+    assert both.waits.count == two.waits.count
