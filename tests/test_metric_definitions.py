@@ -298,3 +298,38 @@ def test_a_window_taken_out_again_leaves_the_others() -> None:
             "ended", "handle_sum", "duration_sum", "transfers", "escalations", "late")
     assert {k: getattr(both, k) for k in keep} == {k: getattr(two, k) for k in keep}
     assert both.waits.count == two.waits.count
+
+
+def test_staffing_stops_at_the_first_count_that_meets_the_target_exactly() -> None:
+    from streams.analytics.erlang import agents_for_asa, asa
+
+    assert agents_for_asa(2 / 180, 180, asa(3, 2.0, 180)) == 3
+
+
+def test_surveys_join_their_contact_once_and_bring_a_missing_subscriber() -> None:
+    from streams.processors.contact_lifecycle import InvalidEvent, validate_event, validate_survey
+
+    state = ContactState("X")
+    state.apply(ev("QUEUED", 1, queue="q", subscriber_id=None, event_id="s1"))
+    survey = {**SURVEYS[0], "response_id": "s1"}  # the same id as an event: still its own
+    assert state.apply_survey(survey) and not state.apply_survey(survey)
+    got = state.summary()
+    assert (got["version"], got["subscriber_id"], got["csat_score"]) == (2, "sub", 3)
+    for bad in ({"response_id": ""}, {"contact_id": ""}):
+        with pytest.raises(InvalidEvent):
+            validate_survey({**SURVEYS[0], **bad}, 2_000_000_000_000)
+    with pytest.raises(InvalidEvent, match="without a queue"):
+        validate_event(ev("TRANSFERRED", 1, occurred_at=1_764_000_000_000), 2_000_000_000_000)
+
+
+def test_facts_of_a_contact_without_a_region_and_records_of_a_very_busy_queue() -> None:
+    from streams.processors.queue_facts import MAX_FACTS_PER_RECORD, as_fact, fact_records
+
+    state = ContactState("X")
+    state.apply(ev("QUEUED", 1, queue="q", region=None))
+    fact = as_fact(state, ("OFFERED", 0), ("q", 1 * S, None, None, None))
+    assert (fact["region"], fact["contact_id"], fact["fact_id"]) == ("unknown", "X", "X|OFFERED|0")
+    facts = [{**fact, "queue": "small"}] + [{**fact, "queue": "busy"}] * (MAX_FACTS_PER_RECORD + 1)
+    records = fact_records(facts)
+    assert [(k, len(r["facts"])) for k, r in records] == [("small", 1), ("busy", MAX_FACTS_PER_RECORD), ("busy", 1)]
+    assert all(r["queue"] == k for k, r in records)
