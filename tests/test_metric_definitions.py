@@ -315,9 +315,11 @@ def test_surveys_join_their_contact_once_and_bring_a_missing_subscriber() -> Non
     assert state.apply_survey(survey) and not state.apply_survey(survey)
     got = state.summary()
     assert (got["version"], got["subscriber_id"], got["csat_score"]) == (2, "sub", 3)
+    valid = {**SURVEYS[0], "occurred_at": 1_764_000_000_000}
+    validate_survey(valid, 2_000_000_000_000)
     for bad in ({"response_id": ""}, {"contact_id": ""}):
-        with pytest.raises(InvalidEvent):
-            validate_survey({**SURVEYS[0], **bad}, 2_000_000_000_000)
+        with pytest.raises(InvalidEvent, match="must not be empty"):
+            validate_survey({**valid, **bad}, 2_000_000_000_000)
     with pytest.raises(InvalidEvent, match="without a queue"):
         validate_event(ev("TRANSFERRED", 1, occurred_at=1_764_000_000_000), 2_000_000_000_000)
 
