@@ -39,8 +39,16 @@ broker-reset:
 run: $(STAMP) broker
 	$(BIN)/firstline run $(ARGS)
 
+# Branch coverage of the run, worker processes included (pyproject.toml); the engine's and the
+# processors' uncovered lines are printed at the end.
 test: $(STAMP) broker
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m coverage erase
+	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS); status=$$?; \
+	  $(BIN)/python -m coverage combine -q >/dev/null 2>&1; \
+	  $(BIN)/python -m coverage report --include='streams/engine/*,streams/processors/*,streams/sinks/*' \
+	    --show-missing --skip-covered || true; \
+	  $(BIN)/python -m coverage report --format=total | sed 's/^/total branch coverage of streams\/: /;s/$$/ %/' || true; \
+	  exit $$status
 
 bench: $(STAMP) broker
 	$(BIN)/python -m tests.bench $(ARGS)

@@ -4,7 +4,8 @@ A sink is a processor without state (every batch is a checkpoint: written, then 
 offsets are committed only after the write returned). Each batch keeps the newest version per
 key, then `write()`s it, and decides what a failure means:
 
-- a *transient* failure (the connection dropped, the server restarts, SQLite's lock): retried
+- a *transient* failure (the connection dropped, the server restarts, SQLite's lock; any failure
+  to connect or to prepare the tables): retried
   with exponential backoff (0.2 s doubling to 10 s) for as long as it lasts, the store reopened
   each time; nothing is acknowledged meanwhile, and the batch channel's bound stops the fetching
   of this sink's partitions only (backpressure). A rebalance or a stop does not wait for the
@@ -110,6 +111,7 @@ class BatchingSink(Processor):
         """Run `action` until it succeeds or fails for a reason other than a transient one."""
         delay = self.initial_delay_s
         while True:
+            connecting = True
             try:
                 if not self.opened:
                     await self.open()
@@ -117,10 +119,12 @@ class BatchingSink(Processor):
                 elif self.stale:
                     await self.reconnect()
                 self.stale = False
+                connecting = False
                 await action()
                 return
             except Exception as exc:
-                if not self.is_transient(exc):
+                # A failure to connect or prepare the storage is never the rows' fault.
+                if not connecting and not self.is_transient(exc):
                     raise
                 self.retries += 1
                 self.stale = True

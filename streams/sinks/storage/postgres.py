@@ -37,6 +37,10 @@ class PostgresStore:
         await self._connect()
         assert self._conn is not None
         async with self._conn.transaction():
+            # Every sink of every worker creates the tables when it starts: concurrent CREATE TABLE
+            # IF NOT EXISTS of one name can still fail on PostgreSQL's catalogue, so the schema's
+            # creators take turns (a lock released with the transaction).
+            await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.firstline'))")
             for table in ALL_TABLES:
                 await self._conn.execute(table.create_sql())  # type: ignore[arg-type]
                 cur = await self._conn.execute(
