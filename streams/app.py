@@ -17,6 +17,9 @@ from streams.engine.runner import Engine
 from streams.processors.agent_state import AgentState
 from streams.processors.contact_summary import ContactSummary
 from streams.processors.queue_stats import LiveQueues, QueueStatistics
+from streams.processors.complaints import Complaints
+from streams.processors.sms_campaigns import SmsCampaigns
+from streams.processors.sms_verdicts import SmsVerdicts
 from streams.settings import Settings
 from streams.sinks.storage_sink import SINKS, stores_for
 from streams.web import views
@@ -91,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         engine.add(ContactSummary)
         engine.add(AgentState)
         live = engine.add(QueueStatistics).view
+        engine.add(SmsVerdicts)
+        engine.add(SmsCampaigns)
+        engine.add(Complaints)
     if settings.role in ("all", "sinks"):
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)

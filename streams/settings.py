@@ -42,6 +42,18 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _secret(name: str, default: bytes) -> bytes:
+    """A secret from NAME, or from the file NAME_FILE names (as Docker secrets are mounted)."""
+    path = os.environ.get(name + "_FILE")
+    if path:
+        try:
+            return Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise ValueError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+    raw = os.environ.get(name)
+    return raw.encode() if raw else default
+
+
 ROLES = ("all", "processors", "sinks")
 
 
@@ -130,6 +142,34 @@ class Settings:
     dead_letter_value_bytes: int = 16_384
     # A row the database refuses for its content is tried this often, then dead-lettered.
     sink_max_tries: int = 3
+    # Subscriber protection (streams/protection/): the key of the pseudonyms of subscriber numbers
+    # (from FIRSTLINE_PSEUDONYM_KEY or the file FIRSTLINE_PSEUDONYM_KEY_FILE names; the default
+    # is for development only and says so at start-up).
+    pseudonym_key: bytes = field(default=b"firstline-development-key", repr=False)
+    # Mass mailing: more than this many distinct recipients within the window, unless the sender
+    # is a registered A2P sender (comma-separated, canonical: numbers or names).
+    sms_mass_limit: int = 200
+    sms_mass_window_s: float = 600.0
+    sms_a2p_senders: str = ""
+    # Content score: blocks alone at or above block_at; at or above assist_at it halves the mass-
+    # mailing limit. The model file (None: the one shipped, streams/protection/content_model.npz).
+    sms_content_block_at: float = 0.97
+    sms_content_assist_at: float = 0.7
+    sms_model: str = ""
+    # Campaigns: near-duplicate texts from at least min_senders senders and min_messages texts
+    # within the window, each at least min_chars long (normalised), with links or a mean content
+    # score of at least min_score.
+    campaign_window_s: float = 3600.0
+    campaign_min_senders: int = 5
+    campaign_min_messages: int = 10
+    campaign_min_chars: int = 30
+    campaign_min_score: float = 0.5
+    # Complaints: this many distinct subscribers complaining about one sender within the window
+    # block it operator-wide and raise an alert.
+    complaint_threshold: int = 3
+    complaint_window_s: float = 7 * 86400.0
+    # A second alert of one kind about one subject within this time is not raised.
+    alert_cooldown_s: float = 3600.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -171,6 +211,21 @@ class Settings:
             max_output_bytes=_env_int("FIRSTLINE_MAX_OUTPUT_BYTES", cls.max_output_bytes),
             dead_letter_value_bytes=_env_int("FIRSTLINE_DEAD_LETTER_VALUE_BYTES", cls.dead_letter_value_bytes),
             sink_max_tries=_env_int("FIRSTLINE_SINK_MAX_TRIES", cls.sink_max_tries),
+            pseudonym_key=_secret("FIRSTLINE_PSEUDONYM_KEY", cls.pseudonym_key),
+            sms_mass_limit=_env_int("FIRSTLINE_SMS_MASS_LIMIT", cls.sms_mass_limit),
+            sms_mass_window_s=_env_float("FIRSTLINE_SMS_MASS_WINDOW_S", cls.sms_mass_window_s),
+            sms_a2p_senders=_env("FIRSTLINE_SMS_A2P_SENDERS", cls.sms_a2p_senders),
+            sms_content_block_at=_env_float("FIRSTLINE_SMS_CONTENT_BLOCK_AT", cls.sms_content_block_at),
+            sms_content_assist_at=_env_float("FIRSTLINE_SMS_CONTENT_ASSIST_AT", cls.sms_content_assist_at),
+            sms_model=_env("FIRSTLINE_SMS_MODEL", cls.sms_model),
+            campaign_window_s=_env_float("FIRSTLINE_CAMPAIGN_WINDOW_S", cls.campaign_window_s),
+            campaign_min_senders=_env_int("FIRSTLINE_CAMPAIGN_MIN_SENDERS", cls.campaign_min_senders),
+            campaign_min_messages=_env_int("FIRSTLINE_CAMPAIGN_MIN_MESSAGES", cls.campaign_min_messages),
+            campaign_min_chars=_env_int("FIRSTLINE_CAMPAIGN_MIN_CHARS", cls.campaign_min_chars),
+            campaign_min_score=_env_float("FIRSTLINE_CAMPAIGN_MIN_SCORE", cls.campaign_min_score),
+            complaint_threshold=_env_int("FIRSTLINE_COMPLAINT_THRESHOLD", cls.complaint_threshold),
+            complaint_window_s=_env_float("FIRSTLINE_COMPLAINT_WINDOW_S", cls.complaint_window_s),
+            alert_cooldown_s=_env_float("FIRSTLINE_ALERT_COOLDOWN_S", cls.alert_cooldown_s),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:
@@ -191,6 +246,12 @@ class Settings:
     def redacted_database_url(self) -> str:
         """The database URL without its password, for logs and output."""
         return redact_url(self.database_url)
+
+    @property
+    def a2p_senders(self) -> frozenset[str]:
+        from streams.protection.addresses import canonical
+
+        return frozenset(canonical(s) for s in self.sms_a2p_senders.split(",") if s.strip())
 
     @property
     def kafka_servers(self) -> list[str]:

@@ -59,8 +59,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("block-list-changes", NS + "BlockListChange", "subscriber_id", "input",
               "Subscribers' Antispam-SMS block-list changes and operator-wide blocks.",
               retention_ms=365 * DAY_MS),
+    # One partition: the complaints processor counts the distinct subscribers complaining about
+    # each sender, so it must see all of them (thousands a year, not a throughput question).
     TopicSpec("complaints", NS + "Complaint", "subscriber_id", "input",
-              "Fraud, spam and unwanted-service complaints.", retention_ms=365 * DAY_MS),
+              "Fraud, spam and unwanted-service complaints.", partitions=1, retention_ms=365 * DAY_MS),
     TopicSpec("subscription-requests", NS + "SubscriptionRequest", "subscriber_id", "input",
               "Content providers' paid-subscription requests."),
     # outputs, for downstream consumers and the sinks
@@ -72,6 +74,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "Queue and agent chosen for each contact."),
     TopicSpec("sms-verdicts", NS + "SmsVerdict", "message_id", "output",
               "Deliver or block, with reasons, for every SMS.", retention_ms=3 * DAY_MS),
+    TopicSpec("spam-campaigns", NS + "SpamCampaign", "campaign_id", "output",
+              "Confirmed SMS spam campaigns, newest version per campaign.", partitions=1, compacted=True),
+    TopicSpec("complaint-outcomes", NS + "ComplaintOutcome", "complaint_id", "output",
+              "What was done with each complaint.", retention_ms=365 * DAY_MS),
     TopicSpec("alerts", NS + "Alert", "alert_id", "output",
               "Detections for operators and the security team.", partitions=1,
               retention_ms=30 * DAY_MS),
@@ -79,6 +85,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("queue-facts", NS + "QueueFactBatch", "queue", "internal",
               "Contact outcomes and agent states re-keyed by queue, for queue statistics.",
               retention_ms=2 * DAY_MS, also_reads=(NS + "QueueFact",)),
+    TopicSpec("sms-sightings", NS + "SmsSightingBatch", "origin", "internal",
+              "Texts that may belong to a campaign, as band keys, for the one campaign detector.",
+              partitions=1, retention_ms=DAY_MS),
     TopicSpec("dead-letters", NS + "DeadLetter", "source_topic", "output",
               "Records that could not be used, with their origin and the reason.", partitions=1,
               retention_ms=30 * DAY_MS),

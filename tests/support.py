@@ -105,6 +105,21 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_MAX_OUTPUT_BYTES": str(settings.max_output_bytes),
         "FIRSTLINE_DEAD_LETTER_VALUE_BYTES": str(settings.dead_letter_value_bytes),
         "FIRSTLINE_SINK_MAX_TRIES": str(settings.sink_max_tries),
+        "FIRSTLINE_PSEUDONYM_KEY": settings.pseudonym_key.decode(),
+        "FIRSTLINE_SMS_MASS_LIMIT": str(settings.sms_mass_limit),
+        "FIRSTLINE_SMS_MASS_WINDOW_S": str(settings.sms_mass_window_s),
+        "FIRSTLINE_SMS_A2P_SENDERS": settings.sms_a2p_senders,
+        "FIRSTLINE_SMS_CONTENT_BLOCK_AT": str(settings.sms_content_block_at),
+        "FIRSTLINE_SMS_CONTENT_ASSIST_AT": str(settings.sms_content_assist_at),
+        "FIRSTLINE_SMS_MODEL": settings.sms_model,
+        "FIRSTLINE_CAMPAIGN_WINDOW_S": str(settings.campaign_window_s),
+        "FIRSTLINE_CAMPAIGN_MIN_SENDERS": str(settings.campaign_min_senders),
+        "FIRSTLINE_CAMPAIGN_MIN_MESSAGES": str(settings.campaign_min_messages),
+        "FIRSTLINE_CAMPAIGN_MIN_CHARS": str(settings.campaign_min_chars),
+        "FIRSTLINE_CAMPAIGN_MIN_SCORE": str(settings.campaign_min_score),
+        "FIRSTLINE_COMPLAINT_THRESHOLD": str(settings.complaint_threshold),
+        "FIRSTLINE_COMPLAINT_WINDOW_S": str(settings.complaint_window_s),
+        "FIRSTLINE_ALERT_COOLDOWN_S": str(settings.alert_cooldown_s),
     }
 
 

@@ -1,4 +1,4 @@
-"""The `firstline` command: topics, schemas, produce, tail, worker, run."""
+"""The `firstline` command: topics, schemas, produce, tail, worker, run, spam, block."""
 
 from __future__ import annotations
 
@@ -111,6 +111,18 @@ def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return report(settings, args)
 
 
+def _cmd_spam(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.spam import spam
+
+    return spam(settings, args)
+
+
+def _cmd_block(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cli.spam import block
+
+    return block(settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,14 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speedup", type=float, help="simulated seconds per wall second (default: as fast as possible)")
     sim.add_argument("--start", help="simulated start, ISO date/time in UTC (default: --hours before now)")
     from streams.cli.report import add_arguments
+    from streams.cli.spam import add_arguments as spam_arguments
 
     add_arguments(sub.add_parser("report", help="FCR, CSAT, channel mix or per-channel figures from storage"))
+    spam_arguments(sub.add_parser("spam", help="train or evaluate the SMS content model"),
+                   sub.add_parser("block", help="block a sender operator-wide (or for one subscriber)"),
+                   sub.add_parser("unblock", help="unblock a sender operator-wide (or for one subscriber)"))
     return parser
 
 
 COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
             "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas,
-            "generate": _cmd_generate, "simulate": _cmd_simulate, "report": _cmd_report}
+            "generate": _cmd_generate, "simulate": _cmd_simulate, "report": _cmd_report,
+            "spam": _cmd_spam, "block": _cmd_block, "unblock": _cmd_block}
 
 
 def main(argv: list[str] | None = None) -> int:

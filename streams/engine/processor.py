@@ -63,6 +63,9 @@ class Context(Protocol):
 class Processor:
     name: ClassVar[str]  # in dead letters, logs and /health
     inputs: ClassVar[tuple[str, ...]]  # catalogue topics, co-partitioned when more than one
+    # Catalogue topics every worker reads whole, from the beginning (replicas.py): given to
+    # `on_replica`; the first batch waits until they are read up to their ends at start.
+    replicas: ClassVar[tuple[str, ...]] = ()
     # True: durable once per FIRSTLINE_CHECKPOINT_INTERVAL_MS (and when caught up or rebalancing);
     # False: every batch is a checkpoint.
     checkpointed: ClassVar[bool] = True
@@ -75,6 +78,9 @@ class Processor:
         value). Return None when all were taken, or how many were, to end the checkpoint there
         (the engine commits and hands over the rest)."""
         raise NotImplementedError
+
+    def on_replica(self, records: Sequence[Any]) -> None:
+        """Records of the replicated topics, in order per partition."""
 
     async def on_checkpoint(self) -> None:
         """Last changes before the engine commits (checkpoint.py)."""

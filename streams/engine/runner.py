@@ -22,6 +22,7 @@ from streams.engine.context import BaseContext
 from streams.engine.errors import Abandoned
 from streams.engine.processor import Processor
 from streams.engine.producer import KeyHashes, RecordBatches
+from streams.engine.replicas import ReplicaReader
 from streams.engine.tables import BufferedTable
 from streams.settings import Settings
 from streams.topics import spec
@@ -91,6 +92,7 @@ class Engine:
         self.key_hashes = KeyHashes()
         self.processors: dict[str, Processor] = {}
         self.failures: dict[str, str] = {}  # processor -> why it stopped
+        self.replicas: dict[str, ReplicaReader] = {}
 
     def add(self, cls: type[P], **kwargs: Any) -> P:
         ctx = WorkerContext(self, cls.name)
@@ -103,7 +105,18 @@ class Engine:
                                          partitions=specs[0].partition_count(self.settings))
         ctx.channel = channel
         turn = asyncio.Lock()  # one callback of a processor at a time
-        self.app.task(self._guarded(cls.name, lambda: self._run(processor, ctx, channel, turn)))
+        replica = None
+        if cls.replicas:
+            async def apply(records: list[Any]) -> None:
+                async with turn:
+                    processor.on_replica(records)
+
+            replica = ReplicaReader(self.settings.kafka_servers,
+                                    [(spec(t).full_name(self.settings), spec(t).partition_count(self.settings))
+                                     for t in cls.replicas], apply)
+            self.replicas[cls.name] = replica
+            self.app.task(self._guarded(cls.name, replica.run))
+        self.app.task(self._guarded(cls.name, lambda: self._run(processor, ctx, channel, turn, replica)))
         for interval, callback in processor.timers():
             self.app.timer(interval)(self._guarded(cls.name, self._locked(turn, callback)))
 
@@ -114,8 +127,10 @@ class Engine:
         return processor
 
     async def _run(self, processor: Processor, ctx: WorkerContext, channel: BatchChannel,
-                   turn: asyncio.Lock) -> None:
+                   turn: asyncio.Lock, replica: ReplicaReader | None = None) -> None:
         s = self.settings
+        if replica is not None:
+            await replica.ready.wait()
         every = s.checkpoint_interval_s if processor.checkpointed else 0.0
         while True:
             try:

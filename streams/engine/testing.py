@@ -163,6 +163,8 @@ class Harness:
         self.acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to read
         self.inputs: dict[tuple[str, int], list[ConsumerRecord]] = {}  # everything fed, per partition
         self.pending: list[ConsumerRecord] = []  # handed to the processor since the last checkpoint
+        self.replica_log: list[ConsumerRecord] = []  # every record of a replicated topic fed
+        self.replica_queued: list[ConsumerRecord] = []
         self.last_checkpoint: Checkpoint | None = None
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -179,6 +181,12 @@ class Harness:
         if partition is None:
             partition = self.ctx.hashes.partition(raw_key or b"", s.partition_count(self.settings))
         name = s.full_name(self.settings)
+        if topic in self.cls.replicas:
+            message = ConsumerRecord(name, partition, len(self.replica_log), timestamp, 0, raw_key, value, None,
+                                     len(raw_key or b""), len(value or b""), ())
+            self.replica_log.append(message)
+            self.replica_queued.append(message)
+            return message
         fed = self.inputs.setdefault((name, partition), [])
         message = ConsumerRecord(name, partition, len(fed), timestamp, 0, raw_key, value, None,
                                  len(raw_key or b""), len(value or b""), ())
@@ -195,6 +203,9 @@ class Harness:
     def run(self, checkpoint: bool = True) -> Checkpoint | None:
         """The queued records as one batch (the engine's loop: early cuts included), then a
         checkpoint unless told not to. Raises what the checkpoint raised."""
+        if self.replica_queued:  # read before the batch, as a worker's replica reader is at start
+            replicated, self.replica_queued = self.replica_queued, []
+            self.processor.on_replica(replicated)
         batch, self.queued = self.queued, []
         rest = batch
         while rest:
@@ -252,6 +263,8 @@ class Harness:
         for tp, records in sorted(self.inputs.items()):
             fresh.queued += records[self.acked.get(tp, 0):]
         fresh.ctx.ends = dict(self.ctx.ends)
+        fresh.replica_log = list(self.replica_log)
+        fresh.replica_queued = list(self.replica_log)  # replicas are read again from the beginning
         self.loop.close()
         return fresh
 

@@ -1,0 +1,240 @@
+"""sms-messages -> sms-verdicts: deliver or block every SMS, with every reason that applied.
+
+Partitioned by sender (the topic's key), so a sender's mass-mailing window lives on one worker
+(changelog-backed table `sms-senders`, keyed by the sender's pseudonym). The block lists and the
+confirmed campaigns are replicated: every worker reads `block-list-changes` and `spam-campaigns`
+whole (engine/replicas.py), because any worker may judge a message to any subscriber.
+
+A batch is judged at once: texts normalised, their n-grams hashed, content-scored and
+MinHash-banded with numpy over the whole batch (streams/protection/). Texts that may belong to a
+campaign go to the one campaign detector (`sms-sightings`). A sender passing the mass-mailing
+limit is blocked operator-wide (a `block-list-changes` record from `firstline:mass-mailing`) and
+an alert is raised, both before the state is written, with ids that a replay repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from streams.engine.errors import InvalidRecord
+from streams.engine.processor import Context, Processor
+from streams.processors.contact_lifecycle import check_time
+from streams.protection import verdicts
+from streams.protection.addresses import canonical, pseudonym, pseudonym64
+from streams.protection.alerts import alert, cooled
+from streams.protection.block_lists import BlockLists
+from streams.protection.campaigns import band_keys
+from streams.protection.content_model import SHIPPED, ContentModel
+from streams.protection.features import grams
+from streams.protection.mass_mailing import MassMailingRule, SenderWindow, observe
+from streams.protection.text import LINK, normalise
+from streams.topics import spec
+
+MASK63 = (1 << 63) - 1
+SIGHTINGS_BYTES = 200_000  # per sightings record, well below FIRSTLINE_MAX_OUTPUT_BYTES
+
+
+class InvalidSms(InvalidRecord):
+    pass
+
+
+def validate_sms(ev: dict[str, Any], max_time_ms: int) -> None:
+    if not ev["message_id"]:
+        raise InvalidSms("message_id is empty")
+    if not ev["sender"].strip() or not ev["recipient"].strip():
+        raise InvalidSms("sender and recipient must not be empty")
+    check_time("occurred_at", ev["occurred_at"], max_time_ms)
+
+
+class BlockListView:
+    """The replicated block lists, applied from raw `block-list-changes` records."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.lists = BlockLists()
+        self.schema = spec("block-list-changes").value_schema
+        self.check = ctx.bounds.checker(ctx.codec.registry.reader(self.schema).definition)
+        self.rejected = 0
+
+    def apply(self, records: Sequence[Any]) -> None:
+        for message in records:
+            try:
+                self.ctx.bounds.record_size(message.value)
+                ch = self.ctx.codec.decode(message.value, self.schema)
+                self.check(ch)
+                if not ch["subscriber_id"].strip() or not ch["sender"].strip():
+                    raise InvalidRecord("subscriber_id and sender must not be empty")
+                check_time("occurred_at", ch["occurred_at"], self.ctx.clock.max_event_time())
+            except Exception as exc:
+                # Each worker reads the whole topic, so each one files the bad record (same origin).
+                self.rejected += 1
+                self.ctx.out.reject(message, exc)
+                continue
+            subscriber = ch["subscriber_id"] if ch["subscriber_id"] == "*" else canonical(ch["subscriber_id"])
+            self.lists.apply(subscriber, ch["sender"], ch["action"] == "BLOCK", ch["occurred_at"], ch["source"])
+
+
+class SmsVerdicts(Processor):
+    name = "sms-verdicts"
+    inputs = ("sms-messages",)
+    replicas = ("block-list-changes", "spam-campaigns")
+
+    def __init__(self, ctx: Context, model: ContentModel | None = None) -> None:
+        super().__init__(ctx)
+        s = ctx.settings
+        self.schema = spec("sms-messages").value_schema
+        self.check = ctx.bounds.checker(ctx.codec.registry.reader(self.schema).definition)
+        self.model = model or ContentModel.load(s.sms_model or SHIPPED)
+        self.key = s.pseudonym_key
+        self.rule = MassMailingRule(s.sms_mass_limit, int(s.sms_mass_window_s * 1000), s.a2p_senders)
+        self.block_at, self.assist_at = s.sms_content_block_at, s.sms_content_assist_at
+        self.campaign_min_chars, self.campaign_min_score = s.campaign_min_chars, s.campaign_min_score
+        self.cooldown_ms = int(s.alert_cooldown_s * 1000)
+        self.senders = ctx.table("sms-senders", partitions=spec("sms-messages").partition_count(s),
+                                 encode=SenderWindow.encode)
+        self.blocks = BlockListView(ctx)
+        self.campaigns: dict[str, int] = {}  # campaign id -> confirmed at
+        self.campaign_bands: dict[int, str] = {}  # band key (signed) -> campaign id
+        self.campaign_schema = spec("spam-campaigns").value_schema
+        self.judged = 0
+        self.blocked = 0
+
+    # -- replicas ---------------------------------------------------------------------------------
+
+    def on_replica(self, records: Sequence[Any]) -> None:
+        changes = [r for r in records if r.topic.endswith(".block-list-changes")]
+        if changes:
+            self.blocks.apply(changes)
+        for message in records:
+            if message.topic.endswith(".spam-campaigns"):
+                try:
+                    c = self.ctx.codec.decode(message.value, self.campaign_schema)
+                except Exception as exc:
+                    self.ctx.out.reject(message, exc)
+                    continue
+                self.campaigns[c["campaign_id"]] = c["confirmed_at"]
+                for b in c["bands"]:
+                    self.campaign_bands[b] = c["campaign_id"]
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def _window(self, key: str) -> SenderWindow | None:
+        held = self.senders.get(key)
+        if held is None or isinstance(held, SenderWindow):
+            return held
+        return SenderWindow.decode(held)  # as restored from the changelog
+
+    def on_batch(self, records: Sequence[Any]) -> None:
+        ctx = self.ctx
+        decode, now, out = ctx.codec.decode, ctx.clock.max_event_time(), ctx.out
+        good: list[tuple[Any, dict[str, Any]]] = []
+        for message in records:
+            try:
+                ctx.bounds.record_size(message.value)
+                ev = decode(message.value, self.schema)
+                self.check(ev)
+                validate_sms(ev, now)
+                if message.key != ev["sender"].encode():
+                    raise InvalidSms(f"record key {message.key!r} is not the sender")
+                good.append((message, ev))
+            except Exception as exc:
+                out.reject(message, exc)
+        if not good:
+            return
+        texts = [normalise(ev["text"]) for _, ev in good]
+        g = grams(texts)
+        scores = self.model.scores_of(g)
+        keys, has = band_keys(g)
+        signed = keys.view(np.int64)
+        lists = self.blocks.lists
+        sightings: list[dict[str, Any]] = []
+        origin = ""
+        for i, (message, ev) in enumerate(good):
+            sender, recipient, at = canonical(ev["sender"]), canonical(ev["recipient"]), ev["occurred_at"]
+            score = float(scores[i])
+            found: set[str] = set()
+            if lists.by_recipient(recipient, sender, at):
+                found.add("RECIPIENT_BLOCK_LIST")
+            source = lists.operator_source(sender, at)
+            operator_blocked = source is not None
+            if operator_blocked:
+                found.add("OPERATOR_BLOCK_LIST")
+                detector = verdicts.DETECTOR_SOURCES.get(source or "")
+                if detector:
+                    found.add(detector)
+            campaign_id = None
+            if self.campaign_bands and has[i]:
+                for b in signed[i].tolist():
+                    cid = self.campaign_bands.get(b)
+                    if cid is not None and self.campaigns.get(cid, at + 1) <= at:
+                        campaign_id = cid
+                        found.add("CAMPAIGN")
+                        break
+            if score >= self.block_at:
+                found.add("CONTENT")
+            rhash = pseudonym64(recipient, self.key)
+            if not operator_blocked:
+                self._mass_mailing(message, sender, rhash, at, score, found)
+            reasons = verdicts.reasons_in_order(found)
+            blocked = bool(reasons)
+            out.emit("sms-verdicts", ev["message_id"], {
+                "message_id": ev["message_id"], "occurred_at": at,
+                "sender": sender if blocked or not sender.isdigit() else pseudonym(sender, self.key),
+                "recipient": pseudonym(recipient, self.key), "verdict": verdicts.verdict(found),
+                "reasons": reasons, "score": round(score, 4), "campaign_id": campaign_id})
+            self.blocked += blocked
+            text = texts[i]
+            link = LINK in text
+            if (has[i] and len(text) >= self.campaign_min_chars and sender not in self.rule.a2p
+                    and (link or score >= self.campaign_min_score)):
+                origin = f"sms-messages/{message.partition}"
+                sightings.append({"message_id": ev["message_id"], "occurred_at": at, "sender": sender,
+                                  "recipient": rhash & MASK63, "bands": signed[i].tolist(), "score": score,
+                                  "chars": len(text), "link": link, "text": text[:1000]})
+        self.judged += len(good)
+        self._send_sightings(origin, sightings)
+
+    def _mass_mailing(self, message: Any, sender: str, rhash: int, at: int, score: float, found: set[str]) -> None:
+        key = pseudonym(sender, self.key)
+        held = self._window(key)
+        limit = self.rule.limit // 2 if score >= self.assist_at else self.rule.limit
+        window, reached = observe(self.rule, held, sender, rhash, at, limit)
+        self.senders.put(key, window, message.partition)
+        if reached is None:
+            return
+        # Blocked operator-wide from the moment it was flagged: the same reasons whether the block
+        # has come back through the replica yet or not.
+        found.update(("MASS_MAILING", "OPERATOR_BLOCK_LIST"))
+        if window.flagged_at != at:
+            return
+        since = at - at % self.rule.bucket_ms
+        change_id = f"mass-mailing:{sender}:{since}"
+        self.ctx.out.emit("block-list-changes", "*", {
+            "change_id": change_id, "subscriber_id": "*", "sender": sender, "action": "BLOCK",
+            "occurred_at": at, "source": "firstline:mass-mailing"})
+        if cooled(window.alerted_at, at, self.cooldown_ms):
+            window.alerted_at = at
+            self.ctx.out.emit("alerts", change_id, alert(
+                change_id, at, "MASS_MAILING", "WARNING", sender,
+                f"{sender} reached {int(reached)} distinct recipients within "
+                f"{self.rule.window_ms // 60000} min (limit {limit}); blocked operator-wide",
+                {"recipients": int(reached), "limit": limit, "window_s": self.rule.window_ms // 1000}))
+
+    def _send_sightings(self, origin: str, sightings: list[dict[str, Any]]) -> None:
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for s in sightings:
+            chunk.append(s)
+            size += len(s["text"]) * 2 + 120
+            if size >= SIGHTINGS_BYTES:
+                self.ctx.out.emit("sms-sightings", origin, {"origin": origin, "sightings": chunk})
+                chunk, size = [], 0
+        if chunk:
+            self.ctx.out.emit("sms-sightings", origin, {"origin": origin, "sightings": chunk})
+
+    def status(self) -> dict[str, Any]:
+        return {"judged": self.judged, "blocked": self.blocked, "block_list_entries": self.blocks.lists.size(),
+                "campaigns": len(self.campaigns), "bad_block_list_changes": self.blocks.rejected}

@@ -1,0 +1,33 @@
+"""Sender and subscriber addresses: one spelling per address, and a keyed pseudonym.
+
+"+7 (916) 123-45-67", "89161234567" and "79161234567" are one number; "MTS-Info" and
+"mts-info" one sender name. Pseudonyms are a keyed BLAKE2b of the canonical address (as
+HMAC-SHA256 would, keyed, so that nobody without the key can test a guessed number against
+them, and faster in the per-message path); the key comes from FIRSTLINE_PSEUDONYM_KEY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+_PUNCT = str.maketrans("", "", " +-()")
+
+
+def canonical(address: str) -> str:
+    a = address.strip()
+    digits = a.translate(_PUNCT)
+    if digits.isdigit():
+        if len(digits) == 11 and digits[0] == "8":  # Russian trunk prefix
+            return "7" + digits[1:]
+        return digits
+    return a.casefold()
+
+
+def pseudonym64(address: str, key: bytes) -> int:
+    """A 64-bit keyed hash of a canonical address: distinct counting without the number."""
+    return int.from_bytes(hashlib.blake2b(address.encode(), digest_size=8, key=key).digest(), "little")
+
+
+def pseudonym(address: str, key: bytes) -> str:
+    """A keyed pseudonym of a canonical address for outputs: 'p:' and 20 hex digits."""
+    return "p:" + hashlib.blake2b(address.encode(), digest_size=10, key=key).hexdigest()

@@ -1,0 +1,175 @@
+"""The SMS processors on the engine's broker-less context: verdicts with each signal, the
+campaign detector and the complaints processor, bad records, and a restart."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from streams.engine.testing import Harness, MemoryBroker, offline_settings
+from streams.processors.complaints import Complaints
+from streams.processors.sms_campaigns import SmsCampaigns
+from streams.processors.sms_verdicts import SmsVerdicts
+from streams.protection.addresses import pseudonym
+
+NOW = int(time.time() * 1000) - 3_600_000
+KEY = b"test-key"
+
+
+def settings(**kw: Any):
+    return offline_settings(pseudonym_key=KEY, sms_a2p_senders="SBANK", **kw)
+
+
+def sms(i: int, sender: str, recipient: str, text: str = "привет, как дела?", at: int = NOW) -> dict[str, Any]:
+    return {"message_id": f"m{i}", "occurred_at": at, "sender": sender, "recipient": recipient, "text": text,
+            "origin_network": None, "source": "smsc"}
+
+
+def change(i: int, subscriber: str, sender: str, block: bool, at: int, source: str = "ussd") -> dict[str, Any]:
+    return {"change_id": f"c{i}", "subscriber_id": subscriber, "sender": sender,
+            "action": "BLOCK" if block else "UNBLOCK", "occurred_at": at, "source": source}
+
+
+def verdicts(h: Harness) -> dict[str, tuple[str, list[str]]]:
+    return {v["message_id"]: (v["verdict"], v["reasons"]) for v in h.outputs("sms-verdicts")}
+
+
+def test_recipient_and_operator_block_lists_by_event_time() -> None:
+    h = Harness(SmsVerdicts, settings())
+    h.feed("block-list-changes", change(1, "+7 916 000-00-01", "SPAM-CO", True, NOW + 10))
+    h.feed("block-list-changes", change(2, "*", "89990000007", True, NOW + 10, "operator:anna: fraud"))
+    h.feed("sms-messages", sms(1, "spam-co", "79160000001", at=NOW + 9))
+    h.feed("sms-messages", sms(2, "spam-co", "79160000001", at=NOW + 10))
+    h.feed("sms-messages", sms(3, "spam-co", "79160000002", at=NOW + 10))
+    h.feed("sms-messages", sms(4, "79990000007", "79160000002", at=NOW + 11))
+    h.run()
+    assert verdicts(h) == {"m1": ("DELIVER", []), "m2": ("BLOCK", ["RECIPIENT_BLOCK_LIST"]),
+                           "m3": ("DELIVER", []), "m4": ("BLOCK", ["OPERATOR_BLOCK_LIST"])}
+    out = {v["message_id"]: v for v in h.outputs("sms-verdicts")}
+    assert out["m2"]["recipient"] == pseudonym("79160000001", KEY)
+    assert out["m4"]["sender"] == "79990000007"  # a blocked sender is the operator's business
+    assert out["m3"]["sender"] == "spam-co"  # a name is not personal data
+    h.feed("sms-messages", sms(5, "79161112233", "79160000002"))
+    h.run()
+    delivered = h.outputs("sms-verdicts")[-1]
+    assert delivered["sender"] == pseudonym("79161112233", KEY)  # a person's ordinary message
+    assert not any("7916" in str(v["recipient"]) for v in h.outputs("sms-verdicts"))
+
+
+def test_mass_mailing_blocks_the_sender_once_with_one_alert_and_spares_a2p() -> None:
+    h = Harness(SmsVerdicts, settings(sms_mass_limit=20))
+    for i in range(30):
+        h.feed("sms-messages", sms(i, "79990000000", f"7926{i:07d}", "Скидки в магазине у дома до 22:00", NOW + i))
+        h.feed("sms-messages", sms(100 + i, "SBANK", f"7926{i:07d}", f"Код {i}", NOW + i))
+    h.run()
+    v = verdicts(h)
+    assert [v[f"m{i}"][0] for i in range(30)] == ["DELIVER"] * 20 + ["BLOCK"] * 10
+    assert v["m20"][1] == ["OPERATOR_BLOCK_LIST", "MASS_MAILING"]
+    assert all(v[f"m{100 + i}"] == ("DELIVER", []) for i in range(30))
+    blocks, alerts = h.outputs("block-list-changes"), h.outputs("alerts")
+    assert len(blocks) == 1 and blocks[0]["sender"] == "79990000000" and blocks[0]["source"] == "firstline:mass-mailing"
+    assert len(alerts) == 1 and alerts[0]["kind"] == "MASS_MAILING" and alerts[0]["details"]["recipients"] == "21"
+    assert alerts[0]["alert_id"] == blocks[0]["change_id"]
+
+
+def test_bad_records_are_dead_lettered_with_reasons_and_the_rest_judged() -> None:
+    h = Harness(SmsVerdicts, settings())
+    h.feed("sms-messages", b"\x00garbage", key=b"x")
+    h.feed("sms-messages", sms(1, "79990000001", "7916"), key="someone-else")
+    h.feed("sms-messages", sms(2, " ", "7916"))
+    h.feed("sms-messages", sms(3, "7999", "7916", at=NOW + 10 * 86_400_000))
+    h.feed("sms-messages", sms(4, "7999", "7916", text="x" * 5000))
+    h.feed("block-list-changes", {**change(9, "", "7999", True, NOW)})
+    h.feed("sms-messages", sms(5, "7999", "7916"))
+    h.run()
+    errors = [d["error"] for d in h.dead_letters()]
+    assert len(errors) == 6, errors
+    assert any("not the sender" in e for e in errors) and any("must not be empty" in e for e in errors)
+    assert any("past the wall clock" in e for e in errors) and any("text has 5000 characters" in e for e in errors)
+    assert list(verdicts(h)) == ["m5"]
+
+
+def test_a_restart_after_a_failed_checkpoint_gives_the_same_verdicts() -> None:
+    def feed(h: Harness, lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            h.feed("sms-messages", sms(i, "79990000000", f"7926{i:07d}", "Скидки у дома", NOW + i))
+
+    plain = Harness(SmsVerdicts, settings(sms_mass_limit=15))
+    plain.feed("block-list-changes", change(1, "79260000003", "79990000000", True, NOW))
+    feed(plain, 0, 10)
+    plain.run()
+    feed(plain, 10, 30)
+    plain.run()
+
+    h = Harness(SmsVerdicts, settings(sms_mass_limit=15))
+    h.feed("block-list-changes", change(1, "79260000003", "79990000000", True, NOW))
+    feed(h, 0, 10)
+    h.run()
+    feed(h, 10, 30)
+    h.fail("changelog")
+    with pytest.raises(ConnectionError):
+        h.run()
+    h = h.restart()
+    h.run()
+    assert verdicts(h) == verdicts(plain)  # replayed verdicts are the same, the window restored
+    assert len({a["alert_id"] for a in h.outputs("alerts")}) == 1
+
+
+def test_campaign_detection_feeds_back_into_verdicts() -> None:
+    broker, s = MemoryBroker(), settings()
+    v = Harness(SmsVerdicts, s, broker)
+    text = "Здравствуйте! Вам положена единовременная выплата {} р. Заявление заполните на bit.ly/{}"
+    for i in range(30):
+        v.feed("sms-messages", sms(i, f"7985000000{i % 8}", f"7916{i:07d}", text.format(100 + i, i), NOW + i * 1000))
+    v.feed("sms-messages", sms(99, "79161234567", "79160000001", "Мама, я буду дома в семь", NOW))
+    v.run()
+    sightings = [x for b in v.outputs("sms-sightings") for x in b["sightings"]]
+    assert len(sightings) == 30 and all("79160000001" not in str(x) for x in sightings)
+    c = Harness(SmsCampaigns, s, broker)
+    for rec in v.sent("sms-sightings"):
+        c.feed("sms-sightings", rec.value, key=rec.key)
+    c.run()
+    campaign = c.outputs("spam-campaigns")[-1]
+    assert campaign["sender_count"] == 8 and campaign["messages"] == 29 and campaign["reach"] == 29
+    assert "⟨url⟩" in campaign["sample"]
+    assert {b["sender"] for b in c.outputs("block-list-changes")} == {f"7985000000{i}" for i in range(8)}
+    assert [a["kind"] for a in c.outputs("alerts")] == ["SPAM_CAMPAIGN"]
+    for rec in c.sent("spam-campaigns"):
+        v.feed("spam-campaigns", rec.value, key=rec.key)
+    v.feed("sms-messages", sms(200, "79851111111", "79160000009", text.format(555, "zz"), NOW + 60_000))
+    v.run()
+    last = v.outputs("sms-verdicts")[-1]
+    assert "CAMPAIGN" in last["reasons"] and last["campaign_id"] == campaign["campaign_id"]
+    # restarted, the detector has its clusters back and publishes no second alert
+    c2 = c.restart()
+    for rec in v.sent("sms-sightings")[-1:]:
+        c2.feed("sms-sightings", rec.value, key=rec.key)
+    c2.run()
+    assert [a["kind"] for a in c2.outputs("alerts")] == ["SPAM_CAMPAIGN"]
+
+
+def test_every_complaint_gets_an_outcome() -> None:
+    h = Harness(Complaints, settings(complaint_threshold=3))
+    h.feed("block-list-changes", change(1, "*", "79990000005", True, NOW - 1, "operator:anna: known"))
+
+    def complaint(i: int, subscriber: str, about: str | None, kind: str = "SMS_SPAM") -> None:
+        h.feed("complaints", {"complaint_id": f"k{i}", "occurred_at": NOW + i, "subscriber_id": subscriber,
+                              "kind": kind, "about": about, "contact_id": None, "text": None, "source": "app"})
+
+    for i, sub in enumerate(["79160000001", "79160000002", "8 916 000-00-02", "79160000003", "79160000004"]):
+        complaint(i, sub, "+7 999 000-00-01")
+    complaint(10, "79160000001", None, "FRAUD_SMS")
+    complaint(11, "79160000001", None, "OTHER")
+    complaint(12, "79160000001", "79990000005")
+    h.run()
+    out = {o["complaint_id"]: (o["outcome"], o["complainers"]) for o in h.outputs("complaint-outcomes")}
+    assert out == {"k0": ("COUNTED", 1), "k1": ("COUNTED", 2), "k2": ("REPEATED", 2), "k3": ("SENDER_BLOCKED", 3),
+                   "k4": ("ALREADY_BLOCKED", 4), "k10": ("NO_SENDER", 0), "k11": ("FORWARDED", 0),
+                   "k12": ("ALREADY_BLOCKED", 1)}
+    blocks = h.outputs("block-list-changes")
+    assert [(b["sender"], b["source"]) for b in blocks] == [("79990000001", "firstline:complaints")]
+    alerts = h.outputs("alerts")
+    assert [a["kind"] for a in alerts] == ["FRAUD_COMPLAINTS"]
+    assert all(o["subscriber"].startswith("p:") for o in h.outputs("complaint-outcomes"))
