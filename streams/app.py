@@ -18,7 +18,9 @@ from streams.processors.agent_state import AgentState
 from streams.processors.contact_summary import ContactSummary
 from streams.processors.queue_stats import LiveQueues, QueueStatistics
 from streams.processors.complaints import Complaints
+from streams.processors.provider_abuse import ProviderAbuse
 from streams.processors.sms_campaigns import SmsCampaigns
+from streams.processors.subscriptions import Subscriptions
 from streams.processors.sms_verdicts import SmsVerdicts
 from streams.settings import Settings
 from streams.sinks.storage_sink import SINKS, stores_for
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         engine.add(SmsVerdicts)
         engine.add(SmsCampaigns)
         engine.add(Complaints)
+        engine.add(Subscriptions)
+        engine.add(ProviderAbuse)
     if settings.role in ("all", "sinks"):
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)

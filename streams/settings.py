@@ -168,6 +168,11 @@ class Settings:
     # block it operator-wide and raise an alert.
     complaint_threshold: int = 3
     complaint_window_s: float = 7 * 86400.0
+    # Paid subscriptions: the time a subscriber has to confirm a request; a provider refused this
+    # many times within the abuse window raises an alert.
+    subscription_confirm_s: float = 600.0
+    provider_abuse_limit: int = 20
+    provider_abuse_window_s: float = 3600.0
     # A second alert of one kind about one subject within this time is not raised.
     alert_cooldown_s: float = 3600.0
 
@@ -225,6 +230,9 @@ class Settings:
             campaign_min_score=_env_float("FIRSTLINE_CAMPAIGN_MIN_SCORE", cls.campaign_min_score),
             complaint_threshold=_env_int("FIRSTLINE_COMPLAINT_THRESHOLD", cls.complaint_threshold),
             complaint_window_s=_env_float("FIRSTLINE_COMPLAINT_WINDOW_S", cls.complaint_window_s),
+            subscription_confirm_s=_env_float("FIRSTLINE_SUBSCRIPTION_CONFIRM_S", cls.subscription_confirm_s),
+            provider_abuse_limit=_env_int("FIRSTLINE_PROVIDER_ABUSE_LIMIT", cls.provider_abuse_limit),
+            provider_abuse_window_s=_env_float("FIRSTLINE_PROVIDER_ABUSE_WINDOW_S", cls.provider_abuse_window_s),
             alert_cooldown_s=_env_float("FIRSTLINE_ALERT_COOLDOWN_S", cls.alert_cooldown_s),
         )
 

@@ -120,6 +120,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_COMPLAINT_THRESHOLD": str(settings.complaint_threshold),
         "FIRSTLINE_COMPLAINT_WINDOW_S": str(settings.complaint_window_s),
         "FIRSTLINE_ALERT_COOLDOWN_S": str(settings.alert_cooldown_s),
+        "FIRSTLINE_SUBSCRIPTION_CONFIRM_S": str(settings.subscription_confirm_s),
+        "FIRSTLINE_PROVIDER_ABUSE_LIMIT": str(settings.provider_abuse_limit),
+        "FIRSTLINE_PROVIDER_ABUSE_WINDOW_S": str(settings.provider_abuse_window_s),
     }
 
 

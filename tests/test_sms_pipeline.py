@@ -120,12 +120,16 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
                     "sender": f"7977000{i:04d}", "recipient": f"7916555{i:04d}",
                     "text": CAMPAIGN_TEXT[i % 3].format(n=300 + i, link=f"bit.ly/w{i}"), "origin_network": None,
                     "source": "smsc"})
+            campaign_sender = next(r["sender"] for r, kind in messages if kind == "campaign")
+            producer.send("sms-messages", {"message_id": "after-campaign", "occurred_at": day.start + 3_600_000,
+                                           "sender": campaign_sender, "recipient": "79160001235",
+                                           "text": "Добрый день", "origin_network": None, "source": "smsc"})
             producer.send("sms-messages", {"message_id": "after-complaints", "occurred_at": day.start + 3_600_000,
                                            "sender": "79035550011", "recipient": "79160001234",
                                            "text": "Привет, как дела?", "origin_network": None, "source": "smsc"})
             producer.flush()
             final = wait_until(lambda: (v := by_id(decoded(settings, "sms-verdicts"), "message_id"))
-                               and len(v) >= len(messages) + 16 and v, timeout=90,
+                               and len(v) >= len(messages) + 17 and v, timeout=90,
                                what="the second wave judged", worker=worker)
             assert worker.alive()
         finally:
@@ -151,8 +155,12 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
     assert "единовременная выплата" in campaign["sample"] and "⟨url⟩" in campaign["sample"]
     wave = [final[f"wave-{i}"][-1] for i in range(15)]
     assert all("CAMPAIGN" in v["reasons"] and v["campaign_id"] for v in wave), wave
-    campaign_blocked = sum(v[-1]["verdict"] == "BLOCK" for m, v in final.items() if kinds.get(m) == "campaign")
-    assert campaign_blocked > 0
+    # its members are blocked operator-wide once it is confirmed: whatever they send next
+    blocks = [c for c in decoded(settings, "block-list-changes") if c["source"] == "firstline:campaign"]
+    wave_senders = {f"7977000{i:04d}" for i in range(15)}
+    assert set(campaign["senders"]) <= {c["sender"] for c in blocks} <= campaign_senders | wave_senders
+    after_campaign = final["after-campaign"][-1]
+    assert after_campaign["verdict"] == "BLOCK" and after_campaign["reasons"] == ["OPERATOR_BLOCK_LIST", "CAMPAIGN"]
 
     alerts = {a["alert_id"]: a for a in decoded(settings, "alerts")}
     kinds_raised = sorted({a["kind"] for a in alerts.values()})

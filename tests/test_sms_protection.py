@@ -317,3 +317,53 @@ def test_complaints_block_at_k_distinct_subscribers_within_the_window() -> None:
                    ("SENDER_BLOCKED", 3), ("ALREADY_BLOCKED", 4)]
     assert judge(rule, SenderComplaints(), "z", T0, True) == ("ALREADY_BLOCKED", 1)
     assert SenderComplaints.decode(held.encode()) == held
+
+
+# -- paid subscriptions ---------------------------------------------------------------------------------
+
+def test_a_subscription_is_decided_once_by_confirmation_time_and_content_bans() -> None:
+    from streams.protection.subscriptions import Pending, SubscriptionRule, decide_arrival, expired
+
+    rule = SubscriptionRule(confirm_ms=600_000, abuse_limit=3, abuse_window_ms=3_600_000)
+    waiting = Pending(T0, 0, "r1", "p:x", "games", "Игры", 3000, "RUB")
+    assert decide_arrival(rule, None, T0, confirmed=False, banned=False) is None  # waits
+    assert decide_arrival(rule, None, T0, confirmed=True, banned=False) == "ALLOWED/CONFIRMED"
+    assert decide_arrival(rule, None, T0, confirmed=True, banned=True) == "BLOCKED/CONTENT_BAN"
+    assert decide_arrival(rule, waiting, T0 + 600_000, confirmed=True, banned=False) == "ALLOWED/CONFIRMED"  # the edge
+    assert decide_arrival(rule, waiting, T0 + 600_001, confirmed=True, banned=False) == "BLOCKED/NOT_CONFIRMED"
+    assert decide_arrival(rule, waiting, T0 + 1, confirmed=True, banned=True) == "BLOCKED/CONTENT_BAN"
+    assert decide_arrival(rule, waiting, T0 + 600_001, confirmed=False, banned=False) == "BLOCKED/NOT_CONFIRMED"
+    assert not expired(rule, waiting, T0 + 600_000) and expired(rule, waiting, T0 + 600_001)
+    waiting.outcome = "ALLOWED/CONFIRMED"
+    assert decide_arrival(rule, waiting, T0 + 1, confirmed=True, banned=True) is None  # decided once
+    assert not expired(rule, waiting, T0 + 10**9)
+    assert Pending.decode(waiting.encode()) == waiting
+
+
+def test_content_bans_live_in_the_block_list_and_survive_clear_all() -> None:
+    from streams.protection.subscriptions import content_ban_names
+
+    lists = BlockLists()
+    lists.apply("79150000001", "content:*", True, T0)
+    lists.apply("79150000002", "content:Games-Club", True, T0)
+    lists.apply("79150000001", "*", False, T0 + 5)  # "clear all" of the Antispam-SMS list
+    assert lists.has_content_ban("79150000001", content_ban_names("music"), T0 + 10)
+    assert not lists.has_content_ban("79150000001", content_ban_names("music"), T0 - 1)
+    assert lists.has_content_ban("79150000002", content_ban_names(" GAMES-club "), T0)
+    assert not lists.has_content_ban("79150000002", content_ban_names("music"), T0)
+    lists.apply("79150000002", "content:games-club", False, T0 + 20)
+    assert not lists.has_content_ban("79150000002", content_ban_names("games-club"), T0 + 20)
+
+
+def test_provider_refusals_are_counted_within_the_window_in_bounded_memory() -> None:
+    from streams.protection.subscriptions import ProviderRefusals, SubscriptionRule
+
+    rule = SubscriptionRule(confirm_ms=1, abuse_limit=3, abuse_window_ms=1000)
+    held = ProviderRefusals()
+    assert [held.count(rule, T0 + t) for t in (0, 500, 1000)] == [1, 2, 3]  # the window's edge counts
+    assert held.count(rule, T0 + 1001) == 3  # the first one fell out
+    assert held.count(rule, T0 + 400) == 1  # late: the window ending at its own time (0 was forgotten)
+    for t in range(100):
+        held.count(rule, T0 + 2000 + t)
+    assert len(held.refused) <= 2 * rule.abuse_limit
+    assert ProviderRefusals.decode(held.encode()) == held

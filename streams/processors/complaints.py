@@ -6,6 +6,11 @@ complainers within W block the sender operator-wide (`firstline:complaints`) and
 FRAUD_COMPLAINTS alert. Every complaint gets its outcome on `complaint-outcomes`. The block lists
 are replicated here too, so that a sender blocked already (by an operator or a detector) is said
 so. Subscribers appear only as keyed pseudonyms in what this processor writes.
+
+A confirmed complaint about an SMS (its sender blocked, by it or before it) that carries the
+message's text (as when a subscriber forwards the SMS to the operator's complaints number) becomes
+a spam example for the content model: its n-grams' hash buckets, not its text, go to
+`content-model-updates`, which every verdict worker learns from in the same order.
 """
 
 from __future__ import annotations
@@ -16,11 +21,16 @@ from typing import Any
 from streams.engine.errors import InvalidRecord
 from streams.engine.processor import Context, Processor
 from streams.processors.contact_lifecycle import check_time
-from streams.processors.sms_verdicts import BlockListView
+from streams.processors.block_list_view import BlockListView
 from streams.protection.addresses import canonical, pseudonym
 from streams.protection.alerts import alert
 from streams.protection.complaints import ABOUT_SENDERS, ComplaintRule, SenderComplaints, judge
+from streams.protection.content_model import SHIPPED, ContentModel
 from streams.topics import spec
+
+
+CONFIRMED = frozenset({"SENDER_BLOCKED", "ALREADY_BLOCKED"})
+ABOUT_SMS = frozenset({"SMS_SPAM", "FRAUD_SMS"})
 
 
 class Complaints(Processor):
@@ -38,6 +48,7 @@ class Complaints(Processor):
         self.senders = ctx.table("complaint-senders", partitions=1, encode=SenderComplaints.encode)
         self.blocks = BlockListView(ctx)
         self.outcomes: dict[str, int] = {}
+        self.model = ContentModel.load(s.sms_model or SHIPPED)  # for its hashing: buckets_of
 
     def on_replica(self, records: Sequence[Any]) -> None:
         self.blocks.apply(records)
@@ -90,6 +101,10 @@ class Complaints(Processor):
                     {"complainers": record["complainers"], "threshold": self.rule.threshold, "kind": c["kind"]}))
             self.senders.put(about, state, partition)
         record["outcome"] = outcome
+        if outcome in CONFIRMED and c["kind"] in ABOUT_SMS and c["text"] and len(c["text"].strip()) >= 10:
+            self.ctx.out.emit("content-model-updates", "content", {
+                "update_id": f"complaint:{c['complaint_id']}", "model": "content", "occurred_at": at,
+                "spam": True, "bits": self.model.bits, "buckets": self.model.buckets_of(c["text"])})
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         self.ctx.out.emit("complaint-outcomes", c["complaint_id"], record)
 

@@ -21,11 +21,11 @@ import numpy as np
 
 from streams.engine.errors import InvalidRecord
 from streams.engine.processor import Context, Processor
+from streams.processors.block_list_view import BlockListView
 from streams.processors.contact_lifecycle import check_time
 from streams.protection import verdicts
 from streams.protection.addresses import canonical, pseudonym, pseudonym64
 from streams.protection.alerts import alert, cooled
-from streams.protection.block_lists import BlockLists
 from streams.protection.campaigns import band_keys
 from streams.protection.content_model import SHIPPED, ContentModel
 from streams.protection.features import grams
@@ -49,38 +49,10 @@ def validate_sms(ev: dict[str, Any], max_time_ms: int) -> None:
     check_time("occurred_at", ev["occurred_at"], max_time_ms)
 
 
-class BlockListView:
-    """The replicated block lists, applied from raw `block-list-changes` records."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.lists = BlockLists()
-        self.schema = spec("block-list-changes").value_schema
-        self.check = ctx.bounds.checker(ctx.codec.registry.reader(self.schema).definition)
-        self.rejected = 0
-
-    def apply(self, records: Sequence[Any]) -> None:
-        for message in records:
-            try:
-                self.ctx.bounds.record_size(message.value)
-                ch = self.ctx.codec.decode(message.value, self.schema)
-                self.check(ch)
-                if not ch["subscriber_id"].strip() or not ch["sender"].strip():
-                    raise InvalidRecord("subscriber_id and sender must not be empty")
-                check_time("occurred_at", ch["occurred_at"], self.ctx.clock.max_event_time())
-            except Exception as exc:
-                # Each worker reads the whole topic, so each one files the bad record (same origin).
-                self.rejected += 1
-                self.ctx.out.reject(message, exc)
-                continue
-            subscriber = ch["subscriber_id"] if ch["subscriber_id"] == "*" else canonical(ch["subscriber_id"])
-            self.lists.apply(subscriber, ch["sender"], ch["action"] == "BLOCK", ch["occurred_at"], ch["source"])
-
-
 class SmsVerdicts(Processor):
     name = "sms-verdicts"
     inputs = ("sms-messages",)
-    replicas = ("block-list-changes", "spam-campaigns")
+    replicas = ("block-list-changes", "spam-campaigns", "content-model-updates")
 
     def __init__(self, ctx: Context, model: ContentModel | None = None) -> None:
         super().__init__(ctx)
@@ -99,6 +71,8 @@ class SmsVerdicts(Processor):
         self.campaigns: dict[str, int] = {}  # campaign id -> confirmed at
         self.campaign_bands: dict[int, str] = {}  # band key (signed) -> campaign id
         self.campaign_schema = spec("spam-campaigns").value_schema
+        self.update_schema = spec("content-model-updates").value_schema
+        self.learned: set[str] = set()  # update ids applied: a replayed update is learned once
         self.judged = 0
         self.blocked = 0
 
@@ -118,6 +92,17 @@ class SmsVerdicts(Processor):
                 self.campaigns[c["campaign_id"]] = c["confirmed_at"]
                 for b in c["bands"]:
                     self.campaign_bands[b] = c["campaign_id"]
+            elif message.topic.endswith(".content-model-updates"):
+                try:
+                    u = self.ctx.codec.decode(message.value, self.update_schema)
+                    if u["bits"] != self.model.bits or any(not 0 <= b < 1 << u["bits"] for b in u["buckets"]):
+                        raise InvalidRecord(f"buckets for a {u['bits']}-bit model; this one has {self.model.bits}")
+                except Exception as exc:
+                    self.ctx.out.reject(message, exc)
+                    continue
+                if u["update_id"] not in self.learned:
+                    self.learned.add(u["update_id"])
+                    self.model.learn_buckets(u["buckets"], u["spam"])
 
     # -- messages ---------------------------------------------------------------------------------
 

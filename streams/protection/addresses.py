@@ -1,14 +1,14 @@
 """Sender and subscriber addresses: one spelling per address, and a keyed pseudonym.
 
 "+7 (916) 123-45-67", "89161234567" and "79161234567" are one number; "MTS-Info" and
-"mts-info" one sender name. Pseudonyms are a keyed BLAKE2b of the canonical address (as
-HMAC-SHA256 would, keyed, so that nobody without the key can test a guessed number against
-them, and faster in the per-message path); the key comes from FIRSTLINE_PSEUDONYM_KEY.
+"mts-info" one sender name. Pseudonyms are HMAC-SHA256 of the canonical address, keyed so
+that nobody without the key can test a guessed number against them; the key comes from
+FIRSTLINE_PSEUDONYM_KEY (rotation: docs/design.md).
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 
 _PUNCT = str.maketrans("", "", " +-()")
 
@@ -25,9 +25,9 @@ def canonical(address: str) -> str:
 
 def pseudonym64(address: str, key: bytes) -> int:
     """A 64-bit keyed hash of a canonical address: distinct counting without the number."""
-    return int.from_bytes(hashlib.blake2b(address.encode(), digest_size=8, key=key).digest(), "little")
+    return int.from_bytes(hmac.digest(key, address.encode(), "sha256")[:8], "little")
 
 
 def pseudonym(address: str, key: bytes) -> str:
     """A keyed pseudonym of a canonical address for outputs: 'p:' and 20 hex digits."""
-    return "p:" + hashlib.blake2b(address.encode(), digest_size=10, key=key).hexdigest()
+    return "p:" + hmac.digest(key, address.encode(), "sha256")[:10].hex()

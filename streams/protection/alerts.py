@@ -14,5 +14,6 @@ def alert(alert_id: str, at: int, kind: str, severity: str, subject: str, summar
 
 
 def cooled(last_at: int | None, at: int, cooldown_ms: int) -> bool:
-    """True when an alert at `at` may be raised after one raised at `last_at`."""
-    return last_at is None or at - last_at >= cooldown_ms or at < last_at
+    """True when an alert at `at` may be raised after one raised at `last_at`: a cool-down either
+    side of it, since detections read out of order may come earlier in event time."""
+    return last_at is None or abs(at - last_at) >= cooldown_ms

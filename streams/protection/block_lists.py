@@ -4,7 +4,9 @@ A change is (subscriber, sender, BLOCK | UNBLOCK, time); subscriber '*' is the o
 and UNBLOCK of sender '*' clears a subscriber's whole list (the USSD "clear all" command) in a
 contract that older readers still decode. Lists answer by event time: a message sent at t is
 judged by the newest change made at or before t, so changes read late or out of order, and a
-replay after a restart, give the same verdicts. Each (subscriber, sender) keeps its last
+replay after a restart, give the same verdicts. Senders named `content:*` (all paid content) and
+`content:<provider>` are the subscriber's content bans (subscriptions.py): "clear all" of the
+Antispam-SMS list leaves them. Each (subscriber, sender) keeps its last
 HISTORY changes, and each subscriber its last HISTORY "clear all" times.
 """
 
@@ -17,6 +19,7 @@ from streams.protection.addresses import canonical
 
 OPERATOR = "*"
 ALL = "*"
+CONTENT_PREFIX = "content:"
 HISTORY = 8
 
 
@@ -53,7 +56,7 @@ class BlockLists:
         if not blocked:
             return False, ""
         clears = self.cleared.get(subscriber)
-        if clears:
+        if clears and not sender.startswith(CONTENT_PREFIX):
             j = bisect_right(clears, at)
             if j and clears[j - 1] >= when:  # cleared after the block, before the message
                 return False, ""
@@ -62,6 +65,9 @@ class BlockLists:
     def by_recipient(self, recipient: str, sender: str, at: int) -> bool:
         """`recipient` had `sender` (both canonical) blocked at `at`."""
         return self._blocks(recipient, sender, at)[0]
+
+    def has_content_ban(self, subscriber: str, names: tuple[str, ...], at: int) -> bool:
+        return any(self._blocks(subscriber, name, at)[0] for name in names)
 
     def by_operator(self, sender: str, at: int) -> bool:
         return self._blocks(OPERATOR, sender, at)[0]

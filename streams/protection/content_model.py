@@ -22,6 +22,7 @@ from streams.protection.text import normalise
 
 SHIPPED = Path(__file__).with_name("content_model.npz")
 BITS = 18  # 262,144 buckets: collisions among an SMS corpus's n-grams stay rare
+LEARNING_RATE = 2.0  # one confirmed spam text moves its own score most of the way, few others'
 C = 10.0  # inverse regularisation strength: a common default for length-normalised n-gram counts
 
 
@@ -45,16 +46,26 @@ class ContentModel:
         """Spam probability of each raw text, 0 to 1."""
         return self.scores_of(grams([normalise(t) for t in texts]))
 
-    def learn(self, texts: Sequence[str], spam: Sequence[bool], rate: float = 0.5) -> None:
-        """One gradient step of the logistic loss per text, in order (online update)."""
+    def buckets_of(self, text: str) -> list[int]:
+        """The buckets of a raw text's n-grams: what an online update carries instead of the text."""
+        return grams([normalise(text)]).buckets(self.bits).tolist()
+
+    def learn_buckets(self, buckets: Sequence[int], spam: bool, rate: float = LEARNING_RATE) -> float:
+        """One stochastic-gradient step of the logistic loss on one example, the bias left alone
+        (the examples come from complaints, nearly all spam: moving the bias would move every
+        score). Returns the example's score before the step."""
+        b = np.asarray(buckets, dtype=np.int64)
+        if len(b) == 0:
+            return float(1.0 / (1.0 + math.exp(-self.bias)))
+        scale = 1.0 / math.sqrt(len(b))
+        p = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights[b].sum()) * scale)))
+        np.add.at(self.weights, b, rate * ((1.0 if spam else 0.0) - p) * scale)
+        return p
+
+    def learn(self, texts: Sequence[str], spam: Sequence[bool], rate: float = LEARNING_RATE) -> None:
+        """`learn_buckets` for raw texts, in order."""
         for text, label in zip(texts, spam):
-            g = grams([normalise(text)])
-            b = g.buckets(self.bits)
-            scale = 1.0 / math.sqrt(max(len(b), 1))
-            p = float(self.scores_of(g)[0])
-            step = rate * ((1.0 if label else 0.0) - p)
-            np.add.at(self.weights, b, step * scale)
-            self.bias += step
+            self.learn_buckets(self.buckets_of(text), label, rate)
 
     def save(self, path: Path | str) -> None:
         np.savez_compressed(path, weights=self.weights.astype(np.float32), bias=np.float64(self.bias),

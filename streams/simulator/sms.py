@@ -3,9 +3,13 @@
 Person-to-person messages on a daily profile (ordinary texts), registered bulk (A2P) senders
 sending codes and notices to many subscribers, one number mass-mailing an advert, a campaign of
 fraud texts from many numbers with small variations, subscribers' block-list changes (one
-"clear all" among them) and complaints (about the mass mailer from several subscribers after its
-mailing, one repeated, one naming no sender, one about something else). Each SMS carries its
-truth (`kind`), which the tests and the report use.
+"clear all" among them), complaints (about the mass mailer from several subscribers after its
+mailing, forwarding its text; one repeated, one naming no sender, one about something else) and
+content providers' paid-subscription requests: most confirmed within minutes, some never, one late,
+some to subscribers with a content ban, and one provider sending many that nobody confirms. Each
+SMS carries its truth (`kind`), and each subscription request the outcome it should get
+('ALLOWED/CONFIRMED', 'BLOCKED/CONTENT_BAN', 'BLOCKED/NOT_CONFIRMED'); the tests and the report
+use them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from streams.protection.corpus import HAM_EN, HAM_RU
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 A2P = ("MTS", "SBERBANK", "OZON")
+PROVIDERS = (("horoscope-daily", "Гороскоп на каждый день", 1500), ("games-club", "Игровой клуб", 3000),
+             ("music-plus", "Музыка+", 2500))
+ABUSIVE_PROVIDER = ("premium-lure", "Премиум-контент", 4900)
 A2P_TEXTS = ("Код подтверждения: {n}. Никому не сообщайте его.", "Ваш заказ №{n} передан в доставку.",
              "Покупка {n} р. Баланс {m} р.")
 MASS_TEXT = "Только сегодня скидки до 50% на всё в магазине у дома! Ждём вас с 10 до 22. Адрес: ул. Ленина, {n}"
@@ -42,6 +49,10 @@ class SmsProfile:
     campaign_minutes: int = 40
     block_changes: int = 40
     complaints_about_mailer: int = 4
+    subscription_requests: int = 40
+    content_bans: int = 6
+    abusive_requests: int = 25  # from one provider, none confirmed
+    confirm_s: int = 600  # FIRSTLINE_SUBSCRIPTION_CONFIRM_S the truth assumes
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ class SmsDay:
             add("complaints", {"complaint_id": f"k{self.seed}-{i}",
                                "occurred_at": mass_at + (p.mass_minutes + i + 1) * MINUTE_MS,
                                "subscriber_id": f"7926{i:07d}", "kind": "SMS_SPAM", "about": self.mass_sender,
-                               "contact_id": None, "text": "реклама", "source": "app"})
+                               "contact_id": None, "text": MASS_TEXT.format(n=i + 1), "source": "app"})
         add("complaints", {"complaint_id": f"k{self.seed}-again", "occurred_at": mass_at + (p.mass_minutes + 2) * MINUTE_MS + 1,
                            "subscriber_id": "79260000000", "kind": "SMS_SPAM", "about": self.mass_sender,
                            "contact_id": None, "text": None, "source": "app"})
@@ -135,8 +146,47 @@ class SmsDay:
                            "kind": "FRAUD_SMS", "about": None, "contact_id": None, "text": None, "source": "app"})
         add("complaints", {"complaint_id": f"k{self.seed}-other", "occurred_at": mass_at, "subscriber_id": "79160000002",
                            "kind": "OTHER", "about": None, "contact_id": None, "text": "связь", "source": "app"})
+        self._subscriptions(rng, add)
         out.sort(key=lambda e: (e[0], e[1]))
         return [(topic, record, kind) for _, _, topic, record, kind in out]
+
+    def _subscriptions(self, rng: random.Random, add: Any) -> None:
+        p = self.profile
+        span = int(self.hours * HOUR_MS * 0.7)  # requests early enough that their time to confirm ends
+        confirm_ms = p.confirm_s * 1000
+        banned: dict[str, str] = {}  # subscriber -> content:* or content:<provider>
+        for i in range(p.content_bans):
+            who = f"7915{i:07d}"
+            banned[who] = "content:*" if i % 2 == 0 else f"content:{PROVIDERS[i % len(PROVIDERS)][0]}"
+            add("block-list-changes", {"change_id": f"cb{self.seed}-{i}", "subscriber_id": who, "sender": banned[who],
+                                       "action": "BLOCK", "occurred_at": self.start, "source": "ussd"})
+
+        def request(rid: str, at: int, who: str, provider: tuple[str, str, int], confirmed: bool, kind: str) -> None:
+            add("subscription-requests", {"request_id": rid, "occurred_at": at, "subscriber_id": who,
+                                          "provider": provider[0], "service": provider[1], "price_minor": provider[2],
+                                          "currency": "RUB", "confirmed": confirmed, "source": "provider-gateway"}, kind)
+
+        for i in range(p.subscription_requests):
+            rid, at, provider = f"r{self.seed}-{i}", self.start + rng.randrange(span), rng.choice(PROVIDERS)
+            who = list(banned)[i % len(banned)] if banned and i % 8 == 0 else self.subscriber(rng)
+            ban = banned.get(who)
+            if ban in ("content:*", f"content:{provider[0]}"):
+                request(rid, at, who, provider, False, "BLOCKED/CONTENT_BAN")
+                request(rid, at + 60_000, who, provider, True, "")  # confirmed, and still refused
+            elif i % 10 == 3:
+                request(rid, at, who, provider, False, "BLOCKED/NOT_CONFIRMED")  # never confirmed
+            elif i % 10 == 7:
+                request(rid, at, who, provider, False, "BLOCKED/NOT_CONFIRMED")
+                request(rid, at + confirm_ms + 60_000, who, provider, True, "")  # too late
+            elif i % 10 == 9:
+                request(rid, at, who, provider, True, "ALLOWED/CONFIRMED")  # confirmed in the app at once
+            else:
+                request(rid, at, who, provider, False, "ALLOWED/CONFIRMED")
+                request(rid, at + rng.randrange(30_000, confirm_ms // 2), who, provider, True, "")
+        abuse_at = self.start + int(self.hours * HOUR_MS * 0.3)
+        for i in range(p.abusive_requests):
+            request(f"a{self.seed}-{i}", abuse_at + i * 20_000, self.subscriber(rng), ABUSIVE_PROVIDER, False,
+                    "BLOCKED/NOT_CONFIRMED")
 
     def messages(self) -> Iterator[Sms]:
         for topic, record, kind in self.events():

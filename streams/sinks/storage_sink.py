@@ -1,4 +1,5 @@
-"""Output topics -> storage: contact-summaries and queue-statistics, upserted by id and version.
+"""Output topics -> storage: contact summaries and queue statistics (upserted by id and version),
+complaint and subscription outcomes (decided once: upserted by id).
 
 A batch is acknowledged only after it is written (sinks/base.py), and offsets are committed for
 acknowledged records only: an offset is committed after its row is durable. A crash in between
@@ -13,7 +14,8 @@ from typing import Any, ClassVar
 from streams.engine.processor import Context
 from streams.sinks.base import BatchingSink
 from streams.sinks.storage import Store, open_store
-from streams.sinks.storage.tables import CONTACT_SUMMARIES, QUEUE_STATISTICS, Table
+from streams.sinks.storage.tables import (COMPLAINT_OUTCOMES, CONTACT_SUMMARIES, QUEUE_STATISTICS,
+                                          SUBSCRIPTION_OUTCOMES, Table)
 from streams.topics import spec
 
 
@@ -58,7 +60,25 @@ class QueueStatisticsSink(StorageSink):
     table = QUEUE_STATISTICS
 
 
-SINKS = (ContactSummarySink, QueueStatisticsSink)
+class ComplaintOutcomeSink(StorageSink):
+    name = "complaint-outcomes-sink"
+    inputs = ("complaint-outcomes",)
+    table = COMPLAINT_OUTCOMES
+
+
+class SubscriptionOutcomeSink(StorageSink):
+    name = "subscription-outcomes-sink"
+    inputs = ("subscription-outcomes",)
+    table = SUBSCRIPTION_OUTCOMES
+
+    def decode(self, message: Any) -> tuple[Any, Any, Any]:
+        row = self.ctx.codec.decode_row(message.value, self.schema, self.columns[1:])
+        provider, request_id = row[4], row[0]
+        key = f"{len(provider)}:{provider}:{request_id}"
+        return key, None, (key, *row)
+
+
+SINKS = (ContactSummarySink, QueueStatisticsSink, ComplaintOutcomeSink, SubscriptionOutcomeSink)
 
 
 def stores_for(url: str) -> list[Store]:
@@ -69,4 +89,5 @@ def stores_for(url: str) -> list[Store]:
     return [open_store(url) for _ in SINKS]
 
 
-__all__ = ["SINKS", "ContactSummarySink", "QueueStatisticsSink", "StorageSink", "stores_for"]
+__all__ = ["SINKS", "ComplaintOutcomeSink", "ContactSummarySink", "QueueStatisticsSink", "StorageSink",
+           "SubscriptionOutcomeSink", "stores_for"]

@@ -105,4 +105,41 @@ QUEUE_STATISTICS = Table(
     ),
 )
 
-ALL_TABLES = (CONTACT_SUMMARIES, QUEUE_STATISTICS)
+# Protection outcomes are decided once: a replay writes the same row again (no version).
+COMPLAINT_OUTCOMES = Table(
+    name="complaint_outcomes",
+    key="complaint_id",
+    version=None,
+    columns=(
+        ("complaint_id", "TEXT NOT NULL"),
+        ("occurred_at", "BIGINT NOT NULL"),
+        ("subscriber", "TEXT NOT NULL"),
+        ("kind", "TEXT NOT NULL"),
+        ("about", "TEXT"),
+        ("outcome", "TEXT NOT NULL"),
+        ("complainers", "INTEGER NOT NULL"),
+        ("threshold", "INTEGER NOT NULL"),
+        ("alert_id", "TEXT"),
+    ),
+)
+
+SUBSCRIPTION_OUTCOMES = Table(
+    name="subscription_outcomes",
+    key="outcome_id",
+    version=None,
+    columns=(
+        ("outcome_id", "TEXT NOT NULL"),  # provider and request id (providers' ids may collide)
+        ("request_id", "TEXT NOT NULL"),
+        ("occurred_at", "BIGINT NOT NULL"),
+        ("decided_at", "BIGINT NOT NULL"),
+        ("subscriber", "TEXT NOT NULL"),
+        ("provider", "TEXT NOT NULL"),
+        ("service", "TEXT NOT NULL"),
+        ("price_minor", "BIGINT NOT NULL"),
+        ("currency", "TEXT NOT NULL"),
+        ("outcome", "TEXT NOT NULL"),
+        ("reason", "TEXT NOT NULL"),
+    ),
+)
+
+ALL_TABLES = (CONTACT_SUMMARIES, QUEUE_STATISTICS, COMPLAINT_OUTCOMES, SUBSCRIPTION_OUTCOMES)
