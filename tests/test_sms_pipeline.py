@@ -1,6 +1,6 @@
 """Subscriber protection on the real broker with real worker processes: a generated hour of an
-operator's SMS traffic gets every expected verdict, block, campaign, alert and complaint outcome,
-blocks no legitimate message, and gives the same verdicts after a worker is killed with SIGKILL
+operator's SMS traffic gets every expected verdict, block, campaign, alert, complaint and
+subscription outcome (in storage too), blocks no legitimate message, and gives the same verdicts after a worker is killed with SIGKILL
 mid-stream. The expected verdicts are worked out here from the traffic's truth, not by the
 processors' code."""
 
@@ -17,7 +17,7 @@ from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
 from streams.protection.addresses import canonical
 from streams.simulator.sms import CAMPAIGN_TEXT, SmsDay, SmsProfile
-from tests.support import Worker, decoded, isolated_settings, wait_until
+from tests.support import Worker, decoded, isolated_settings, query, wait_until
 
 PROFILE = SmsProfile(subscribers=3000, p2p_per_hour=2500, a2p_per_hour=800, mass_recipients=250, mass_minutes=5,
                      campaign_senders=12, campaign_messages=120, campaign_minutes=20, block_changes=60,
@@ -66,7 +66,10 @@ def by_id(records: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, A
 def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path, sms_a2p_senders="MTS,SBERBANK,OZON", sms_mass_limit=MASS_LIMIT,
                                  pseudonym_key=b"pipeline-test-key", complaint_threshold=3,
-                                 checkpoint_interval_s=0.5)
+                                 provider_abuse_limit=10,
+                                 # small batches and checkpoints close together: killed part-way,
+                                 # with outputs sent whose offsets were not committed yet
+                                 checkpoint_interval_s=0.2, batch_max=100)
     create_topics(settings)
     day = SmsDay(start=int(time.time() * 1000) - 3_600_000, hours=1.0, seed=11, profile=PROFILE)
     events = day.events()
@@ -79,14 +82,17 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
         for topic, r, _ in events:  # block lists first: they answer by event time
             if topic == "block-list-changes":
                 producer.send(topic, r)
+        requests = [(r, kind) for t, r, kind in events if t == "subscription-requests"]
+        for r, _ in requests[:len(requests) // 2]:
+            producer.send("subscription-requests", r)
         producer.flush()
         worker = Worker(settings, "worker-1").start()
         half = len(messages) // 2
         for r, _ in messages[:half]:
             producer.send("sms-messages", r)
         producer.flush()
-        wait_until(lambda: len(decoded(settings, "sms-verdicts")) >= half // 3, timeout=120,
-                   what="a third of the first half judged", worker=worker)
+        wait_until(lambda: len(decoded(settings, "sms-verdicts")) >= half // 4, timeout=120, interval=0.02,
+                   what="a quarter of the first half judged", worker=worker)
         worker.kill()  # SIGKILL mid-stream: no final commit
         judged_before = len(decoded(settings, "sms-verdicts"))
         assert judged_before < len(messages)
@@ -94,6 +100,8 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
         try:
             for r, _ in messages[half:]:
                 producer.send("sms-messages", r)
+            for r, _ in requests[len(requests) // 2:]:
+                producer.send("subscription-requests", r)
             producer.flush()
             verdicts = wait_until(lambda: (v := by_id(decoded(settings, "sms-verdicts"), "message_id"))
                                   and len(v) >= len(messages) and v, timeout=180,
@@ -131,6 +139,15 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
             final = wait_until(lambda: (v := by_id(decoded(settings, "sms-verdicts"), "message_id"))
                                and len(v) >= len(messages) + 17 and v, timeout=90,
                                what="the second wave judged", worker=worker)
+            truth = {(r["provider"], r["request_id"]): kind.split("/") for r, kind in requests if kind}
+            decided = wait_until(lambda: (o := {(x["provider"], x["request_id"]): [x["outcome"], x["reason"]]
+                                                for x in decoded(settings, "subscription-outcomes")})
+                                 and len(o) >= len(truth) and o, timeout=60, what="every subscription decided",
+                                 worker=worker)
+            stored = wait_until(lambda: (c := query(settings, "SELECT complaint_id, outcome FROM complaint_outcomes"))
+                                and len(c) >= 10 and query(settings, "SELECT provider, request_id, outcome, reason, "
+                                                                     "subscriber FROM subscription_outcomes"),
+                                timeout=60, what="outcomes in storage", worker=worker)
             assert worker.alive()
         finally:
             worker.stop()
@@ -164,7 +181,18 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
 
     alerts = {a["alert_id"]: a for a in decoded(settings, "alerts")}
     kinds_raised = sorted({a["kind"] for a in alerts.values()})
-    assert kinds_raised == ["FRAUD_COMPLAINTS", "MASS_MAILING", "SPAM_CAMPAIGN"], kinds_raised
+    assert kinds_raised == ["FRAUD_COMPLAINTS", "MASS_MAILING", "SPAM_CAMPAIGN", "UNWANTED_SUBSCRIPTION"], kinds_raised
+    assert [a["subject"] for a in alerts.values() if a["kind"] == "UNWANTED_SUBSCRIPTION"] == ["premium-lure"]
+
+    # every paid-subscription request decided as the traffic's truth says, once, and stored
+    assert decided == truth
+    assert len(stored) == len(truth) and all(row[4].startswith("p:") for row in stored)
+    assert {(row[0], row[1]): [row[2], row[3]] for row in stored} == truth
+    assert sorted(stored_c := [c for c in query(settings, "SELECT complaint_id, outcome FROM complaint_outcomes")]) == \
+        sorted((k, v[-1]["outcome"]) for k, v in outcomes.items()) and stored_c
+    # the complaints that forwarded the mass mailer's text, confirmed, taught the content model
+    updates = decoded(settings, "content-model-updates")
+    assert sorted(u["update_id"] for u in updates) == [f"complaint:k11-{i}" for i in range(4)]
     assert sum(a["kind"] == "MASS_MAILING" for a in alerts.values()) == 1
     assert next(a for a in alerts.values() if a["kind"] == "MASS_MAILING")["subject"] == day.mass_sender
 

@@ -246,8 +246,8 @@ def test_a_provider_refused_again_and_again_raises_one_alert() -> None:
     refused = [o for o in subs.outputs("subscription-outcomes") if o["outcome"] == "BLOCKED"]
     assert len(refused) == 9
     abuse = Harness(ProviderAbuse, s, broker)
-    for rec in subs.sent("subscription-outcomes"):
-        abuse.feed("subscription-outcomes", rec.value, key=rec.key)
+    for rec in subs.sent("subscription-refusals"):
+        abuse.feed("subscription-refusals", rec.value, key=rec.key)
     abuse.run()
     alerts = abuse.outputs("alerts")
     # decided out of order (partition by partition): one alert all the same, at the limit or past it

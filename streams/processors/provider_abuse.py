@@ -1,7 +1,7 @@
-"""subscription-outcomes -> alerts: a content provider refused again and again is abusing the
+"""subscription-refusals -> alerts: a content provider refused again and again is abusing the
 paid-subscription service (subscribing people who did not ask, or who ban paid content).
 
-The outcomes are keyed by provider, so one worker counts each provider's refusals (table
+The refusals are keyed by provider, so one worker counts each provider's refusals (table
 `provider-refusals`); `FIRSTLINE_PROVIDER_ABUSE_LIMIT` refusals within
 `FIRSTLINE_PROVIDER_ABUSE_WINDOW_S` raise an UNWANTED_SUBSCRIPTION alert, at most one per provider
 per `FIRSTLINE_ALERT_COOLDOWN_S`.
@@ -20,16 +20,16 @@ from streams.topics import spec
 
 class ProviderAbuse(Processor):
     name = "provider-abuse"
-    inputs = ("subscription-outcomes",)
+    inputs = ("subscription-refusals",)
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         s = ctx.settings
-        self.schema = spec("subscription-outcomes").value_schema
+        self.schema = spec("subscription-refusals").value_schema
         self.rule = SubscriptionRule(int(s.subscription_confirm_s * 1000), s.provider_abuse_limit,
                                      int(s.provider_abuse_window_s * 1000))
         self.cooldown_ms = int(s.alert_cooldown_s * 1000)
-        self.providers = ctx.table("provider-refusals", partitions=spec("subscription-outcomes").partition_count(s),
+        self.providers = ctx.table("provider-refusals", partitions=spec("subscription-refusals").partition_count(s),
                                    encode=ProviderRefusals.encode)
         self.alerts = 0
 
@@ -39,8 +39,6 @@ class ProviderAbuse(Processor):
                 o = self.ctx.codec.decode(message.value, self.schema)
             except Exception as exc:
                 self.ctx.out.reject(message, exc)
-                continue
-            if o["outcome"] != "BLOCKED":
                 continue
             provider, at = o["provider"], o["decided_at"]
             held = self.providers.get(provider)

@@ -6,7 +6,8 @@ replicated block lists (`content:*`, `content:<provider>`; block_list_view.py). 
 unconfirmed when its partition's event time passes its time to confirm is refused; so is one
 whose partition went quiet, once the wall clock passes that time by FIRSTLINE_ALLOWED_LATENESS_S
 (a timer). Decided requests are kept a day, to answer repeats, then forgotten. The outcome is keyed
-by provider, so that ProviderAbuse counts each provider's refusals in one place.
+by provider; refusals go to `subscription-refusals` too, where ProviderAbuse counts each
+provider's in one place (the storage sink reads the outcomes: a topic has one reader per worker).
 """
 
 from __future__ import annotations
@@ -129,10 +130,13 @@ class Subscriptions(Processor):
         self.requests.put(request_id, held, held.partition)
         self._queue(request_id, held)
         self.outcomes[decision] = self.outcomes.get(decision, 0) + 1
-        self.ctx.out.emit("subscription-outcomes", held.provider, {
+        record = {
             "request_id": held.request_id, "occurred_at": held.at, "decided_at": at, "subscriber": held.subscriber,
             "provider": held.provider, "service": held.service, "price_minor": held.price_minor,
-            "currency": held.currency, "outcome": outcome, "reason": reason})
+            "currency": held.currency, "outcome": outcome, "reason": reason}
+        self.ctx.out.emit("subscription-outcomes", held.provider, record)
+        if outcome == "BLOCKED":
+            self.ctx.out.emit("subscription-refusals", held.provider, record)
 
     def _settle(self, partition: int, now: int) -> None:
         """Refuse the partition's requests whose time to confirm has passed by `now` (event time)
