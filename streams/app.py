@@ -7,6 +7,7 @@ view; they know the engine, not each other.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from streams.codec import Codec, load_registry
@@ -87,6 +88,10 @@ def build_faust_app(settings: Settings) -> App:
 def create_app(settings: Settings | None = None) -> Pipeline:
     settings = settings or Settings.from_env()
     compat.check()
+    if settings.pseudonym_key == Settings.pseudonym_key and settings.role != "sinks":
+        logging.getLogger("firstline").warning(
+            "FIRSTLINE_PSEUDONYM_KEY is not set: subscriber pseudonyms use the development key, "
+            "which anyone can read in the source; set a secret key before real traffic")
     codec = Codec(load_registry(settings.schemas_dir), native=settings.native_codec)
     register_all(codec)
     app = build_faust_app(settings)

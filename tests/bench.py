@@ -23,6 +23,7 @@ the ratios to the yardstick measured in the same run.
   pair        the national path with two whole workers in one consumer group, sharing the input
               partitions (4 of them) and one SQLite file: what a second process on the second
               core adds
+  sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py)
 """
 
 from __future__ import annotations
@@ -478,10 +479,12 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated paths to run: codec, summary, whole, contacts, national, split, "
                                         "pair, latency (contacts: the whole path without agent events; national: the same "
                                         "for a centre --scale times as big, over --national-hours)")
+    parser.add_argument("--sms", type=int, default=200_000, help="SMS in the sms backlog run")
+    parser.add_argument("--sms-rate", type=float, default=5_000, help="offered SMS/s in the sms-latency run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
-                                                                 "pair", "latency"}
+                                                                 "pair", "latency", "sms", "sms-latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -506,6 +509,12 @@ def main() -> None:
                 args.national_hours, Path(tmp), without=("agent-events",), scale=args.scale, pair=True).items()})
         if "latency" in only:
             results.update(report_latency(args.rate, args.seconds, Path(tmp)))
+        if "sms" in only:
+            from tests.bench_sms import report_sms
+            results.update(report_sms(args.sms, Path(tmp)))
+        if "sms-latency" in only:
+            from tests.bench_sms import report_sms_latency
+            results.update(report_sms_latency(args.sms_rate, args.seconds, Path(tmp)))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

@@ -18,11 +18,18 @@ def test_every_topic_is_in_the_readme_with_its_key_and_schema() -> None:
         assert f"`{spec.key_field}`" in row and spec.value_schema.rsplit(".", 1)[1] in row
 
 
-def test_every_setting_is_documented() -> None:
-    names = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", (REPO_ROOT / "streams" / "settings.py").read_text()))
+def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
+    settings = (REPO_ROOT / "streams" / "settings.py").read_text()
+    names = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", settings))
+    names |= {n + "_FILE" for n in re.findall(r"_secret\(\"(FIRSTLINE_[A-Z_]+)\"", settings)}
     names |= set(re.findall(r"\$\{(FIRSTLINE_[A-Z_]+)", (REPO_ROOT / "deploy" / "kafka" / "kafkactl").read_text()))
-    missing = sorted(n for n in names if n not in README)
+    reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    missing = sorted(n for n in names if n not in reference)
     assert not missing, missing
+    # the README's settings (some shortened to `_WINDOW_S` after their full name) are real
+    in_readme = set(re.findall(r"`((?:FIRSTLINE|KAFKA)_[A-Z_]*[A-Z])`", README))
+    unknown = sorted(n for n in in_readme if n not in names and n not in reference)
+    assert not unknown, unknown
 
 
 def test_the_broker_version_is_the_one_kafkactl_runs() -> None:

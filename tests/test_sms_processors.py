@@ -225,10 +225,17 @@ def test_paid_subscriptions_are_decided_by_confirmation_time_and_content_bans() 
     h2.run()
     h2.tick()
     assert len(h2.outputs("subscription-outcomes")) == 7
+    # a confirmation waiting in a backlog is read before the wall clock may refuse its request
+    h2.feed("subscription-requests", request("r8", NOW + 5, "79160000008", "music", False))
+    h2.run()
+    h2.feed("subscription-requests", request("r8", NOW + 60_000, "79160000008", "music", True))
+    h2.tick()  # behind: the partition is not read to its end
+    h2.run()
+    assert outcomes(h2)[("music", "r8")] == ("ALLOWED", "CONFIRMED", NOW + 60_000)
     h2.feed("subscription-requests", {**request("r7", NOW, "79160000007", "music", True), "price_minor": -1})
     h2.feed("subscription-requests", request("", NOW, "79160000007", "music", True))
     h2.run()
-    assert len(h2.dead_letters()) == 2
+    assert len(h2.dead_letters()) == 2 and len(h2.outputs("subscription-outcomes")) == 8
 
 
 def test_a_provider_refused_again_and_again_raises_one_alert() -> None:

@@ -207,6 +207,9 @@ class Harness:
             replicated, self.replica_queued = self.replica_queued, []
             self.processor.on_replica(replicated)
         batch, self.queued = self.queued, []
+        for r in batch:  # the consumer's position: past what it handed over
+            key = (r.topic[len(self.settings.namespace) + 1:], r.partition)
+            self.ctx.positions[key] = max(self.ctx.positions.get(key, 0), r.offset + 1)
         rest = batch
         while rest:
             taken = self.processor.on_batch(rest)

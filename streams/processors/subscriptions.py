@@ -4,8 +4,8 @@ Partitioned by subscriber (the topic's key): a request and its confirmation meet
 in the changelog-backed table `subscription-requests` (by request_id). Content bans come from the
 replicated block lists (`content:*`, `content:<provider>`; block_list_view.py). A request still
 unconfirmed when its partition's event time passes its time to confirm is refused; so is one
-whose partition went quiet, once the wall clock passes that time by FIRSTLINE_ALLOWED_LATENESS_S
-(a timer). Decided requests are kept a day, to answer repeats, then forgotten. The outcome is keyed
+whose partition is read to its end and quiet, once the wall clock passes that time by
+FIRSTLINE_ALLOWED_LATENESS_S (a timer). Decided requests are kept a day, to answer repeats, then forgotten. The outcome is keyed
 by provider; refusals go to `subscription-refusals` too, where ProviderAbuse counts each
 provider's in one place (the storage sink reads the outcomes: a topic has one reader per worker).
 """
@@ -153,12 +153,17 @@ class Subscriptions(Processor):
                 self.requests.delete(request_id, partition)
 
     async def tick(self) -> None:
-        """Quiet partitions: the wall clock, less the allowed lateness, stands in for event time."""
+        """Quiet partitions: the wall clock, less the allowed lateness, stands in for event time;
+        only for a partition read to its end, since a confirmation may be waiting in a backlog
+        (a worker back after an outage must not refuse what was confirmed meanwhile)."""
         wall = self.ctx.clock.now_ms() - self.lateness_ms
         before = sum(self.outcomes.values())
         owned = self.ctx.assigned("subscription-requests")
         for p in owned:
-            self._settle(p, max(self.event_time.get(p, 0), wall))
+            position = await self.ctx.position("subscription-requests", p)
+            end = self.ctx.highwater("subscription-requests", p)
+            if position is not None and end is not None and position >= end:
+                self._settle(p, max(self.event_time.get(p, 0), wall))
         for p in [p for p in self._due() if p not in owned]:
             del self._due()[p]  # moved to another worker
         if sum(self.outcomes.values()) != before:

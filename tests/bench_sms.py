@@ -1,0 +1,178 @@
+"""The SMS path of `make bench` (tests/bench.py --only sms,sms-latency): verdicts with every
+detector on, next to a raw consumer that decodes the same topic in the same run.
+
+  sms          a backlog of generated SMS traffic (person-to-person texts, bulk senders, a mass
+               mailer, a campaign, block lists) through the sms-verdicts processor (block lists,
+               mass mailing, campaign bands and sightings, content score, pseudonyms), the campaign
+               detector behind it; verdicts/s from the worker's ready to its consumer group
+               committing every message, CPU per SMS after start-up; vs a raw aiokafka consumer
+               decoding every message with the same codec
+  sms-latency  SMS offered at a fixed rate (--sms-rate), each stamped with its send time;
+               latency = when its verdict is readable by a consumer of sms-verdicts - send time,
+               p50/p99, next to a raw consumer of sms-messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import aiokafka
+
+from streams.admin.topics import create_topics
+from streams.codec import Codec, load_registry
+from streams.producers import ChannelProducer
+from streams.settings import Settings
+from streams.simulator.sms import SmsDay, SmsProfile
+from streams.topics import spec
+from tests.support import Worker, isolated_settings, wait_until
+
+A2P = "MTS,SBERBANK,OZON"
+
+
+def traffic(messages: int, start: int, seed: int = 5) -> list[tuple[str, dict[str, Any], str]]:
+    """About `messages` SMS of a generated operator's hours (and their block-list changes)."""
+    hours = 2.0
+    profile = SmsProfile(subscribers=200_000, p2p_per_hour=int(messages / hours * 1.15), a2p_per_hour=messages // 10,
+                         mass_recipients=2_000, campaign_senders=40, campaign_messages=2_000, block_changes=5_000,
+                         subscription_requests=0, abusive_requests=0, content_bans=0)
+    return [e for e in SmsDay(start=start, hours=hours, seed=seed, profile=profile).events()
+            if e[0] in ("sms-messages", "block-list-changes")]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    import os
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def raw_decode(settings: Settings, expected: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) for a bare aiokafka consumer to read and decode `expected` SMS."""
+    codec = Codec(load_registry(settings.schemas_dir))
+    schema = spec("sms-messages").value_schema
+    consumer = aiokafka.AIOKafkaConsumer(spec("sms-messages").full_name(settings),
+                                         bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen, began, cpu = 0, None, 0.0
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            if batch and began is None:
+                began, cpu = time.perf_counter(), time.process_time()
+            for records in batch.values():
+                for r in records:
+                    codec.decode(r.value, schema)
+                seen += len(records)
+        return time.perf_counter() - (began or time.perf_counter()), time.process_time() - cpu
+    finally:
+        await consumer.stop()
+
+
+def committed(settings: Settings, topic: str) -> int:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    try:
+        offsets = admin.list_group_offsets(settings.namespace)
+        return sum(m.offset for tp, m in offsets.items() if tp.topic == spec(topic).full_name(settings) and m.offset > 0)
+    finally:
+        admin.close()
+
+
+def bench_sms(messages: int, tmp: Path) -> dict[str, float]:
+    defaults = Settings.from_env()
+    settings = isolated_settings(tmp / "sms", partitions=3, role="processors", sms_a2p_senders=A2P,
+                                 commit_interval_s=defaults.commit_interval_s,
+                                 checkpoint_interval_s=defaults.checkpoint_interval_s)
+    create_topics(settings)
+    events = traffic(messages, int(time.time() * 1000) - 3 * 3_600_000)
+    sms = sum(t == "sms-messages" for t, _, _ in events)
+    with ChannelProducer(settings, check=False, linger_ms=20) as producer:
+        for topic, record, _ in events:
+            producer.send(topic, record)
+    raw_s, raw_cpu = asyncio.run(raw_decode(settings, sms))
+    with Worker(settings, "sms") as worker:
+        assert worker.proc is not None
+        ready_ms, cpu_from = worker.ready_ms(), cpu_seconds(worker.proc.pid)
+        done = wait_until(lambda: committed(settings, "sms-messages") >= sms and time.time(), timeout=600,
+                          interval=0.1, what="every SMS judged", worker=worker)
+        cpu = cpu_seconds(worker.proc.pid) - cpu_from
+    span = done - ready_ms / 1000
+    return {"sms_messages": sms, "sms_verdicts_per_s": sms / span, "sms_raw_decode_per_s": sms / raw_s,
+            "sms_cpu_us_per_message": cpu / sms * 1e6, "sms_raw_cpu_us_per_message": raw_cpu / sms * 1e6}
+
+
+async def bench_sms_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    settings = isolated_settings(tmp / "sms-latency", partitions=3, role="processors", sms_a2p_senders=A2P)
+    create_topics(settings)
+    texts = [r["text"] for t, r, _ in traffic(2_000, int(time.time() * 1000)) if t == "sms-messages"]
+    lat: dict[str, list[float]] = {"sms-verdicts": [], "sms-messages": []}
+    with Worker(settings, "sms-latency") as worker:
+        time.sleep(8)  # let the worker join its group before the clock starts
+        codec = Codec(load_registry(settings.schemas_dir))
+        stop = asyncio.Event()
+
+        async def read(topic: str) -> None:
+            consumer = aiokafka.AIOKafkaConsumer(spec(topic).full_name(settings),
+                                                 bootstrap_servers=settings.bootstrap_servers,
+                                                 group_id=None, auto_offset_reset="latest")
+            await consumer.start()
+            try:
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=200)
+                    now = time.time() * 1000
+                    for records in batch.values():
+                        lat[topic].extend(now - codec.decode(r.value)["occurred_at"] for r in records)
+            finally:
+                await consumer.stop()
+
+        readers = [asyncio.create_task(read(t)) for t in lat]
+        await asyncio.sleep(3)
+        producer = ChannelProducer(settings, check=False, linger_ms=0)
+        n, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            producer.send("sms-messages", {"message_id": f"l{n}", "occurred_at": int(time.time() * 1000),
+                                           "sender": f"7916{n % 50_000:07d}", "recipient": f"7926{n % 70_001:07d}",
+                                           "text": texts[n % len(texts)], "origin_network": None, "source": "smsc"})
+            n += 1
+            if n % 50 == 0:
+                producer.flush()
+            delay = n / rate - (time.perf_counter() - began)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        producer.close()
+        offered_s = time.perf_counter() - began
+        await asyncio.sleep(3)
+        stop.set()
+        await asyncio.gather(*readers)
+        if not worker.alive():
+            raise SystemExit(worker.log()[-60000:])
+
+    def pct(xs: list[float], q: int) -> float:
+        return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 2 else float("nan")
+
+    v, raw = lat["sms-verdicts"], lat["sms-messages"]
+    return {"sms_offered": n, "sms_offered_per_s": n / offered_s, "sms_verdicts_read": len(v),
+            "sms_verdict_p50_ms": pct(v, 50), "sms_verdict_p99_ms": pct(v, 99),
+            "sms_raw_p50_ms": pct(raw, 50), "sms_raw_p99_ms": pct(raw, 99)}
+
+
+def report_sms(messages: int, tmp: Path) -> dict[str, float]:
+    b = bench_sms(messages, tmp)
+    print(f"sms verdicts  {b['sms_verdicts_per_s']:>9,.0f} SMS/s  raw decoding consumer {b['sms_raw_decode_per_s']:>9,.0f}/s  "
+          f"ratio {b['sms_verdicts_per_s'] / b['sms_raw_decode_per_s']:.3f}  ({b['sms_messages']:,} SMS, every detector on)")
+    print(f"{'':<13} worker CPU {b['sms_cpu_us_per_message']:.0f} us per SMS after start-up; raw decoding consumer "
+          f"{b['sms_raw_cpu_us_per_message']:.1f} us per SMS")
+    return b
+
+
+def report_sms_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
+    r = asyncio.run(bench_sms_latency(rate, seconds, tmp))
+    print(f"sms latency at {r['sms_offered_per_s']:,.0f} SMS/s offered ({r['sms_offered']:,}; {r['sms_verdicts_read']:,} "
+          f"verdicts read)  verdict p50 {r['sms_verdict_p50_ms']:.0f} ms p99 {r['sms_verdict_p99_ms']:.0f} ms  "
+          f"raw consumer p50 {r['sms_raw_p50_ms']:.0f} ms p99 {r['sms_raw_p99_ms']:.0f} ms")
+    return r
