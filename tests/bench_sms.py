@@ -34,9 +34,10 @@ A2P = "MTS,SBERBANK,OZON"
 
 
 def traffic(messages: int, start: int, seed: int = 5) -> list[tuple[str, dict[str, Any], str]]:
-    """About `messages` SMS of a generated operator's hours (and their block-list changes)."""
+    """About `messages` SMS of a generated operator's evening hours (and their block-list changes)."""
     hours = 2.0
-    profile = SmsProfile(subscribers=200_000, p2p_per_hour=int(messages / hours * 1.15), a2p_per_hour=messages // 10,
+    start -= start % 86_400_000 - 17 * 3_600_000  # 17:00-19:00 UTC of that day, near the daily peak
+    profile = SmsProfile(subscribers=200_000, p2p_per_hour=int(messages / hours * 0.95), a2p_per_hour=messages // 10,
                          mass_recipients=2_000, campaign_senders=40, campaign_messages=2_000, block_changes=5_000,
                          subscription_requests=0, abusive_requests=0, content_bans=0)
     return [e for e in SmsDay(start=start, hours=hours, seed=seed, profile=profile).events()
@@ -77,8 +78,9 @@ def committed(settings: Settings, topic: str) -> int:
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
     try:
-        offsets = admin.list_group_offsets(settings.namespace)
-        return sum(m.offset for tp, m in offsets.items() if tp.topic == spec(topic).full_name(settings) and m.offset > 0)
+        name = spec(topic).full_name(settings)
+        return sum(m.offset for offsets in admin.list_group_offsets([settings.namespace]).values()
+                   for tp, m in offsets.items() if tp.topic == name and m.offset > 0)
     finally:
         admin.close()
 
@@ -89,7 +91,7 @@ def bench_sms(messages: int, tmp: Path) -> dict[str, float]:
                                  commit_interval_s=defaults.commit_interval_s,
                                  checkpoint_interval_s=defaults.checkpoint_interval_s)
     create_topics(settings)
-    events = traffic(messages, int(time.time() * 1000) - 3 * 3_600_000)
+    events = traffic(messages, int(time.time() * 1000) - 86_400_000)
     sms = sum(t == "sms-messages" for t, _, _ in events)
     with ChannelProducer(settings, check=False, linger_ms=20) as producer:
         for topic, record, _ in events:

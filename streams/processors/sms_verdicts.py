@@ -24,7 +24,7 @@ from streams.engine.processor import Context, Processor
 from streams.processors.block_list_view import BlockListView
 from streams.processors.contact_lifecycle import check_time
 from streams.protection import verdicts
-from streams.protection.addresses import canonical, pseudonym, pseudonym64
+from streams.protection.addresses import Pseudonyms, canonical
 from streams.protection.alerts import alert, cooled
 from streams.protection.campaigns import band_keys
 from streams.protection.content_model import SHIPPED, ContentModel
@@ -60,7 +60,7 @@ class SmsVerdicts(Processor):
         self.schema = spec("sms-messages").value_schema
         self.check = ctx.bounds.checker(ctx.codec.registry.reader(self.schema).definition)
         self.model = model or ContentModel.load(s.sms_model or SHIPPED)
-        self.key = s.pseudonym_key
+        self.pseudonyms = Pseudonyms(s.pseudonym_key)
         self.rule = MassMailingRule(s.sms_mass_limit, int(s.sms_mass_window_s * 1000), s.a2p_senders)
         self.block_at, self.assist_at = s.sms_content_block_at, s.sms_content_assist_at
         self.campaign_min_chars, self.campaign_min_score = s.campaign_min_chars, s.campaign_min_score
@@ -131,15 +131,22 @@ class SmsVerdicts(Processor):
             return
         texts = [normalise(ev["text"]) for _, ev in good]
         g = grams(texts)
-        scores = self.model.scores_of(g)
-        keys, has = band_keys(g)
+        scores_np = self.model.scores_of(g)
+        # Only texts that could belong to a campaign are banded: those long enough, with a link or
+        # a content score that could be fraud. Campaigns are made of such texts alone, so the
+        # others could neither join one nor match it.
+        long_enough = np.fromiter(map(len, texts), np.int64, len(texts)) >= self.campaign_min_chars
+        linked = np.fromiter((LINK in t for t in texts), bool, len(texts))
+        suspect = long_enough & (linked | (scores_np >= self.campaign_min_score))
+        keys, has_bands = band_keys(g, suspect)
         signed = keys.view(np.int64)
+        scores, has, links = scores_np.tolist(), has_bands.tolist(), linked.tolist()
         lists = self.blocks.lists
         sightings: list[dict[str, Any]] = []
         origin = ""
         for i, (message, ev) in enumerate(good):
             sender, recipient, at = canonical(ev["sender"]), canonical(ev["recipient"]), ev["occurred_at"]
-            score = float(scores[i])
+            score = scores[i]
             found: set[str] = set()
             if lists.by_recipient(recipient, sender, at):
                 found.add("RECIPIENT_BLOCK_LIST")
@@ -160,21 +167,20 @@ class SmsVerdicts(Processor):
                         break
             if score >= self.block_at:
                 found.add("CONTENT")
-            rhash = pseudonym64(recipient, self.key)
+            recipient_pseudonym, rhash = self.pseudonyms.of(recipient)
+            sender_pseudonym = self.pseudonyms.of(sender)[0]
             if not operator_blocked:
-                self._mass_mailing(message, sender, rhash, at, score, found)
+                self._mass_mailing(message, sender, sender_pseudonym, rhash, at, score, found)
             reasons = verdicts.reasons_in_order(found)
             blocked = bool(reasons)
             out.emit("sms-verdicts", ev["message_id"], {
                 "message_id": ev["message_id"], "occurred_at": at,
-                "sender": sender if blocked or not sender.isdigit() else pseudonym(sender, self.key),
-                "recipient": pseudonym(recipient, self.key), "verdict": verdicts.verdict(found),
+                "sender": sender if blocked or not sender.isdigit() else sender_pseudonym,
+                "recipient": recipient_pseudonym, "verdict": verdicts.verdict(found),
                 "reasons": reasons, "score": round(score, 4), "campaign_id": campaign_id})
             self.blocked += blocked
-            text = texts[i]
-            link = LINK in text
-            if (has[i] and len(text) >= self.campaign_min_chars and sender not in self.rule.a2p
-                    and (link or score >= self.campaign_min_score)):
+            if has[i] and sender not in self.rule.a2p:  # banded: suspect (above)
+                text, link = texts[i], links[i]
                 origin = f"sms-messages/{message.partition}"
                 sightings.append({"message_id": ev["message_id"], "occurred_at": at, "sender": sender,
                                   "recipient": rhash & MASK63, "bands": signed[i].tolist(), "score": score,
@@ -182,8 +188,8 @@ class SmsVerdicts(Processor):
         self.judged += len(good)
         self._send_sightings(origin, sightings)
 
-    def _mass_mailing(self, message: Any, sender: str, rhash: int, at: int, score: float, found: set[str]) -> None:
-        key = pseudonym(sender, self.key)
+    def _mass_mailing(self, message: Any, sender: str, key: str, rhash: int, at: int, score: float,
+                      found: set[str]) -> None:
         held = self._window(key)
         limit = self.rule.limit // 2 if score >= self.assist_at else self.rule.limit
         window, reached = observe(self.rule, held, sender, rhash, at, limit)

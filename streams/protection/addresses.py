@@ -31,3 +31,24 @@ def pseudonym64(address: str, key: bytes) -> int:
 def pseudonym(address: str, key: bytes) -> str:
     """A keyed pseudonym of a canonical address for outputs: 'p:' and 20 hex digits."""
     return "p:" + hmac.digest(key, address.encode(), "sha256")[:10].hex()
+
+
+class Pseudonyms:
+    """Both pseudonyms of canonical addresses from one HMAC each, remembered for the addresses
+    seen lately (senders and recipients repeat: bulk senders, mass mailers, busy subscribers).
+    Forgets everything when full, so its memory is bounded."""
+
+    def __init__(self, key: bytes, size: int = 1 << 16) -> None:
+        self.key = key
+        self.size = size
+        self._known: dict[str, tuple[str, int]] = {}
+
+    def of(self, address: str) -> tuple[str, int]:
+        """(pseudonym, pseudonym64) of a canonical address."""
+        known = self._known.get(address)
+        if known is None:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            digest = hmac.digest(self.key, address.encode(), "sha256")
+            known = self._known[address] = ("p:" + digest[:10].hex(), int.from_bytes(digest[:8], "little"))
+        return known

@@ -37,21 +37,25 @@ _S32 = np.uint64(32)
 _BAND_SALT = np.arange(1, BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
 
-def band_keys(g: Grams) -> tuple[np.ndarray, np.ndarray]:
-    """(BANDS band keys per text as an (n, BANDS) uint64 array, which texts have any 5-gram)."""
+def band_keys(g: Grams, only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(BANDS band keys per text as an (n, BANDS) uint64 array, which texts have any 5-gram);
+    `only`: a boolean mask of the texts wanted (the others get no keys)."""
     n = g.texts
     has = np.zeros(n, bool)
     keys = np.zeros((n, BANDS), np.uint64)
-    if len(g.shingles) == 0:
+    rows, shingles = g.shingle_rows, g.shingles
+    if only is not None:
+        wanted = only[rows]
+        rows, shingles = rows[wanted], shingles[wanted]
+    if len(shingles) == 0:
         return keys, has
-    rows = g.shingle_rows
     starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
     present = rows[starts]
     has[present] = True
     with np.errstate(over="ignore"):
         # The n-gram hashes are already uniform (features.mix), so a*x + b mod 2**32 with odd a
         # is a random permutation of them, and the minimum under each is a MinHash value.
-        x = (g.shingles >> _S32).astype(np.uint32)
+        x = (shingles >> _S32).astype(np.uint32)
         values = x[:, None] * _A[None, :] + _B[None, :]
         sig = np.minimum.reduceat(values, starts, axis=0)  # (texts with shingles, NUM_PERM)
         folded = sig.reshape(len(present), BANDS, ROWS).astype(np.uint64)

@@ -64,7 +64,7 @@ class Distinct:
 
     def encode(self) -> Any:
         if self.exact is not None:
-            return sorted(self.exact.items())
+            return list(self.exact.items())
         return base64.b64encode(self.sketch.reg.tobytes()).decode()  # type: ignore[union-attr]
 
     @classmethod
