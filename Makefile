@@ -19,7 +19,7 @@ help:
 	@echo "make mutate  - mutation testing of the metric and reliability logic (docs/testing.md)"
 	@echo "make broker | broker-stop | broker-reset - the local Kafka broker"
 
-$(STAMP): pyproject.toml setup.py streams/codec/_native.c
+$(STAMP): pyproject.toml setup.py streams/codec/_native.c streams/engine/_partition.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

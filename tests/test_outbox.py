@@ -42,9 +42,33 @@ def kafka_partition(key: bytes, count: int) -> int:
     return (aiokafka_murmur2(key) & 0x7FFFFFFF) % count
 
 
-def test_remembered_hashes_place_keys_as_the_partitioner_does() -> None:
+def test_remembered_hashes_place_keys_as_the_partitioner_does(monkeypatch) -> None:
+    from streams.engine import producer
+
+    monkeypatch.setattr(producer, "native_murmur2", None)  # the Python path, which remembers
     hashes = KeyHashes(size=3)
     keys = [f"contact-{i}".encode() for i in range(10)] * 2
     for key in keys:  # past the size, so the memory is cleared and refilled
         assert hashes.partition(key, 6) == kafka_partition(key, 6)
         assert hashes.partition(key, 4) == kafka_partition(key, 4)
+
+
+def test_the_c_murmur2_is_built_and_agrees_with_the_java_client_and_aiokafka(monkeypatch) -> None:
+    from streams.engine import producer
+
+    assert producer.native_murmur2 is not None, "streams/engine/_partition.c was not built"
+    assert signed(producer.native_murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")) == -58897971
+    rng = random.Random(6)
+    for _ in range(5000):
+        data = rng.randbytes(rng.randrange(0, 70))
+        assert producer.native_murmur2(data) == aiokafka_murmur2(data)
+    # and the remembering Python path, where the C one is not built, places keys alike
+    monkeypatch.setattr(producer, "native_murmur2", None)
+    python = KeyHashes(size=3)
+    monkeypatch.undo()
+    native = KeyHashes()
+    for key in [f"contact-{i}".encode() for i in range(10)]:
+        assert native.partition(key, 6) == kafka_partition(key, 6)
+    monkeypatch.setattr(producer, "native_murmur2", None)
+    for key in [f"contact-{i}".encode() for i in range(10)]:
+        assert python.partition(key, 6) == kafka_partition(key, 6)

@@ -39,6 +39,27 @@ def test_normalise_folds_case_digits_links_spaces_and_look_alikes() -> None:
     assert normalise("Ёлка") == "елка"
 
 
+def test_look_alikes_change_exactly_the_words_with_cyrillic_in_them() -> None:
+    """The rule, word by word (any word with a Cyrillic letter, digits-only words aside, has its
+    look-alikes made Cyrillic), against normalise's one-pass form, on random mixtures."""
+    import re
+
+    from streams.protection import text
+
+    def by_word(t: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            w = m.group(0)
+            return w.translate(text._LATIN_TO_CYRILLIC) if re.search("[а-яё]", w) and not w.isdigit() else w
+        return re.sub(r"\w+", one, t)
+
+    rng = random.Random(4)
+    alphabet = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяabcdefghijklmnopqrstuvwxyz0123456789_ .,!-"
+    for _ in range(5000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        if text._LATIN.search(t) and text._CYRILLIC.search(t):
+            assert text._MIXED_WORD.sub(text._unconfuse, t) == by_word(t), t
+
+
 def test_addresses_have_one_spelling_and_keyed_pseudonyms() -> None:
     assert canonical("+7 (916) 123-45-67") == canonical("89161234567") == canonical("79161234567") == "79161234567"
     assert canonical("MTS-Info") == canonical(" mts-info ") == "mts-info"

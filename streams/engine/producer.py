@@ -72,9 +72,16 @@ def _mix_words(h: int, words: tuple[int, ...], mixed: dict[int, int]) -> int:
     return h
 
 
+try:
+    from streams.engine._partition import murmur2 as native_murmur2
+except ImportError:  # no C compiler where firstline was installed: the Python port, remembered
+    native_murmur2 = None
+
+
 class KeyHashes:
-    """Kafka's hash of recently sent keys: a contact's summary and a window's statistics go out
-    several times, and each would be hashed again. Forgets everything when full."""
+    """Kafka's hash of keys: in C where it was built (cheaper than remembering it), else the
+    Python port above, remembering recently sent keys (a contact's summary and a window's
+    statistics go out several times, and each would be hashed again); forgets all when full."""
 
     def __init__(self, size: int = 100_000) -> None:
         self._known: dict[bytes, int] = {}
@@ -84,6 +91,8 @@ class KeyHashes:
 
     def partition(self, key: bytes, count: int) -> int:
         """The partition Kafka's default partitioner gives a keyed record."""
+        if native_murmur2 is not None:
+            return (native_murmur2(key) & 0x7FFFFFFF) % count
         hashed = self._known.get(key)
         if hashed is None:
             if len(self._known) >= self._size:

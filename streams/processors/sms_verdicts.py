@@ -129,7 +129,11 @@ class SmsVerdicts(Processor):
                 out.reject(message, exc)
         if not good:
             return
-        texts = [normalise(ev["text"]) for _, ev in good]
+        # Texts that are one after normalisation (a bank's codes, a mailing's copies, a campaign's
+        # variations) are featurised once per batch.
+        first: dict[str, int] = {}
+        which = [first.setdefault(normalise(ev["text"]), len(first)) for _, ev in good]
+        texts = list(first)
         g = grams(texts)
         scores_np = self.model.scores_of(g)
         # Only texts that could belong to a campaign are banded: those long enough, with a link or
@@ -141,10 +145,11 @@ class SmsVerdicts(Processor):
         keys, has_bands = band_keys(g, suspect)
         signed = keys.view(np.int64)
         scores, has, links = scores_np.tolist(), has_bands.tolist(), linked.tolist()
+        shown = np.round(scores_np, 4).tolist()
         lists = self.blocks.lists
         sightings: list[dict[str, Any]] = []
         origin = ""
-        for i, (message, ev) in enumerate(good):
+        for (message, ev), i in zip(good, which):  # i: the message's text
             sender, recipient, at = canonical(ev["sender"]), canonical(ev["recipient"]), ev["occurred_at"]
             score = scores[i]
             found: set[str] = set()
@@ -171,13 +176,13 @@ class SmsVerdicts(Processor):
             sender_pseudonym = self.pseudonyms.of(sender)[0]
             if not operator_blocked:
                 self._mass_mailing(message, sender, sender_pseudonym, rhash, at, score, found)
-            reasons = verdicts.reasons_in_order(found)
+            reasons = verdicts.reasons_in_order(found) if found else []
             blocked = bool(reasons)
             out.emit("sms-verdicts", ev["message_id"], {
                 "message_id": ev["message_id"], "occurred_at": at,
                 "sender": sender if blocked or not sender.isdigit() else sender_pseudonym,
-                "recipient": recipient_pseudonym, "verdict": verdicts.verdict(found),
-                "reasons": reasons, "score": round(score, 4), "campaign_id": campaign_id})
+                "recipient": recipient_pseudonym, "verdict": "BLOCK" if blocked else "DELIVER",
+                "reasons": reasons, "score": shown[i], "campaign_id": campaign_id})
             self.blocked += blocked
             if has[i] and sender not in self.rule.a2p:  # banded: suspect (above)
                 text, link = texts[i], links[i]

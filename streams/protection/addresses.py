@@ -14,6 +14,8 @@ _PUNCT = str.maketrans("", "", " +-()")
 
 
 def canonical(address: str) -> str:
+    if address.isdigit():  # most are digits already: the same answer as below, sooner
+        return "7" + address[1:] if len(address) == 11 and address[0] == "8" else address
     a = address.strip()
     digits = a.translate(_PUNCT)
     if digits.isdigit():

@@ -32,7 +32,7 @@ def _sketch(reg: np.ndarray | None = None) -> HyperLogLog:
     return HyperLogLog(p=HLL_P, reg=reg, hashfunc=_identity)
 
 
-@dataclass
+@dataclass(slots=True)
 class Distinct:
     """Distinct 64-bit pseudonyms, each with the first time it was seen, while small (so that a
     count "as of time t" is exact, and a replay after a restart decides as the first run did); a
@@ -93,7 +93,7 @@ def union_count(parts: list[Distinct], at: int) -> float:
     return float(merged.count())
 
 
-@dataclass
+@dataclass(slots=True)
 class SenderWindow:
     buckets: dict[int, Distinct]  # bucket start (ms) -> recipients
     flagged_at: int | None = None

@@ -18,7 +18,10 @@ _LATIN_TO_CYRILLIC = str.maketrans({
 # A whitespace-separated token that is a link: a scheme, www., or a host under a common domain.
 _LINK = re.compile(r"[(\[\"'«]?(?:https?://|www\.|[\w-]+(?:\.[\w-]+)*\.(?:ru|com|net|org|info|biz|su|рф|"
                    r"ly|me|io|cc|xyz|top|club|online|site|link|click|pro)(?:[/?#:]|[.,!)\]»]*$))")
-_WORD = re.compile(r"\w+")
+# A word with Cyrillic and a look-alike of a Cyrillic letter: the only words the look-alikes
+# change (the same result as translating every word with Cyrillic in it, found in one pass).
+_LOOKALIKE_CHARS = "abcehkmoptxyun036"
+_MIXED_WORD = re.compile(r"\b\w*?(?:[а-яё]\w*?[" + _LOOKALIKE_CHARS + r"]|[" + _LOOKALIKE_CHARS + r"]\w*?[а-яё])\w*")
 _CYRILLIC = re.compile(r"[а-яё]")
 _LATIN = re.compile(r"[a-z]")
 _DIGITS = re.compile(r"\d+")
@@ -29,10 +32,7 @@ NUMBER = "0"
 
 
 def _unconfuse(word: re.Match[str]) -> str:
-    w = word.group(0)
-    if _CYRILLIC.search(w) and not w.isdigit():
-        return w.translate(_LATIN_TO_CYRILLIC)
-    return w
+    return word.group(0).translate(_LATIN_TO_CYRILLIC)
 
 
 def normalise(text: str) -> str:
@@ -42,7 +42,7 @@ def normalise(text: str) -> str:
     if "." in t or "/" in t:
         t = " ".join(LINK if ("." in w or "/" in w) and _LINK.match(w) else w for w in t.split())
     if _LATIN.search(t) and _CYRILLIC.search(t):  # mixed scripts: look-alikes possible
-        t = _WORD.sub(_unconfuse, t)
+        t = _MIXED_WORD.sub(_unconfuse, t)
     t = _DIGITS.sub(NUMBER, t)
     if "!!!" in t or "???" in t or "..." in t or "$$$" in t:
         t = _REPEAT.sub(r"\1\1", t)

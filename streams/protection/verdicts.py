@@ -14,6 +14,3 @@ DETECTOR_SOURCES = {"firstline:mass-mailing": "MASS_MAILING", "firstline:campaig
 def reasons_in_order(found: set[str]) -> list[str]:
     return [r for r in ORDER if r in found]
 
-
-def verdict(found: set[str]) -> str:
-    return "BLOCK" if found else "DELIVER"
