@@ -53,20 +53,36 @@ def test_records_are_acknowledged_at_the_checkpoint_only() -> None:
         acks = Acks()
         channel = channel_with(acks)
         batches = channel.batches(2, checkpoint_s=60)
-        put(channel, 0, 1, 2, 3, 4)
-        acks.end = 5
+        put(channel, *range(7))
+        acks.end = 7
         first = await take(batches)
-        assert [r.offset for r in first] == [0, 1] and not first.checkpoint
+        assert [r.offset for r in first] == [0, 1] and not first.checkpoint  # 5 more: a backlog
         second = await take(batches)
-        assert [r.offset for r in second] == [2, 3] and not second.checkpoint
+        assert [r.offset for r in second] == [2, 3] and not second.checkpoint  # 3 more
         assert acks.offsets == []  # handed out, not yet made durable by the processor
-        # The last record of the partition: the processor has caught up, no reason to wait.
+        # What is left fits in the next batch: the processor keeps up, no reason to wait.
         third = await take(batches)
-        assert [r.offset for r in third] == [4] and third.checkpoint
+        assert [r.offset for r in third] == [4, 5] and third.checkpoint
         assert acks.offsets == []  # not before the processor's checkpoint has run
-        put(channel, 5)
+        put(channel, 7)
         await take(batches)
-        assert acks.offsets == [0, 1, 2, 3, 4]
+        assert acks.offsets == [0, 1, 2, 3, 4, 5]
+        await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_steady_stream_gets_a_checkpoint_per_batch_though_more_keeps_coming() -> None:
+    """Records arrive as fast as they are taken: the partition always has a little more, and
+    waiting for the interval would hold every output back by up to it."""
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(10, checkpoint_s=60)
+        for start in range(0, 40, 4):
+            put(channel, *range(start, start + 4))
+            acks.end = start + 8  # the next four are already on the broker
+            assert (await take(batches)).checkpoint
         await batches.aclose()
 
     asyncio.run(run())
@@ -109,9 +125,9 @@ def test_a_checkpoint_comes_by_the_interval_when_records_stop_short_of_the_end()
     async def run() -> None:
         acks = Acks()
         channel = channel_with(acks)
-        batches = channel.batches(10, checkpoint_s=0.3)
+        batches = channel.batches(2, checkpoint_s=0.3)
         put(channel, 0, 1)
-        acks.end = 5  # offsets 2-4 never come (say, dropped as fetched under an older generation)
+        acks.end = 50  # offsets 2-49 never come (say, dropped as fetched under an older generation)
         first = await take(batches)
         assert [r.offset for r in first] == [0, 1] and not first.checkpoint
         # Nothing more arrives: an empty checkpoint batch comes when the interval is up.

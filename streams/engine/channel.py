@@ -164,18 +164,20 @@ class BatchChannel(faust.Topic):
                 self._idle.set()
 
     def _caught_up(self, pending: dict[TP, list[int]]) -> bool:
-        """Nothing buffered and nothing more in the partitions handed out, as far as the last
-        fetch knows: nothing to gain by waiting, and a processor waiting for records must not
-        hold back what it has done. (An empty buffer alone says little: the fetcher runs only
-        when the processor awaits something, so on a backlog the buffer runs dry between fetches.)"""
-        if self._chunks:
-            return False
+        """Keeping up: everything known to be waiting (buffered, and in the partitions handed out
+        up to their ends as the last fetch knows them) fits in one batch. Then waiting for the
+        checkpoint interval gains nothing, and a steady stream's outputs would wait up to it; on
+        a backlog, more than a batch waits and checkpoints keep their interval. (An empty buffer
+        alone says little: the fetcher runs only when the processor awaits something, so on a
+        backlog the buffer runs dry between fetches.)"""
         consumer = self.app.consumer
+        behind = sum(len(records) for _, tp, records in self._chunks if tp not in pending)
         for tp, offsets in pending.items():
             end = consumer.highwater(tp)
-            if end is None or offsets[-1] + 1 < end:
+            if end is None:
                 return False
-        return True
+            behind += max(0, end - (offsets[-1] + 1))
+        return behind < self._batch_max
 
     def _take(self, max_size: int, generation: int) -> tuple[list[ConsumerRecord], dict[TP, list[int]]]:
         batch: list[ConsumerRecord] = []
