@@ -15,16 +15,28 @@ from tests.support import firstline, isolated_settings
 
 @pytest.mark.kafka
 def test_run_stores_every_generated_contact_and_reports_per_channel(tmp_path: Path) -> None:
+    import re
+
     from tests.support import query
 
     settings = isolated_settings(tmp_path)
     for run, stored in ((1, 120), (2, 240)):  # safe to run again: the second run adds its own
-        result = firstline(settings, "run", "--contacts", "120", "--timeout", "120", timeout=240)
+        result = firstline(settings, "run", "--contacts", "120", "--sms-hours", "0.5", "--timeout", "150",
+                           timeout=300)
         out = result.stdout.decode()
         assert result.returncode == 0, out + result.stderr.decode()
         assert "stored 120/120 finished contacts" in out, run
         assert "VOICE" in out and "ASA" in out
         assert query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0] == stored
+        # the SMS half: every message produced got its verdict, and the report says what was done
+        produced = int(re.search(r"produced ([\d,]+) SMS", out).group(1).replace(",", ""))
+        judged, delivered, blocked = (int(x.replace(",", "")) for x in re.search(
+            r"SMS: ([\d,]+) messages, ([\d,]+) delivered, ([\d,]+) blocked", out).groups())
+        assert judged == produced == delivered + blocked and blocked > 0, out
+        assert "MASS_MAILING" in out and "campaign c" in out and "paid subscriptions:" in out, out
+        if run == 1:  # the detections are new only once: the second run's senders are blocked already
+            assert re.search(r"alerts: .*MASS_MAILING 1", out) and "SPAM_CAMPAIGN 1" in out, out
+    assert query(settings, "SELECT COUNT(*) FROM subscription_outcomes")[0][0] > 0
 
 
 @pytest.mark.kafka

@@ -290,3 +290,24 @@ def test_confirmed_complaints_teach_every_verdict_worker_the_text() -> None:
         v.run()
     scores = [[o["score"] for o in v.outputs("sms-verdicts")] for v in workers]
     assert scores[0] == scores[1] and scores[0][1] > scores[0][0] + 0.3, scores
+
+
+def test_a_large_batch_of_sightings_fits_the_campaign_detectors_input_bound() -> None:
+    """A backlog gives the verdict processor whole batches of a campaign's texts; its sightings
+    go out in records the campaign detector accepts (once more than a 64 KB record was refused
+    there, and with it the campaign)."""
+    broker, s = MemoryBroker(), settings()
+    v = Harness(SmsVerdicts, s, broker)
+    text = ("Здравствуйте! Вам положена единовременная выплата {} р. Заявление на получение заполните "
+            "до конца недели на сайте bit.ly/{} , иначе выплата будет отменена. Служба соцзащиты")
+    for i in range(600):
+        v.feed("sms-messages", sms(i, f"798500000{i % 20:02d}", f"7916{i:07d}", text.format(100 + i, i), NOW + i))
+    v.run()
+    sent = v.sent("sms-sightings")
+    assert len(sent) > 1 and all(len(r.value) + len(r.key) <= s.max_record_bytes for r in sent)
+    c = Harness(SmsCampaigns, s, broker)
+    for rec in sent:
+        c.feed("sms-sightings", rec.value, key=rec.key)
+    c.run()
+    assert c.dead_letters() == []
+    assert c.outputs("spam-campaigns")[-1]["messages"] >= 590

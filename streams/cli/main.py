@@ -70,7 +70,7 @@ def _cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.cli.run import run
 
-    return run(settings, contacts=args.contacts, seed=args.seed, timeout_s=args.timeout)
+    return run(settings, contacts=args.contacts, seed=args.seed, timeout_s=args.timeout, sms_hours=args.sms_hours)
 
 
 def _cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="check schema evolution, or release the current schemas")
     schemas.add_argument("action", choices=["check", "release"])
     sub.add_parser("worker", help="run the stream processors and sinks")
-    run = sub.add_parser("run", help="the main job on local defaults, with generated contacts")
+    run = sub.add_parser("run", help="the main job on local defaults, with generated contacts and SMS")
     run.add_argument("--contacts", type=int, default=500)
+    run.add_argument("--sms-hours", type=float, default=1.0, help="hours of generated SMS traffic (0: none)")
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--timeout", type=float, default=120.0)
     gen = sub.add_parser("generate", help="publish generated contact events")

@@ -1,7 +1,9 @@
 """`firstline run`: the main job on embedded defaults, and a report of what happened.
 
-Creates the topics, starts a worker process, feeds it generated contacts through the producer
-library, waits until storage holds every contact's final summary and prints per-channel figures.
+Creates the topics, starts a worker process, feeds it generated contacts and an hour of generated
+SMS traffic (streams/simulator/sms.py) through the producer library, waits until storage holds
+every contact's final summary and every message, complaint and subscription request has its
+outcome, and prints per-channel figures and what the protection did.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
 from streams.producers.contact_generator import GeneratorProfile, contact_events
 from streams.reports.contacts import channel_figures, finished_contacts, format_table
+from streams.reports.sms import SmsRun, follow
 from streams.settings import Settings
+from streams.simulator.sms import SmsDay
 from streams.sinks.storage import open_store
 
 
@@ -108,7 +112,22 @@ def generate(settings: Settings, contacts: int, seed: int, rate: float | None = 
     return sent
 
 
-def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
+def publish_sms(settings: Settings, hours: float, seed: int) -> tuple[SmsRun, dict[str, int]]:
+    """A generated span of SMS traffic ending a few minutes before now, with this run's ids;
+    returns the run to report on and how many of each input were sent."""
+    now = int(time.time() * 1000)
+    end = now - 5 * 60_000
+    day = SmsDay(start=end - int(hours * 3_600_000), hours=hours, seed=seed, run_id=f"x{end}-")
+    sent: dict[str, int] = {}
+    with ChannelProducer(settings) as producer:
+        for topic, record, kind in day.events():
+            producer.send(topic, record)
+            counted = topic if topic != "subscription-requests" or kind else "confirmations"
+            sent[counted] = sent.get(counted, 0) + 1
+    return SmsRun(prefix=day.run_id, since=now), sent
+
+
+def run(settings: Settings, contacts: int, seed: int, timeout_s: float, sms_hours: float = 1.0) -> int:
     created = create_topics(settings)
     print(f"topics: {len(created)} created, namespace '{settings.namespace}' on {settings.bootstrap_servers}")
     print(f"storage: {settings.redacted_database_url}")
@@ -123,10 +142,24 @@ def run(settings: Settings, contacts: int, seed: int, timeout_s: float) -> int:
         start_ms = history_start(contacts)
         sent = generate(settings, contacts, seed, start_ms=start_ms)
         print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
-        done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", time.monotonic() + timeout_s, worker))
+        sms = None
+        if sms_hours > 0:
+            sms, sent_sms = publish_sms(settings, sms_hours, seed)
+            print(f"produced {sent_sms.get('sms-messages', 0):,} SMS, {sent_sms.get('block-list-changes', 0)} "
+                  f"block-list changes, {sent_sms.get('complaints', 0)} complaints, "
+                  f"{sent_sms.get('subscription-requests', 0)} paid-subscription requests (ids {sms.prefix}*)")
+        deadline = time.monotonic() + timeout_s
+        done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", deadline, worker))
         if done < contacts:
             print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)
             return 1
+        if sms is not None:
+            complete = follow(settings, sms, sent_sms.get("sms-messages", 0), sent_sms.get("complaints", 0),
+                              sent_sms.get("subscription-requests", 0), deadline)
+            print("\n".join(sms.lines()))
+            if not complete:
+                print(f"not every SMS, complaint or request had its outcome in time; see {log_path}", file=sys.stderr)
+                return 1
         return 0
     finally:
         stop_worker(worker)

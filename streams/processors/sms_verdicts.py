@@ -34,7 +34,6 @@ from streams.protection.text import LINK, normalise
 from streams.topics import spec
 
 MASK63 = (1 << 63) - 1
-SIGHTINGS_BYTES = 200_000  # per sightings record, well below FIRSTLINE_MAX_OUTPUT_BYTES
 
 
 class InvalidSms(InvalidRecord):
@@ -220,12 +219,15 @@ class SmsVerdicts(Processor):
                 {"recipients": int(reached), "limit": limit, "window_s": self.rule.window_ms // 1000}))
 
     def _send_sightings(self, origin: str, sightings: list[dict[str, Any]]) -> None:
+        # Each record at most half of what the campaign detector accepts as input
+        # (FIRSTLINE_MAX_RECORD_BYTES): a sighting is its text's bytes and under 200 more.
+        most = min(self.ctx.settings.max_record_bytes, self.ctx.settings.max_output_bytes) // 2
         chunk: list[dict[str, Any]] = []
         size = 0
         for s in sightings:
             chunk.append(s)
-            size += len(s["text"]) * 2 + 120
-            if size >= SIGHTINGS_BYTES:
+            size += len(s["text"].encode()) + 200
+            if size >= most:
                 self.ctx.out.emit("sms-sightings", origin, {"origin": origin, "sightings": chunk})
                 chunk, size = [], 0
         if chunk:

@@ -68,6 +68,7 @@ class SmsDay:
     seed: int
     profile: SmsProfile = field(default_factory=SmsProfile)
     mass_sender: str = "79990001111"
+    run_id: str = ""  # put before every id, so that runs of one seed do not share ids
 
     def subscriber(self, rng: random.Random) -> str:
         return f"7916{rng.randrange(self.profile.subscribers):07d}"
@@ -86,7 +87,7 @@ class SmsDay:
             n += 1
 
         def sms(at: int, sender: str, recipient: str, text: str, kind: str) -> None:
-            add("sms-messages", {"message_id": f"s{self.seed}-{n}", "occurred_at": at, "sender": sender,
+            add("sms-messages", {"message_id": f"{self.run_id}s{self.seed}-{n}", "occurred_at": at, "sender": sender,
                                  "recipient": recipient, "text": text, "origin_network": None, "source": "smsc"}, kind)
 
         # person to person, on a daily profile peaking at 19:00 (a quiet night)
@@ -111,14 +112,16 @@ class SmsDay:
             sms(at, rng.choice(A2P), self.subscriber(rng), text, "a2p")
         # the mass mailer: one number, many recipients in a few minutes, an ordinary-looking advert
         mass_at = self.start + int(self.hours * HOUR_MS * 0.4)
+        mass_ms = min(p.mass_minutes * MINUTE_MS, int(self.hours * HOUR_MS * 0.3))  # within the span
         for i in range(p.mass_recipients):
-            at = mass_at + i * p.mass_minutes * MINUTE_MS // p.mass_recipients
+            at = mass_at + i * mass_ms // p.mass_recipients
             sms(at, self.mass_sender, f"7926{i:07d}", MASS_TEXT.format(n=rng.randrange(1, 99)), "mass")
         # the campaign: many numbers, small variations of one fraud text, each with its own link
         senders = [f"7985{rng.randrange(10**7):07d}" for _ in range(p.campaign_senders)]
         camp_at = self.start + int(self.hours * HOUR_MS * 0.6)
+        camp_ms = min(p.campaign_minutes * MINUTE_MS, int(self.hours * HOUR_MS * 0.35))  # within the span
         for i in range(p.campaign_messages):
-            at = camp_at + i * p.campaign_minutes * MINUTE_MS // p.campaign_messages
+            at = camp_at + i * camp_ms // p.campaign_messages
             link = f"{rng.choice(['bit.ly', 'clck.ru', 'tinyurl.com'])}/{rng.randrange(36**5):x}"
             text = rng.choice(CAMPAIGN_TEXT).format(n=rng.randrange(150, 990), link=link)
             sms(at, rng.choice(senders), self.subscriber(rng), text, "campaign")
@@ -126,25 +129,25 @@ class SmsDay:
         chosen = rng.sample(pairs, min(p.block_changes, len(pairs)))
         for i, (a, b) in enumerate(chosen):
             at = self.start + rng.randrange(int(self.hours * HOUR_MS))
-            add("block-list-changes", {"change_id": f"b{self.seed}-{i}", "subscriber_id": b, "sender": a,
+            add("block-list-changes", {"change_id": f"{self.run_id}b{self.seed}-{i}", "subscriber_id": b, "sender": a,
                                        "action": "BLOCK", "occurred_at": at, "source": "ussd"})
         if chosen:
             a, b = chosen[0]
-            add("block-list-changes", {"change_id": f"b{self.seed}-clear", "subscriber_id": b, "sender": "*",
+            add("block-list-changes", {"change_id": f"{self.run_id}b{self.seed}-clear", "subscriber_id": b, "sender": "*",
                                        "action": "UNBLOCK", "occurred_at": end - (end - self.start) // 4,
                                        "source": "ussd"})
         # complaints about the mass mailer (one repeated), one naming nobody, one about something else
         for i in range(p.complaints_about_mailer):
-            add("complaints", {"complaint_id": f"k{self.seed}-{i}",
-                               "occurred_at": mass_at + (p.mass_minutes + i + 1) * MINUTE_MS,
+            add("complaints", {"complaint_id": f"{self.run_id}k{self.seed}-{i}",
+                               "occurred_at": mass_at + mass_ms + (i + 1) * MINUTE_MS,
                                "subscriber_id": f"7926{i:07d}", "kind": "SMS_SPAM", "about": self.mass_sender,
                                "contact_id": None, "text": MASS_TEXT.format(n=i + 1), "source": "app"})
-        add("complaints", {"complaint_id": f"k{self.seed}-again", "occurred_at": mass_at + (p.mass_minutes + 2) * MINUTE_MS + 1,
+        add("complaints", {"complaint_id": f"{self.run_id}k{self.seed}-again", "occurred_at": mass_at + mass_ms + 2 * MINUTE_MS + 1,
                            "subscriber_id": "79260000000", "kind": "SMS_SPAM", "about": self.mass_sender,
                            "contact_id": None, "text": None, "source": "app"})
-        add("complaints", {"complaint_id": f"k{self.seed}-nobody", "occurred_at": mass_at, "subscriber_id": "79160000001",
+        add("complaints", {"complaint_id": f"{self.run_id}k{self.seed}-nobody", "occurred_at": mass_at, "subscriber_id": "79160000001",
                            "kind": "FRAUD_SMS", "about": None, "contact_id": None, "text": None, "source": "app"})
-        add("complaints", {"complaint_id": f"k{self.seed}-other", "occurred_at": mass_at, "subscriber_id": "79160000002",
+        add("complaints", {"complaint_id": f"{self.run_id}k{self.seed}-other", "occurred_at": mass_at, "subscriber_id": "79160000002",
                            "kind": "OTHER", "about": None, "contact_id": None, "text": "связь", "source": "app"})
         self._subscriptions(rng, add)
         out.sort(key=lambda e: (e[0], e[1]))
@@ -158,7 +161,7 @@ class SmsDay:
         for i in range(p.content_bans):
             who = f"7915{i:07d}"
             banned[who] = "content:*" if i % 2 == 0 else f"content:{PROVIDERS[i % len(PROVIDERS)][0]}"
-            add("block-list-changes", {"change_id": f"cb{self.seed}-{i}", "subscriber_id": who, "sender": banned[who],
+            add("block-list-changes", {"change_id": f"{self.run_id}cb{self.seed}-{i}", "subscriber_id": who, "sender": banned[who],
                                        "action": "BLOCK", "occurred_at": self.start, "source": "ussd"})
 
         def request(rid: str, at: int, who: str, provider: tuple[str, str, int], confirmed: bool, kind: str) -> None:
@@ -167,7 +170,7 @@ class SmsDay:
                                           "currency": "RUB", "confirmed": confirmed, "source": "provider-gateway"}, kind)
 
         for i in range(p.subscription_requests):
-            rid, at, provider = f"r{self.seed}-{i}", self.start + rng.randrange(span), rng.choice(PROVIDERS)
+            rid, at, provider = f"{self.run_id}r{self.seed}-{i}", self.start + rng.randrange(span), rng.choice(PROVIDERS)
             who = list(banned)[i % len(banned)] if banned and i % 8 == 0 else self.subscriber(rng)
             ban = banned.get(who)
             if ban in ("content:*", f"content:{provider[0]}"):
@@ -185,7 +188,7 @@ class SmsDay:
                 request(rid, at + rng.randrange(30_000, confirm_ms // 2), who, provider, True, "")
         abuse_at = self.start + int(self.hours * HOUR_MS * 0.3)
         for i in range(p.abusive_requests):
-            request(f"a{self.seed}-{i}", abuse_at + i * 20_000, self.subscriber(rng), ABUSIVE_PROVIDER, False,
+            request(f"{self.run_id}a{self.seed}-{i}", abuse_at + i * 20_000, self.subscriber(rng), ABUSIVE_PROVIDER, False,
                     "BLOCKED/NOT_CONFIRMED")
 
     def messages(self) -> Iterator[Sms]:
