@@ -32,7 +32,6 @@ from streams.topics import spec
 from tests.support import Worker, isolated_settings, wait_until
 
 A2P = "MTS,SBERBANK,OZON"
-LAST_RUN: list[Any] = []
 
 
 def traffic(messages: int, start: int, seed: int = 5) -> list[tuple[str, dict[str, Any], str]]:
@@ -56,12 +55,6 @@ def traffic(messages: int, start: int, seed: int = 5) -> list[tuple[str, dict[st
             more = rng.sample(english if r["text"].isascii() else russian, 3)
             r["text"] = f"{r['text']} {' '.join(more)}"
     return events
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def raw_decode(settings: Settings, expected: int) -> tuple[float, float]:
@@ -112,6 +105,8 @@ def bench_sms(messages: int, tmp: Path, **overrides: Any) -> dict[str, float]:
         for topic, record, _ in events:
             producer.send(topic, record)
     raw_s, raw_cpu = asyncio.run(raw_decode(settings, sms))
+    from tests.bench import cpu_seconds  # here: tests.bench imports this module
+
     with Worker(settings, "sms") as worker:
         assert worker.proc is not None
         ready_ms, cpu_from = worker.ready_ms(), cpu_seconds(worker.proc.pid)
@@ -150,7 +145,6 @@ async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides:
     create_topics(settings)
     texts = [r["text"] for t, r, _ in traffic(20_000, int(time.time() * 1000)) if t == "sms-messages"]
     lat: dict[str, list[float]] = {"sms-verdicts": [], "sms-messages": []}
-    arrivals: dict[str, list[float]] = {"sms-verdicts": [], "sms-messages": []}
     with Worker(settings, "sms-latency") as worker:
         time.sleep(8)  # let the worker join its group before the clock starts
         codec = Codec(load_registry(settings.schemas_dir))
@@ -167,7 +161,6 @@ async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides:
                     now = time.time() * 1000
                     for records in batch.values():
                         lat[topic].extend(now - codec.decode(r.value)["occurred_at"] for r in records)
-                        arrivals[topic].extend([now] * len(records))
             finally:
                 await consumer.stop()
 
@@ -188,7 +181,6 @@ async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides:
     def pct(xs: list[float], q: int) -> float:
         return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 2 else float("nan")
 
-    LAST_RUN[:] = [lat, arrivals]  # for a closer look by hand
     v, raw = lat["sms-verdicts"], lat["sms-messages"]
     return {"sms_offered": n, "sms_offered_per_s": n / offered_s, "sms_verdicts_read": len(v),
             "sms_verdict_p50_ms": pct(v, 50), "sms_verdict_p99_ms": pct(v, 99),

@@ -68,3 +68,43 @@ def test_compose_file_is_valid_and_pins_the_local_kafka_version() -> None:
     result = subprocess.run(["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_spam_commands_write_evaluate_and_train_on_a_labelled_file(tmp_path: Path) -> None:
+    """`firstline spam corpus|evaluate|train` as a user runs them, on a file the test writes (the
+    generated corpus, plus lines a user's file may have: a duplicate, a blank line)."""
+    import re
+
+    from streams.protection.content_model import SHIPPED, ContentModel
+
+    corpus = tmp_path / "labelled.txt"
+    made = firstline(Settings(), "spam", "corpus", str(corpus), "--messages", "3000", "--seed", "4")
+    assert made.returncode == 0, made.stderr.decode()
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3000 and all(re.match(r"^(spam|ham)\t.+", line) for line in lines)
+    with corpus.open("a", encoding="utf-8") as f:
+        f.write(lines[0] + "\n\n")
+    ev = firstline(Settings(), "spam", "evaluate", str(corpus), "--train-fraction", "0.3", "--seed", "2")
+    out = ev.stdout.decode()
+    assert ev.returncode == 0, out + ev.stderr.decode()
+    unique = len({line for line in lines})
+    assert re.search(rf"messages\s+{unique}\b", out), out  # duplicates removed before the split
+    for figure in ("spam caught", "ham blocked", "accuracy", "precision", "recall", "MCC"):
+        assert figure in out, figure
+    assert float(re.search(r"MCC\s+([\d.]+)", out).group(1)) > 0.9
+    model_path = tmp_path / "model.npz"
+    trained = firstline(Settings(), "spam", "train", str(corpus), "--out", str(model_path))
+    assert trained.returncode == 0, trained.stderr.decode()
+    assert f"FIRSTLINE_SMS_MODEL={model_path}" in trained.stdout.decode()
+    spam, ham = ContentModel.load(model_path).scores(["Вы выиграли приз! Заберите на bit.ly/x", "Буду дома в семь"])
+    assert spam > 0.5 > ham
+    # without --out: into the data directory, never over the model the package ships
+    settings = isolated_settings(tmp_path)
+    shipped = SHIPPED.read_bytes()
+    again = firstline(settings, "spam", "train", str(corpus))
+    assert again.returncode == 0 and (settings.data_dir / "content_model.npz").exists()
+    assert SHIPPED.read_bytes() == shipped
+    bad = tmp_path / "bad.txt"
+    bad.write_text("spam\tok\nmaybe\tnot a label\n", encoding="utf-8")
+    refused = firstline(Settings(), "spam", "evaluate", str(bad))
+    assert refused.returncode != 0 and "line 2" in (refused.stdout + refused.stderr).decode()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import orjson
 import pytest
 
 from streams.protection import content_model as cm
@@ -254,6 +255,20 @@ def test_distinct_counts_exactly_then_with_a_sketch_within_its_stated_error() ->
     assert SenderWindow.decode(w.encode()).reached == 20_000.0
 
 
+def test_sender_windows_restore_from_this_and_the_earlier_changelog_format() -> None:
+    rule = MassMailingRule(limit=100, window_ms=10 * MIN, a2p=frozenset())
+    w = None
+    for i in range(12):
+        w, _ = observe(rule, w, "7999", 1000 + i % 7, T0 + i * 60_000)  # several buckets, repeats
+    w.flagged_at, w.reached, w.alerted_at = T0 + 5, 7.0, T0 + 6
+    back = SenderWindow.decode(orjson.loads(orjson.dumps(w.encode())))
+    assert back.buckets == w.buckets and (back.flagged_at, back.reached, back.alerted_at) == (T0 + 5, 7.0, T0 + 6)
+    earlier = {"b": {str(k): sorted(v.exact.items()) for k, v in w.buckets.items()}, "f": T0 + 5, "r": 7.0,
+               "a": T0 + 6}  # as a worker of the release before wrote it
+    old = SenderWindow.decode(orjson.loads(orjson.dumps(earlier)))
+    assert old.buckets == w.buckets and old.reached == 7.0
+
+
 # -- campaigns -------------------------------------------------------------------------------------------
 
 def _bands(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -388,3 +403,18 @@ def test_provider_refusals_are_counted_within_the_window_in_bounded_memory() -> 
         held.count(rule, T0 + 2000 + t)
     assert len(held.refused) <= 2 * rule.abuse_limit
     assert ProviderRefusals.decode(held.encode()) == held
+
+
+def test_remembered_pseudonyms_are_the_hmac_sha256_of_the_address() -> None:
+    import hmac
+
+    from streams.protection.addresses import Pseudonyms
+
+    for key in (b"", b"k", b"x" * 64, b"y" * 65, os.urandom(100)):  # a key longer than a block is hashed first
+        p = Pseudonyms(key, size=3)
+        for address in ("79161234567", "mts-info", "", "79161234567", "ы" * 40, "7916000000", "7"):
+            digest = hmac.digest(key, address.encode(), "sha256")
+            assert p.digest(address) == digest
+            assert p.of(address) == (pseudonym(address, key), pseudonym64(address, key))
+            assert p.of(address)[0] == "p:" + digest[:10].hex()
+        assert len(p._known) <= 3  # forgets when full

@@ -17,8 +17,8 @@ def add_arguments(spam: argparse.ArgumentParser, block: argparse.ArgumentParser,
     sub = spam.add_subparsers(dest="action", required=True)
     train = sub.add_parser("train", help="train the content model on a labelled file (spam|ham, a tab, the text)")
     train.add_argument("file")
-    train.add_argument("--out", help="where to write the model (default: the one the worker loads, "
-                                     "FIRSTLINE_SMS_MODEL or the shipped file)")
+    train.add_argument("--out", help="where to write the model (default: FIRSTLINE_SMS_MODEL's file, or "
+                                     "content_model.npz in FIRSTLINE_DATA_DIR; never the shipped one)")
     ev = sub.add_parser("evaluate", help="train on part of a labelled file and judge the rest")
     ev.add_argument("file")
     ev.add_argument("--train-fraction", type=float, default=0.5)
@@ -58,10 +58,15 @@ def spam(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         rows = cm.unique(rows)
         model = cm.train([t for _, t in rows], [s for s, _ in rows])
-        out = Path(args.out or settings.sms_model or cm.SHIPPED)
+        # Never over the shipped model (it is part of the package): FIRSTLINE_SMS_MODEL's file,
+        # or one in the data directory, which the worker uses once FIRSTLINE_SMS_MODEL names it.
+        out = Path(args.out or settings.sms_model or settings.data_dir / "content_model.npz")
+        out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
         spam_count = sum(1 for s, _ in rows if s)
         print(f"trained on {len(rows)} messages ({spam_count} spam, {len(rows) - spam_count} ham); wrote {out}")
+        if not settings.sms_model or Path(settings.sms_model) != out:
+            print(f"the worker uses it with FIRSTLINE_SMS_MODEL={out}")
         return 0
     except (cm.CorpusError, OSError, UnicodeDecodeError) as exc:
         print(f"firstline spam {args.action}: {exc}", file=sys.stderr)

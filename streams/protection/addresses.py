@@ -8,6 +8,7 @@ FIRSTLINE_PSEUDONYM_KEY (rotation: docs/design.md).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 _PUNCT = str.maketrans("", "", " +-()")
@@ -38,12 +39,28 @@ def pseudonym(address: str, key: bytes) -> str:
 class Pseudonyms:
     """Both pseudonyms of canonical addresses from one HMAC each, remembered for the addresses
     seen lately (senders and recipients repeat: bulk senders, mass mailers, busy subscribers).
-    Forgets everything when full, so its memory is bounded."""
+    Forgets everything when full, so its memory is bounded.
+
+    The HMAC is RFC 2104's, from SHA-256 states keyed once (the inner and outer pads hashed at
+    start, copied per address): the same bytes as `hmac.digest`, which the tests check, for
+    less than half its cost per call."""
 
     def __init__(self, key: bytes, size: int = 1 << 16) -> None:
         self.key = key
         self.size = size
         self._known: dict[str, tuple[str, int]] = {}
+        block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+        block = block.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def digest(self, address: str) -> bytes:
+        """HMAC-SHA256(key, address)."""
+        inner = self._inner.copy()
+        inner.update(address.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def of(self, address: str) -> tuple[str, int]:
         """(pseudonym, pseudonym64) of a canonical address."""
@@ -51,6 +68,6 @@ class Pseudonyms:
         if known is None:
             if len(self._known) >= self.size:
                 self._known.clear()
-            digest = hmac.digest(self.key, address.encode(), "sha256")
+            digest = self.digest(address)
             known = self._known[address] = ("p:" + digest[:10].hex(), int.from_bytes(digest[:8], "little"))
         return known

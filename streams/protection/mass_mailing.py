@@ -63,14 +63,16 @@ class Distinct:
         return float(len(self.exact)) if self.exact is not None else float(self.sketch.count())  # type: ignore[union-attr]
 
     def encode(self) -> Any:
-        if self.exact is not None:
-            return list(self.exact.items())
+        if self.exact is not None:  # flat: pseudonym, first seen, pseudonym, first seen, ...
+            return [x for pair in self.exact.items() for x in pair]
         return base64.b64encode(self.sketch.reg.tobytes()).decode()  # type: ignore[union-attr]
 
     @classmethod
     def decode(cls, value: Any) -> Distinct:
         if isinstance(value, list):
-            return cls({h: t for h, t in value})
+            if value and isinstance(value[0], list):  # [[pseudonym, time], ...] of an earlier release
+                return cls({h: t for h, t in value})
+            return cls(dict(zip(value[::2], value[1::2])))
         reg = np.frombuffer(base64.b64decode(value), dtype=np.int8).copy()
         return cls(None, _sketch(reg))
 
@@ -103,14 +105,22 @@ class SenderWindow:
     # the same people again and again is not recounted on every message
     counted_at_sum: float = 0.0
 
-    def encode(self) -> dict[str, Any]:
-        return {"b": {str(k): v.encode() for k, v in self.buckets.items()}, "f": self.flagged_at,
-                "r": self.reached, "a": self.alerted_at}
+    def encode(self) -> list[Any]:
+        """[flagged_at, reached, alerted_at, bucket start, recipients, bucket start, ...]: flat
+        lists, the cheapest JSON for the changelog record every sender's message changes."""
+        out: list[Any] = [self.flagged_at, self.reached, self.alerted_at]
+        for start, bucket in self.buckets.items():
+            out.append(start)
+            out.append(bucket.encode())
+        return out
 
     @classmethod
-    def decode(cls, value: dict[str, Any]) -> SenderWindow:
-        return cls({int(k): Distinct.decode(v) for k, v in value["b"].items()}, value.get("f"),
-                   value.get("r", 0.0), value.get("a"))
+    def decode(cls, value: Any) -> SenderWindow:
+        if isinstance(value, dict):  # an earlier release's changelog record
+            return cls({int(k): Distinct.decode(v) for k, v in value["b"].items()}, value.get("f"),
+                       value.get("r", 0.0), value.get("a"))
+        return cls({value[i]: Distinct.decode(value[i + 1]) for i in range(3, len(value), 2)},
+                   value[0], value[1], value[2])
 
 
 @dataclass(frozen=True)
