@@ -27,6 +27,10 @@ _LATIN = re.compile(r"[a-z]")
 _DIGITS = re.compile(r"\d+")
 _REPEAT = re.compile(r"(\W)\1{2,}")  # "!!!!!!" -> "!!"
 
+# What any link has: a dot before a letter or digit, a slash, or "www." (a sentence's full stop
+# has none of them, so most texts skip the word-by-word look for links).
+_MAYBE_LINK = re.compile(r"\.\w|/|www\.")
+
 LINK = "⟨url⟩"
 NUMBER = "0"
 
@@ -39,7 +43,7 @@ def normalise(text: str) -> str:
     """Lower case, links to one token, look-alikes in Cyrillic words to Cyrillic, each run of
     digits to one '0', repeated punctuation shortened, whitespace collapsed."""
     t = text.lower().replace("ё", "е")
-    if "." in t or "/" in t:
+    if _MAYBE_LINK.search(t):
         t = " ".join(LINK if ("." in w or "/" in w) and _LINK.match(w) else w for w in t.split())
     if _LATIN.search(t) and _CYRILLIC.search(t):  # mixed scripts: look-alikes possible
         t = _MIXED_WORD.sub(_unconfuse, t)
