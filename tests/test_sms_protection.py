@@ -417,4 +417,199 @@ def test_remembered_pseudonyms_are_the_hmac_sha256_of_the_address() -> None:
             assert p.digest(address) == digest
             assert p.of(address) == (pseudonym(address, key), pseudonym64(address, key))
             assert p.of(address)[0] == "p:" + digest[:10].hex()
-        assert len(p._known) <= 3  # forgets when full
+            assert len(p._known) <= 3  # forgets when full
+
+
+# -- mutation-testing survivors, killed ---------------------------------------------------------------
+
+def test_the_mass_mailing_window_slides_by_quarter_window_buckets() -> None:
+    """W = 10 min in buckets of 2.5 min: a recipient counts while its bucket is one of the last
+    four, so for between 7.5 and 10 minutes."""
+    rule = MassMailingRule(limit=3, window_ms=10 * MIN, a2p=frozenset())
+    start = T0 - T0 % (10 * MIN // 4)  # a bucket's start
+    w, _ = observe(rule, None, "7999", 1, start)
+    w, _ = observe(rule, w, "7999", 2, start + 1)
+    w, _ = observe(rule, w, "7999", 3, start + 2)
+    assert sorted(w.buckets) == [start] and all(k % (10 * MIN // 4) == 0 for k in w.buckets)
+    # 9 min 59 s later (the 4th bucket after it): the first three still count, the 4th recipient is past the limit
+    w2, reached = observe(rule, SenderWindow.decode(w.encode()), "7999", 4, start + 10 * MIN - 1000)
+    assert reached == 4.0
+    # 10 min later (a 5th bucket): the first bucket is gone
+    w3, reached = observe(rule, SenderWindow.decode(w.encode()), "7999", 4, start + 10 * MIN)
+    assert reached is None and sorted(w3.buckets) == [start + 10 * MIN]
+
+
+def test_a2p_senders_keep_a_window_and_are_never_flagged() -> None:
+    rule = MassMailingRule(limit=1, window_ms=10 * MIN, a2p=frozenset({"mts"}))
+    w, reached = observe(rule, None, "mts", 1, T0)
+    assert isinstance(w, SenderWindow) and reached is None
+    for i in range(5):
+        w, reached = observe(rule, w, "mts", i, T0 + i)
+        assert reached is None
+
+
+def test_a_flag_holds_for_messages_at_its_own_time_and_ends_with_its_bucket() -> None:
+    rule = MassMailingRule(limit=2, window_ms=10 * MIN, a2p=frozenset())
+    w = None
+    for i in range(3):
+        w, reached = observe(rule, w, "7999", i, T0)
+    assert reached == 3.0 and w.flagged_at == T0
+    w, reached = observe(rule, w, "7999", 1, T0)  # a repeat at the flag's own time: still flagged
+    assert reached == 3.0
+    w, reached = observe(rule, w, "7999", 9, T0 + 10 * MIN + 10 * MIN // 4)  # its bucket has gone
+    assert reached is None and w.flagged_at is None
+
+
+def test_a_large_limit_is_met_exactly_at_its_first_recipient_past_it() -> None:
+    """With a limit above a hundred, the sum of buckets is recounted only when it has grown by a
+    hundredth of the limit: that shortcut is for sketches; exact windows flag at N + 1 exactly."""
+    rule = MassMailingRule(limit=200, window_ms=10 * MIN, a2p=frozenset())
+    w, got = None, []
+    for i in range(203):
+        w, reached = observe(rule, w, "7999", i, T0 + i * 1000)  # over two buckets
+        got.append(reached)
+    assert got[:200] == [None] * 200 and got[200] == 201.0
+
+
+def test_beyond_the_exact_size_the_sketch_flags_within_its_error() -> None:
+    rule = MassMailingRule(limit=1000, window_ms=10 * MIN, a2p=frozenset())
+    rng = random.Random(9)
+    w, flagged_at = None, None
+    for i in range(1300):
+        w, reached = observe(rule, w, "7999", rng.getrandbits(64), T0 + i)  # one bucket: a sketch past 256
+        if reached is not None and flagged_at is None:
+            flagged_at = i + 1
+    assert flagged_at is not None and abs(flagged_at - 1001) < 3 * 0.0163 * 1001 + 10
+    assert all(b.exact is None for b in w.buckets.values())
+
+
+def test_a_recipient_first_seen_earlier_keeps_its_first_time() -> None:
+    d = Distinct.empty()
+    d.add(7, T0 + 10)
+    d.add(7, T0 + 5)  # read late: seen first at T0 + 5
+    d.add(7, T0 + 20)
+    assert d.exact == {7: T0 + 5}
+
+
+def test_the_earlier_changelog_format_keeps_the_flag_and_the_alert() -> None:
+    earlier = {"b": {str(T0): [[7, T0]]}, "f": T0 + 1, "r": 9.0, "a": T0 + 2}
+    w = SenderWindow.decode(earlier)
+    assert (w.flagged_at, w.reached, w.alerted_at) == (T0 + 1, 9.0, T0 + 2) and w.buckets[T0].exact == {7: T0}
+
+
+def test_the_latest_clear_all_before_a_message_decides_and_empty_notes_still_block() -> None:
+    lists = BlockLists()
+    lists.apply("79160000001", "7999", True, T0 + 10)
+    lists.apply("79160000001", "*", False, T0 + 5)   # cleared before the block
+    lists.apply("79160000001", "*", False, T0 + 20)  # and after it
+    assert lists.by_recipient("79160000001", "7999", T0 + 15)
+    assert not lists.by_recipient("79160000001", "7999", T0 + 30)
+    lists.apply("*", "7888", True, T0, "")  # an operator block without a note
+    assert lists.by_operator("7888", T0) is True and lists.operator_source("7888", T0) == ""
+
+
+def test_complaints_count_at_the_window_edge_and_keep_a_complainers_newest_time() -> None:
+    rule = ComplaintRule(threshold=3, window_ms=10 * MIN)
+    held = SenderComplaints()
+    judge(rule, held, "p:a", T0, False)
+    judge(rule, held, "p:b", T0 + 1, False)
+    assert judge(rule, held, "p:c", T0 + 10 * MIN, False) == ("SENDER_BLOCKED", 3)  # "a" exactly W ago counts
+    late = SenderComplaints()
+    judge(rule, late, "p:a", T0 + 10, False)
+    judge(rule, late, "p:a", T0 + 5, False)  # read late
+    assert late.complainers["p:a"] == T0 + 10
+
+
+def test_a_request_still_waits_at_the_last_moment_to_confirm() -> None:
+    from streams.protection.subscriptions import Pending, SubscriptionRule, decide_arrival
+
+    rule = SubscriptionRule(confirm_ms=600_000, abuse_limit=3, abuse_window_ms=3_600_000)
+    waiting = Pending(T0, 0, "r1", "p:x", "games", "Игры", 3000, "RUB")
+    assert decide_arrival(rule, waiting, T0 + 600_000, confirmed=False, banned=False) is None
+
+
+def test_links_are_found_by_scheme_and_slash_as_well() -> None:
+    assert normalise("go to http://localhost/x now") == f"go to {LINK} now"
+    assert normalise("и/или") == "и/или"  # a slash alone is not a link
+    assert normalise("wow??? really... $$$ now") == "wow?? really.. $$ now"
+
+
+def test_numbers_are_canonical_with_or_without_punctuation_and_only_11_digit_8s_change() -> None:
+    assert canonical("8 (916) 123-45-67") == canonical("+7 916 123 45 67") == "79161234567"
+    assert canonical("4951234567") == "4951234567"  # ten digits: no trunk prefix to change
+    assert canonical("8800") == "8800" and canonical("88005553535") == "78005553535"
+    assert canonical("8 800") == "8800" and canonical("4 95 123 45 67") == "4951234567"
+
+
+def test_an_a2p_senders_window_can_be_written_to_the_changelog() -> None:
+    rule = MassMailingRule(limit=1, window_ms=10 * MIN, a2p=frozenset({"mts"}))
+    w, _ = observe(rule, None, "mts", 1, T0)
+    assert SenderWindow.decode(orjson.loads(orjson.dumps(w.encode()))).buckets == {}
+
+
+def test_a_bucket_exactly_three_buckets_back_stays_while_older_ones_go() -> None:
+    rule = MassMailingRule(limit=2, window_ms=10 * MIN, a2p=frozenset())
+    q = 10 * MIN // 4
+    start = T0 - T0 % q
+    w, _ = observe(rule, None, "7999", 1, start - q)  # goes
+    w, _ = observe(rule, w, "7999", 2, start)  # stays: three buckets back from the next one
+    w, reached = observe(rule, w, "7999", 3, start + 3 * q)
+    assert sorted(w.buckets) == [start, start + 3 * q] and reached is None
+    w, reached = observe(rule, w, "7999", 4, start + 3 * q + 1)
+    assert reached == 3.0
+
+
+def test_recipients_repeated_across_buckets_are_counted_once_and_the_flag_comes_exactly() -> None:
+    """The buckets' sum passes the limit long before their union does: every message from then on
+    is recounted exactly (no skipping, which is for sketches), and the first recipient past the
+    limit is flagged."""
+    rule = MassMailingRule(limit=200, window_ms=10 * MIN, a2p=frozenset())
+    q = 10 * MIN // 4
+    start = T0 - T0 % q
+    for again in (150, 149):  # both parities of the sum when the union passes the limit
+        w = None
+        for i in range(150):
+            w, reached = observe(rule, w, "7999", i, start + i)
+        for i in range(again):  # the same people again in the next bucket: the sum passes 200, the union is 150
+            w, reached = observe(rule, w, "7999", i, start + q + i)
+            assert reached is None
+        got = []
+        for i in range(150, 210):  # 60 new people: the union passes 200 at the 51st
+            w, reached = observe(rule, w, "7999", i, start + q + 200 + i)
+            got.append(reached)
+        assert got[:50] == [None] * 50 and got[50] == 201.0, again
+
+
+def test_provider_refusals_keep_their_last_alert_across_a_restart() -> None:
+    from streams.protection.subscriptions import ProviderRefusals
+
+    held = ProviderRefusals([T0, T0 + 1], alerted_at=T0 + 1)
+    assert ProviderRefusals.decode(orjson.loads(orjson.dumps(held.encode()))) == held
+
+
+def test_each_run_of_repeated_punctuation_is_shortened() -> None:
+    assert normalise("что??? да") == "что?? да"
+    assert normalise("ну... да") == "ну.. да"
+    assert normalise("деньги $$$ тут") == "деньги $$ тут"
+    assert normalise("ура!!!") == "ура!!"
+
+
+def test_alerts_have_bounded_fields_and_a_cool_down_either_side() -> None:
+    from streams.protection.alerts import alert, cooled
+
+    a = alert("id-1", T0, "MASS_MAILING", "WARNING", "7999", "x" * 600, {"n": 1, "long": "y" * 300})
+    assert a == {"alert_id": "id-1", "occurred_at": T0, "kind": "MASS_MAILING", "severity": "WARNING",
+                 "subject": "7999", "summary": "x" * 500, "details": {"n": "1", "long": "y" * 200}}
+    assert cooled(None, T0, 10)
+    assert not cooled(T0, T0 + 9, 10) and cooled(T0, T0 + 10, 10)
+    assert not cooled(T0, T0 - 9, 10) and cooled(T0, T0 - 10, 10)  # read out of order
+
+
+def test_the_latest_change_of_a_pair_is_its_newest_by_time() -> None:
+    lists = BlockLists()
+    assert lists.latest("*", "7999") is None
+    lists.apply("*", "7999", True, T0 + 10, "operator:anna: fraud")
+    lists.apply("*", "7999", False, T0 + 20, "operator:anna: mistake")
+    lists.apply("*", "7999", True, T0 + 5, "firstline:complaints")  # read late
+    assert lists.latest("*", "7999") == (T0 + 20, False, "operator:anna: mistake")
+    assert lists.size() == 1  # pairs of (subscriber, sender)

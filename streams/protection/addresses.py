@@ -46,7 +46,6 @@ class Pseudonyms:
     less than half its cost per call."""
 
     def __init__(self, key: bytes, size: int = 1 << 16) -> None:
-        self.key = key
         self.size = size
         self._known: dict[str, tuple[str, int]] = {}
         block = key if len(key) <= 64 else hashlib.sha256(key).digest()
