@@ -1,9 +1,10 @@
 """sms-messages -> sms-verdicts: deliver or block every SMS, with every reason that applied.
 
 Partitioned by sender (the topic's key), so a sender's mass-mailing window lives on one worker
-(changelog-backed table `sms-senders`, keyed by the sender's pseudonym). The block lists and the
-confirmed campaigns are replicated: every worker reads `block-list-changes` and `spam-campaigns`
-whole (engine/replicas.py), because any worker may judge a message to any subscriber.
+(changelog-backed table `sms-senders`, keyed by the sender's pseudonym). The block lists, the
+confirmed campaigns and the content model's updates are replicated: every worker reads
+`block-list-changes`, `spam-campaigns` and `content-model-updates` whole (engine/replicas.py),
+because any worker may judge a message to any subscriber, and all must score alike.
 
 A batch is judged at once: texts normalised, their n-grams hashed, content-scored and
 MinHash-banded with numpy over the whole batch (streams/protection/). Texts that may belong to a
