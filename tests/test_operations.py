@@ -37,6 +37,8 @@ def test_run_stores_every_generated_contact_and_reports_per_channel(tmp_path: Pa
         if run == 1:  # the detections are new only once: the second run's senders are blocked already
             assert re.search(r"alerts: .*MASS_MAILING 1", out) and "SPAM_CAMPAIGN 1" in out, out
     assert query(settings, "SELECT COUNT(*) FROM subscription_outcomes")[0][0] > 0
+    # on the development pseudonym key the worker says so
+    assert "FIRSTLINE_PSEUDONYM_KEY is not set" in (settings.data_dir / "worker.log").read_text()
 
 
 @pytest.mark.kafka

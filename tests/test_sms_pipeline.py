@@ -152,6 +152,7 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
                                                                      "subscriber FROM subscription_outcomes"),
                                 timeout=60, what="outcomes in storage", worker=worker)
             assert worker.alive()
+            assert "FIRSTLINE_PSEUDONYM_KEY is not set" not in worker.log()  # a key of its own
         finally:
             worker.stop()
 
