@@ -1,5 +1,11 @@
 """The discrete-event engine: arrivals, queues, agents, abandonment, transfers, surveys, repeats.
 
+The ACD is the routing engine (streams/routing/engine.py), the one that routes live contacts: the
+simulator tells it what happens (a contact queued, an agent's state, a contact gone) and its
+simulated desktops accept every offer at once. The routing configuration is the profile's queues,
+each asking for the skills every agent group serving it has (`routing_config_for`), unless one is
+given.
+
 Deterministic for a seed: one random generator, and ties in time broken by the order events were
 scheduled. `run` yields (topic, record) pairs in event-time order, ready for the producer.
 """
@@ -9,13 +15,13 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 from streams.analytics import erlang
+from streams.routing.config import QueueConfig, RoutingConfig
+from streams.routing.engine import AgentChanged, ContactLeft, ContactQueued, Decision, OfferAnswered, Router
 from streams.simulator.model import SimAgent, SimContact
-from streams.simulator.policy import AssignmentPolicy, LongestIdleFirst
 from streams.simulator.profile import AgentGroup, ChannelProfile, Profile
 
 HOUR_MS = 3_600_000
@@ -23,20 +29,39 @@ DAY_MS = 24 * HOUR_MS
 Output = tuple[str, dict[str, Any]]
 
 
+def routing_config_for(profile: Profile) -> RoutingConfig:
+    """The profile's queues, each asking for the skills that every agent group serving it has
+    (level 1; the simulated agents have level 5), FIFO, longest idle first, one channel at a time
+    per agent (the profile's capacities are "1 call or 3 chats")."""
+    names = [c.queue for c in profile.channels]
+    names += [q + profile.line2_queue_suffix for q in names if profile.transfer_share > 0]
+    for group in profile.agents:
+        names += [q for q in group.queues if q not in names]
+    queues = {}
+    for name in names:
+        serving = [set(g.skills) for g in profile.agents if name in g.queues]
+        common = set.intersection(*serving) if serving else set()
+        queues[name] = QueueConfig(name, {skill: 1 for skill in sorted(common)})
+    return RoutingConfig(queues, mixing="single-channel")
+
+
 class Simulation:
     def __init__(self, profile: Profile, start_ms: int, seed: int = 1,
-                 policy: AssignmentPolicy | None = None, id_prefix: str | None = None) -> None:
+                 routing: RoutingConfig | None = None, id_prefix: str | None = None) -> None:
         self.profile = profile
         self.start = start_ms
         self.rng = random.Random(seed)
-        self.policy = policy or LongestIdleFirst()
+        self.router = Router(routing or routing_config_for(profile))
         self.prefix = id_prefix or f"s{seed}"
         self.now = start_ms
         self._heap: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._seq = 0
         self._contacts = 0
-        self.queues: dict[str, deque[SimContact]] = {}
+        self.waiting: dict[str, SimContact] = {}  # contacts the router holds, not yet answered
         self.agents: list[SimAgent] = []
+        self._agent_by_id: dict[str, SimAgent] = {}
+        # The router's estimate for each contact that had to wait, and the wait that followed.
+        self.ewt: dict[str, tuple[int, int]] = {}
         self._schedule_by_group: dict[str, list[int]] = {}  # agents on shift per hour
         self.out: list[Output] = []
         self.stats = {"contacts": 0, "answered": 0, "abandoned": 0, "events": 0}
@@ -56,8 +81,10 @@ class Simulation:
                 plan = [self._staff(group, h) for h in range(24)]
             self._schedule_by_group[group.name] = plan
             for i in range(max(plan)):
-                self.agents.append(SimAgent(f"{group.name}-{i:03d}", group.name, group.queues,
-                                            dict(group.capacity), self.profile.regions[0]))
+                agent = SimAgent(f"{group.name}-{i:03d}", group.name, group.queues, dict(group.capacity),
+                                 self.profile.regions[0])
+                self.agents.append(agent)
+                self._agent_by_id[agent.agent_id] = agent
 
     def _staff(self, group: AgentGroup, hour: int) -> int:
         channels = [c for c in self.profile.channels if c.queue in group.queues]
@@ -67,7 +94,9 @@ class Simulation:
         aht = sum((c.handle_mean_s + c.wrapup_s) * self._hourly_rate(c, hour) for c in channels) / rate
         if self.profile.staffing == "erlang":
             return erlang.agents_for_asa(rate, aht, self.profile.target_asa_s)
-        return max(1, round(erlang.offered_load(rate, aht) * self.profile.staff_per_erlang))
+        per_erlang = group.staff_per_erlang if group.staff_per_erlang is not None else self.profile.staff_per_erlang
+        places = max(group.capacity.get(c.channel, 1) for c in channels)
+        return max(1, round(erlang.offered_load(rate, aht) * per_erlang / places))
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -100,13 +129,19 @@ class Simulation:
             **extra}))
 
     def _agent_state(self, agent: SimAgent) -> None:
+        routed = agent.routing_state()
+        if routed != agent.routed:
+            # What the router needs: off shift finishing a contact or wrapping up takes no more.
+            first = agent.routed is None
+            agent.routed = routed
+            skills = {s: 5 for s in self._group(agent).skills} if first else None
+            self._route(self.router.handle(AgentChanged(self.now, agent.agent_id, routed, skills,
+                                                        dict(agent.capacity) if first else None)))
         state = agent.current_state()
         if state == agent.state:
             return
         first = agent.state == "OFFLINE"
         agent.state = state
-        if state == "AVAILABLE":
-            agent.idle_since = self.now
         self.out.append(("agent-events", {
             "event_id": f"{agent.agent_id}-{self.now}-{state}", "agent_id": agent.agent_id,
             "occurred_at": self.now, "state": state, "region": agent.region, "source": "simulator",
@@ -136,16 +171,31 @@ class Simulation:
 
     def _on_queue(self, c: SimContact) -> None:
         c.queued_at = self.now
+        decisions = self.router.handle(ContactQueued(self.now, c.contact_id, c.channel, c.queue, c.reason, "ru",
+                                                     None, c.line))
+        if decisions and decisions[0].kind == "QUEUED":
+            c.queue = decisions[0].queue
         self._contact_event(c, "QUEUED")
-        candidates = [a for a in self.agents if c.queue in a.queues and a.can_take(c.channel)]
-        agent = self.policy.agent_for(c, candidates, self.now) if candidates else None
-        if agent is not None:
-            self._answer(c, agent)
-            return
-        self.queues.setdefault(c.queue, deque()).append(c)
+        self.waiting[c.contact_id] = c
         patience = self.profile.channel(c.channel).patience_mean_s
-        if patience:
+        if decisions and decisions[0].kind == "QUEUED" and decisions[0].position is not None and len(decisions) == 1:
+            self.ewt[c.contact_id] = (decisions[0].ewt_ms or 0, -1)
+        self._route(decisions)
+        if patience and not c.answered:
             self._at(self.now + int(self.rng.expovariate(1 / patience) * 1000), "abandon", c)
+
+    def _route(self, decisions: list[Decision]) -> None:
+        """Carry out the router's decisions: a simulated desktop accepts every offer at once."""
+        for d in decisions:
+            if d.kind == "OFFERED":
+                c = self.waiting.get(d.contact_id)
+                if c is None:
+                    continue
+                accepted = self.router.handle(OfferAnswered(self.now, d.contact_id, d.agent_id, True))
+                self._answer(c, self._agent_by_id[d.agent_id])
+                self._route(accepted)
+            elif d.kind == "ESCALATED" and d.contact_id in self.waiting:
+                self.waiting[d.contact_id].queue = d.queue
 
     def _handle_ms(self, channel: ChannelProfile) -> int:
         mean = channel.handle_mean_s
@@ -155,9 +205,9 @@ class Simulation:
         return max(1, int(self.rng.expovariate(1 / mean) * 1000))
 
     def _answer(self, c: SimContact, agent: SimAgent) -> None:
-        waiting = self.queues.get(c.queue)
-        if waiting and c in waiting:
-            waiting.remove(c)
+        del self.waiting[c.contact_id]
+        if c.contact_id in self.ewt:
+            self.ewt[c.contact_id] = (self.ewt[c.contact_id][0], self.now - c.queued_at)
         c.answered = True
         self.stats["answered"] += 1
         agent.active.append(c.channel)
@@ -169,28 +219,21 @@ class Simulation:
         else:
             self._at(self.now + handle, "end", c, agent)
 
-    def _release(self, agent: SimAgent, channel: str) -> None:
-        agent.active.remove(channel)
-        wrapup = self.profile.channel(channel).wrapup_s
+    def _release(self, agent: SimAgent, c: SimContact) -> None:
+        agent.active.remove(c.channel)
+        wrapup = self.profile.channel(c.channel).wrapup_s
         if wrapup > 0:
             agent.wrapping += 1
             self._at(self.now + int(wrapup * 1000), "wrapup_end", agent)
-        self._agent_state(agent)
-        self._pull(agent)
-
-    def _pull(self, agent: SimAgent) -> None:
-        while True:
-            c = self.policy.contact_for(agent, self.queues, self.now)
-            if c is None or not agent.can_take(c.channel):
-                break
-            self._answer(c, agent)
+        self._agent_state(agent)  # wrap-up first: the router must not give the place away
+        self._route(self.router.handle(ContactLeft(self.now, c.contact_id)))
         self._agent_state(agent)
 
     def _on_end(self, c: SimContact, agent: SimAgent) -> None:
         channel = self.profile.channel(c.channel)
         self._contact_event(c, "ENDED", agent_id=agent.agent_id, disposition="RESOLVED",
                             after_contact_work_ms=int(channel.wrapup_s * 1000) or None)
-        self._release(agent, c.channel)
+        self._release(agent, c)
         if self.rng.random() < self.profile.survey_share:
             self._at(self.now + 60_000, "survey", c)
         if self.rng.random() < self.profile.repeat_share:
@@ -199,7 +242,7 @@ class Simulation:
     def _on_transfer(self, c: SimContact, agent: SimAgent) -> None:
         target = c.queue + self.profile.line2_queue_suffix
         self._contact_event(c, "TRANSFERRED", agent_id=agent.agent_id, queue=target)
-        self._release(agent, c.channel)
+        self._release(agent, c)
         c.queue, c.line = target, 2
         self._at(self.now + 1, "queue", c)
 
@@ -208,7 +251,9 @@ class Simulation:
             return
         c.abandoned = True
         self.stats["abandoned"] += 1
-        self.queues[c.queue].remove(c)
+        del self.waiting[c.contact_id]
+        self.ewt.pop(c.contact_id, None)
+        self._route(self.router.handle(ContactLeft(self.now, c.contact_id, "abandoned")))
         self._contact_event(c, "ABANDONED")
 
     def _on_survey(self, c: SimContact) -> None:
@@ -224,8 +269,6 @@ class Simulation:
             for i, agent in enumerate(members):
                 agent.on_shift = i < staff
                 self._agent_state(agent)
-                if agent.on_shift:
-                    self._pull(agent)
         self._at(self.start + (hour + 1) * HOUR_MS, "shift", hour + 1)
 
     # -- driving -------------------------------------------------------------------------------------
@@ -251,4 +294,3 @@ class Simulation:
     def _on_wrapup_end(self, agent: SimAgent) -> None:
         agent.wrapping -= 1
         self._agent_state(agent)
-        self._pull(agent)

@@ -31,16 +31,17 @@ class SimAgent:
     on_shift: bool = False
     wrapping: int = 0  # wrap-ups under way
     active: list[str] = field(default_factory=list)  # channels of the contacts being handled
-    idle_since: int = 0
-    state: str = "OFFLINE"
+    state: str = "OFFLINE"  # as published on agent-events
+    routed: str | None = None  # as told to the router
 
-    def can_take(self, channel: str) -> bool:
-        # "1 voice call or 3 chats at once": contacts of one channel at a time, up to capacity.
-        if not self.on_shift or self.wrapping or self.capacity.get(channel, 0) <= 0:
-            return False
-        if not self.active:
-            return True
-        return all(c == channel for c in self.active) and len(self.active) < self.capacity[channel]
+    def routing_state(self) -> str:
+        """The state the router acts on: an agent off shift or wrapping up takes nothing new,
+        even with a contact still in hand (published as BUSY)."""
+        if self.wrapping:
+            return "WRAP_UP"
+        if not self.on_shift:
+            return "AWAY" if self.active else "OFFLINE"
+        return "BUSY" if self.active else "AVAILABLE"
 
     def current_state(self) -> str:
         if not self.on_shift and not self.active:
