@@ -20,6 +20,7 @@ from streams.processors.contact_summary import ContactSummary
 from streams.processors.queue_stats import LiveQueues, QueueStatistics
 from streams.processors.complaints import Complaints
 from streams.processors.provider_abuse import ProviderAbuse
+from streams.processors.router import Router
 from streams.processors.sms_campaigns import SmsCampaigns
 from streams.processors.subscriptions import Subscriptions
 from streams.processors.sms_verdicts import SmsVerdicts
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         engine.add(Complaints)
         engine.add(Subscriptions)
         engine.add(ProviderAbuse)
+        engine.add(Router)
     if settings.role in ("all", "sinks"):
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)

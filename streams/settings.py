@@ -175,6 +175,10 @@ class Settings:
     provider_abuse_window_s: float = 3600.0
     # A second alert of one kind about one subject within this time is not raised.
     alert_cooldown_s: float = 3600.0
+    # The live router's configuration (streams/routing/config.py); its clock ticks this often
+    # (wall clock) while an offer or an escalation is due, as a TICK on routing-requests.
+    routing_config: Path = REPO_ROOT / "deploy" / "routing.toml"
+    routing_tick_s: float = 0.5
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -234,6 +238,8 @@ class Settings:
             provider_abuse_limit=_env_int("FIRSTLINE_PROVIDER_ABUSE_LIMIT", cls.provider_abuse_limit),
             provider_abuse_window_s=_env_float("FIRSTLINE_PROVIDER_ABUSE_WINDOW_S", cls.provider_abuse_window_s),
             alert_cooldown_s=_env_float("FIRSTLINE_ALERT_COOLDOWN_S", cls.alert_cooldown_s),
+            routing_config=Path(_env("FIRSTLINE_ROUTING_CONFIG", str(cls.routing_config))),
+            routing_tick_s=_env_float("FIRSTLINE_ROUTING_TICK_S", cls.routing_tick_s),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

@@ -65,13 +65,17 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               "Fraud, spam and unwanted-service complaints.", partitions=1, retention_ms=365 * DAY_MS),
     TopicSpec("subscription-requests", NS + "SubscriptionRequest", "subscriber_id", "input",
               "Content providers' paid-subscription requests."),
+    # The router's API on the bus: the ACD queues contacts, desktops answer offers, the workforce
+    # system tells agents' states, all keyed by routing group so that one worker decides a group.
+    TopicSpec("routing-requests", NS + "RoutingRequest", "group", "input",
+              "Contacts to route, agents' states and answers to offers, by routing group."),
     # outputs, for downstream consumers and the sinks
     TopicSpec("contact-summaries", NS + "ContactSummary", "contact_id", "output",
               "One summary per contact, newest version wins.", compacted=True),
     TopicSpec("queue-statistics", NS + "QueueStatistics", "stat_id", "output",
               "Per-queue service figures per window.", partitions=3, compacted=True),
     TopicSpec("routing-decisions", NS + "RoutingDecision", "contact_id", "output",
-              "Queue and agent chosen for each contact."),
+              "Queue chosen, offers, assignments, returns and escalations, with position and EWT."),
     TopicSpec("sms-verdicts", NS + "SmsVerdict", "message_id", "output",
               "Deliver or block, with reasons, for every SMS.", retention_ms=3 * DAY_MS),
     TopicSpec("spam-campaigns", NS + "SpamCampaign", "campaign_id", "output",

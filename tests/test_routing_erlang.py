@@ -64,3 +64,20 @@ def test_the_engine_as_acd_agrees_with_erlang_c(per_30_min: int, aht_s: int, age
     for key in theory:
         assert abs(measured[key] - theory[key]) <= 2 * errors[key], report
     assert measured["ASA"] == pytest.approx(theory["ASA"], rel=0.05), report
+
+
+@pytest.mark.parametrize("per_30_min, aht_s, agents", [(60, 180, 10), (150, 180, 17)])
+def test_the_estimated_wait_agrees_with_the_waits_that_followed(per_30_min: int, aht_s: int, agents: int) -> None:
+    """EWT announced when a contact joins the queue against its wait (contacts that waited; at
+    occupancy 0.60 and 0.88). Unbiased within 10 % of the mean wait; the error of one estimate is
+    that of the wait itself ((k + 1) exponential phases), stated in docs/routing.md."""
+    simulation = Simulation(erlang_profile(per_30_min, aht_s, agents), START, seed=4)
+    for _ in simulation.run(200 * HOUR_MS):
+        pass
+    pairs = [(estimate / 1000, wait / 1000) for estimate, wait in simulation.ewt.values() if wait >= 0]
+    assert len(pairs) > 2000
+    mean_wait = statistics.fmean(w for _, w in pairs)
+    bias = statistics.fmean(e - w for e, w in pairs)
+    print(f"mean wait {mean_wait:.1f} s, bias {bias:+.1f} s, "
+          f"mean |error| {statistics.fmean(abs(e - w) for e, w in pairs):.1f} s")
+    assert abs(bias) <= 0.1 * mean_wait

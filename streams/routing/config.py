@@ -204,7 +204,14 @@ def _queue(reader: _Reader, index: int, raw: dict[str, Any], step_lines: list[in
         sl_threshold_s=_number(reader, where, line, "sl_threshold_s", raw.get("sl_threshold_s", 20), 0),
         strategy=strategy,
         aging_ms=int(_number(reader, where, line, "aging_s", raw.get("aging_s", 0), 0) * 1000),
-        group=str(raw.get("group", "default")), escalation=tuple(steps))
+        group=_group(reader, where, line, raw.get("group", "default")), escalation=tuple(steps))
+
+
+def _group(reader: _Reader, where: str, line: int | None, group: Any) -> str:
+    # A record key and part of the router's table keys: plain names only.
+    if not isinstance(group, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", group):
+        raise reader.fail(where, line, f"group {group!r} is not a name of letters, digits, '_', '.', '-'")
+    return group
 
 
 def _rule(reader: _Reader, index: int, raw: dict[str, Any], queues: dict[str, QueueConfig]) -> Rule:

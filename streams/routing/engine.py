@@ -173,34 +173,39 @@ HeapKey = tuple[str, str, int]  # queue, channel, base priority
 
 
 class ServiceRate:
-    """Recent assignments of a queue and channel, for the estimated wait time.
+    """What the estimated wait time of a queue and channel is made of.
 
-    EWT for a contact with `position` contacts ahead = (position + 1) / rate, where rate is the
-    assignments of the last `window_ms` per ms (the queue's own service rate: right when the
-    queue is long, which is when a caller hears it). With fewer than `min_samples` in the window:
-    serving agents' places / mean handle time, the handle time learnt from the contacts' ends.
+    EWT for a contact with `position` contacts ahead = (position + 1) × mean handle time / the
+    places of the agents present who can take it: while every place is busy (which is when a
+    contact waits) places leave at that rate, so for the M/M/N queue this is the exact expected
+    wait. The mean handle time is learnt from the contacts' ends (an exponentially weighted mean
+    over about the last 100); before `min_samples` ends, or with no agent present, the queue's
+    own assignments of the last `window_ms` give the rate instead.
     """
 
-    def __init__(self, window_ms: int = 900_000, min_samples: int = 5) -> None:
+    def __init__(self, window_ms: int = 900_000, min_samples: int = 20) -> None:
         self.window_ms = window_ms
         self.min_samples = min_samples
         self.times: deque[int] = deque()
-        self.handle_ms = 180_000.0  # mean handle, moved by each end seen (EWMA)
+        self.handle_ms = 180_000.0
+        self.ends = 0
 
     def assigned(self, at: int) -> None:
         self.times.append(at)
 
     def ended(self, handle_ms: int) -> None:
         if handle_ms > 0:
-            self.handle_ms += 0.05 * (handle_ms - self.handle_ms)
+            self.ends += 1
+            self.handle_ms += max(0.01, 1 / self.ends) * (handle_ms - self.handle_ms)
 
     def ewt_ms(self, now: int, position: int, places: int) -> int:
+        if places > 0 and self.ends >= self.min_samples:
+            return int((position + 1) * self.handle_ms / places)
         times = self.times
         while times and times[0] < now - self.window_ms:
             times.popleft()
-        if len(times) >= self.min_samples:
-            span = max(now - times[0], 1)
-            return int((position + 1) * span / len(times))
+        if len(times) >= 5:
+            return int((position + 1) * max(now - times[0], 1) / len(times))
         return int((position + 1) * self.handle_ms / max(places, 1))
 
 
@@ -212,8 +217,9 @@ class Router:
         self.contacts: dict[str, Contact] = {}  # waiting, offered or in hand
         self._heaps: dict[HeapKey, list[tuple[int, int, str]]] = {}  # (seq, token, contact id)
         self._waiting: dict[HeapKey, int] = {}
-        self._timers: list[tuple[int, int, str, str, int]] = []  # (due, order, kind, contact id, version)
-        self._order = 0
+        # (due, kind, contact id, version): ordered by what the state holds, not by when a timer
+        # was set, so that an engine restored from its tables fires them in the same order
+        self._timers: list[tuple[int, str, str, int]] = []
         self._seq = 0
         self._cursor: dict[str, str] = {}  # round robin: the last agent given a contact, per queue
         self.rates: dict[tuple[str, str], ServiceRate] = {}
@@ -242,18 +248,22 @@ class Router:
     def waiting(self) -> int:
         return sum(self._waiting.values())
 
+    def next_due(self) -> int | None:
+        """When an offer may time out or an escalation step fall due next (None: nothing is
+        pending); a Tick at or after it lets the engine act."""
+        return self._timers[0][0] if self._timers else None
+
     # -- time -----------------------------------------------------------------------------------
 
     def _at(self, due: int, kind: str, contact_id: str, version: int) -> None:
-        self._order += 1
-        heapq.heappush(self._timers, (due, self._order, kind, contact_id, version))
+        heapq.heappush(self._timers, (due, kind, contact_id, version))
 
     def _advance(self, at: int) -> None:
         if at > self.now:
             self.now = at
         timers = self._timers
         while timers and timers[0][0] <= self.now:
-            due, _, kind, contact_id, version = heapq.heappop(timers)
+            due, kind, contact_id, version = heapq.heappop(timers)
             c = self.contacts.get(contact_id)
             if c is None:
                 continue
@@ -599,7 +609,7 @@ class Router:
 
     def meta(self) -> dict[str, Any]:
         return {"now": self.now, "seq": self._seq, "cursor": self._cursor,
-                "rates": {f"{q}\x1f{ch}": [list(r.times), r.handle_ms] for (q, ch), r in self.rates.items()}}
+                "rates": {f"{q}\x1f{ch}": [list(r.times), r.handle_ms, r.ends] for (q, ch), r in self.rates.items()}}
 
     def restore(self, agents: dict[str, Agent], contacts: dict[str, Contact], meta: dict[str, Any] | None) -> None:
         """Rebuild from the tables: heaps from the waiting contacts, timers from the offers and
@@ -608,11 +618,11 @@ class Router:
         self._heaps, self._waiting, self._timers = {}, {}, []
         if meta:
             self.now, self._seq, self._cursor = meta["now"], meta["seq"], dict(meta["cursor"])
-            for name, (times, handle) in meta["rates"].items():
+            for name, (times, handle, ends) in meta["rates"].items():
                 q, ch = name.split("\x1f")
                 rate = self.rates[(q, ch)] = ServiceRate()
                 rate.times.extend(times)
-                rate.handle_ms = handle
+                rate.handle_ms, rate.ends = handle, ends
         for c in sorted(self.contacts.values(), key=lambda c: c.seq):
             if c.queue not in self.config.queues:
                 continue  # the configuration changed: its next event routes it again

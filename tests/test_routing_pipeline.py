@@ -1,0 +1,168 @@
+"""The live router on the real broker with real worker processes: desktops in the test answer
+offers from `routing-decisions` on `routing-requests`, as agents' desktops would.
+
+Scenarios (skills, fraud to security, a chat agent at 3, a rejection, an offer that times out, an
+agent leaving with an offer), then a stream of contacts during which the worker is killed with
+SIGKILL: a second worker decides the rest, no contact is ever offered to two agents at once, and a
+decision repeated by the replay has the same id and agent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.admin.topics import create_topics
+from streams.codec import Codec, load_registry
+from streams.producers import ChannelProducer
+from streams.topics import spec
+from tests.routing_requests import agent, answer, left, queued
+from tests.support import Worker, isolated_settings, wait_until
+
+
+class Desk:
+    """Reads the decisions as they come and sends requests."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.codec = Codec(load_registry(settings.schemas_dir))
+        name = spec("routing-decisions").full_name(settings)
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+        tps = [TopicPartition(name, p) for p in sorted(self.consumer.partitions_for_topic(name) or [])]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.producer = ChannelProducer(settings)
+        self.seen: list[dict[str, Any]] = []
+
+    def send(self, *requests: dict[str, Any]) -> None:
+        for r in requests:
+            self.producer.send("routing-requests", r)
+        self.producer.flush()
+
+    def poll(self) -> list[dict[str, Any]]:
+        new = []
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            new += [self.codec.decode(r.value) for r in batch]
+        self.seen += new
+        return new
+
+    def until(self, check: Any, what: str, worker: Worker, timeout: float = 60) -> Any:
+        def step() -> Any:
+            self.poll()
+            return check()
+        return wait_until(step, timeout=timeout, interval=0.05, what=what, worker=worker)
+
+    def latest(self, contact_id: str) -> dict[str, Any] | None:
+        mine = [d for d in self.seen if d["contact_id"] == contact_id]
+        return mine[-1] if mine else None
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
+
+
+def now() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.mark.kafka
+def test_scenarios_on_the_broker(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path, routing_tick_s=0.2)
+    create_topics(settings)
+    with Worker(settings) as worker:
+        desk = Desk(settings)
+        t = now()
+        desk.send(agent(t, "v-junior", voice=1, ru=1), agent(t, "sec", security=3),
+                  agent(t, "chat", capacity={"CHAT": 3}, chat=2))
+        desk.send(queued(t + 1, "call-1"), queued(t + 2, "fraud-1", reason="fraud"),
+                  *[queued(t + 3 + i, f"chat-{i}", queue="chat-general", channel="CHAT") for i in range(4)])
+        kinds = lambda cid: [d["kind"] for d in desk.seen if d["contact_id"] == cid]  # noqa: E731
+        desk.until(lambda: kinds("chat-3") == ["QUEUED"] and kinds("fraud-1")[-1:] == ["OFFERED"]
+                   and kinds("call-1")[-1:] == ["OFFERED"], "the first decisions", worker)
+        assert desk.latest("fraud-1")["agent_id"] == "sec" and desk.latest("fraud-1")["queue"] == "security"
+        assert desk.latest("call-1")["agent_id"] == "v-junior"
+        assert [desk.latest(f"chat-{i}")["agent_id"] for i in range(3)] == ["chat"] * 3  # capacity 3
+        assert desk.latest("chat-3")["position"] == 0 and desk.latest("chat-3")["ewt_ms"] > 0
+        # The junior rejects; nobody else has the skills: the call waits. The chat agent accepts
+        # one chat and finishes it: the fourth chat is offered.
+        call_offer = desk.latest("call-1")["decision_id"]
+        desk.send(answer(now(), "call-1", "v-junior", accepted=False, offer_id=call_offer),
+                  answer(now(), "chat-0", "chat", offer_id=desk.latest("chat-0")["decision_id"]))
+        desk.until(lambda: kinds("chat-0")[-1:] == ["ASSIGNED"] and kinds("call-1")[-1:] == ["REQUEUED"],
+                   "the answers", worker)
+        desk.send(left(now(), "chat-0"))
+        desk.until(lambda: kinds("chat-3")[-1:] == ["OFFERED"], "the freed chat place", worker)
+        # A second voice agent logs in and takes the call; then logs out before answering: the
+        # offer returns. The security agent never answers: its offer times out (20 s).
+        desk.send(agent(now(), "v-two", voice=2, ru=1))
+        desk.until(lambda: desk.latest("call-1")["kind"] == "OFFERED"
+                   and desk.latest("call-1")["agent_id"] == "v-two", "the call offered to v-two", worker)
+        desk.send(agent(now(), "v-two", state="OFFLINE"))
+        desk.until(lambda: desk.latest("call-1")["kind"] == "REQUEUED", "the call back", worker)
+        assert desk.latest("call-1")["reason"] == "agent offline"
+        timed_out = desk.until(lambda: desk.latest("fraud-1")["kind"] == "REQUEUED" and desk.latest("fraud-1"),
+                               "the security offer timed out", worker, timeout=60)
+        assert timed_out["reason"] == "offer timed out" and timed_out["agent_id"] == "sec"
+        desk.close()
+
+
+@pytest.mark.kafka
+def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path, routing_tick_s=0.2)
+    create_topics(settings)
+    agents = [f"a{i:02d}" for i in range(20)]
+    contacts = [f"c{i:04d}" for i in range(400)]
+    worker = Worker(settings, "first").start()
+    desk = Desk(settings)
+    try:
+        desk.send(*[agent(now(), a, voice=2, ru=1) for a in agents])
+        answered: set[str] = set()
+        ended: set[str] = set()
+        sent = 0
+        killed = replacement = None
+        deadline = time.monotonic() + 240
+        while len(ended) < len(contacts) and time.monotonic() < deadline:
+            if sent < len(contacts):
+                desk.send(*[queued(now(), c) for c in contacts[sent:sent + 20]])
+                sent += 20
+            if killed is None and sent >= 200:
+                worker.kill()  # SIGKILL, in the middle of the stream
+                assert not worker.alive()
+                killed = len(desk.seen)
+                replacement = Worker(settings, "second").start(wait_ready=False)
+            for d in desk.poll():
+                c = d["contact_id"]
+                if d["kind"] == "OFFERED" and c not in answered:
+                    answered.add(c)
+                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
+                elif d["kind"] == "ASSIGNED" and c not in ended:
+                    ended.add(c)
+                    desk.send(left(now(), c))
+        assert len(ended) == len(contacts), f"{len(ended)} of {len(contacts)} assigned"
+        # The second half was decided by the second worker (the first was dead by then).
+        assert killed is not None and {d["contact_id"] for d in desk.seen[killed:]} >= set(contacts[220:])
+    finally:
+        desk.close()
+        worker.stop()
+        if replacement is not None:
+            replacement.stop()
+    # Every decision id names one decision: a replay repeats it with the same agent.
+    by_id: dict[str, dict[str, Any]] = {}
+    for d in desk.seen:
+        first = by_id.setdefault(d["decision_id"], d)
+        assert (first["kind"], first["agent_id"]) == (d["kind"], d["agent_id"]), (first, d)
+    # Replaying the distinct decisions in order: a contact is never with two agents at once.
+    holder: dict[str, str | None] = {}
+    seen_ids = set()
+    for d in desk.seen:
+        if d["decision_id"] in seen_ids:
+            continue
+        seen_ids.add(d["decision_id"])
+        if d["kind"] == "OFFERED":
+            assert holder.get(d["contact_id"]) is None, d
+            holder[d["contact_id"]] = d["agent_id"]
+        elif d["kind"] == "REQUEUED":
+            holder[d["contact_id"]] = None
