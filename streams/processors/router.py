@@ -155,18 +155,13 @@ class Router(Processor):
     def _write(self, group: str) -> None:
         engine, partition = self._engines()[group]
         agents, contacts = engine.changes()
-        for agent_id, agent in agents.items():
-            key = f"{group}{SEP}{agent_id}"
-            if agent is None:
-                self.agents.delete(key, partition)
-            else:
-                self.agents.put(key, agent, partition)
-        for contact_id, contact in contacts.items():
-            key = f"{group}{SEP}{contact_id}"
-            if contact is None:
-                self.contacts.delete(key, partition)
-            else:
-                self.contacts.put(key, contact, partition)
+        for table, changed in ((self.agents, agents), (self.contacts, contacts)):
+            for name, value in changed.items():
+                key = f"{group}{SEP}{name}"
+                if value is None:
+                    table.delete(key, partition)
+                else:
+                    table.put(key, value, partition)
         self.meta.put(group, engine.meta(), partition)
 
     def timers(self) -> list[Timer]:
