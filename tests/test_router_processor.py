@@ -9,7 +9,9 @@ from streams.engine.testing import Harness, offline_settings
 from streams.processors.router import Router
 from tests.routing_requests import agent, answer, left, queued, request
 
-NOW = int(time.time() * 1000)
+
+def wall() -> int:
+    return int(time.time() * 1000)
 
 
 def decisions(h: Harness) -> list[tuple[str, str, str | None]]:
@@ -17,6 +19,7 @@ def decisions(h: Harness) -> list[tuple[str, str, str | None]]:
 
 
 def test_requests_become_decisions_with_the_queue_the_rules_choose():
+    NOW = wall()
     h = Harness(Router, offline_settings())
     h.feed("routing-requests", agent(NOW, "v1", voice=3, ru=1))
     h.feed("routing-requests", agent(NOW, "sec", security=2))
@@ -35,6 +38,7 @@ def test_requests_become_decisions_with_the_queue_the_rules_choose():
 
 
 def test_bad_requests_go_to_the_dead_letters_and_the_good_ones_around_them_are_decided():
+    NOW = wall()
     h = Harness(Router, offline_settings())
     bad = [
         request("AGENT", NOW, agent_id="a"),  # no state
@@ -58,6 +62,7 @@ def test_bad_requests_go_to_the_dead_letters_and_the_good_ones_around_them_are_d
 
 
 def test_a_crash_before_the_commit_decides_the_same_again():
+    NOW = wall()
     h = Harness(Router, offline_settings())
     for i in range(3):
         h.feed("routing-requests", agent(NOW, f"v{i}", voice=3, ru=1))
@@ -80,6 +85,9 @@ def test_a_crash_before_the_commit_decides_the_same_again():
 
 
 def test_the_clock_ticks_through_the_topic_while_an_offer_is_pending():
+    # Read now, not when the module was collected: the suite may run for many minutes before
+    # this test, and an older "now" would let the queue's escalation step fall due as well.
+    NOW = wall()
     h = Harness(Router, offline_settings(routing_tick_s=0.01))
     h.feed("routing-requests", agent(NOW - 60_000, "v1", voice=3, ru=1))
     h.feed("routing-requests", queued(NOW - 60_000, "c1"))
