@@ -24,6 +24,8 @@ the ratios to the yardstick measured in the same run.
               partitions (4 of them) and one SQLite file: what a second process on the second
               core adds
   sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py)
+  routing, routing-latency  the live router: a backlog of requests, and queued -> offer at a fixed
+               rate with desks answering (tests/bench_routing.py)
 """
 
 from __future__ import annotations
@@ -481,10 +483,13 @@ def main() -> None:
                                         "for a centre --scale times as big, over --national-hours)")
     parser.add_argument("--sms", type=int, default=200_000, help="SMS in the sms backlog run")
     parser.add_argument("--sms-rate", type=float, default=5_000, help="offered SMS/s in the sms-latency run")
+    parser.add_argument("--routing-contacts", type=int, default=50_000, help="contacts in the routing backlog run")
+    parser.add_argument("--routing-rate", type=float, default=500, help="contacts/s queued in the routing-latency run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
-                                                                 "pair", "latency", "sms", "sms-latency"}
+                                                                 "pair", "latency", "sms", "sms-latency", "routing",
+                                                                 "routing-latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -515,6 +520,12 @@ def main() -> None:
         if "sms-latency" in only:
             from tests.bench_sms import report_sms_latency
             results.update(report_sms_latency(args.sms_rate, args.seconds, Path(tmp)))
+        if "routing" in only:
+            from tests.bench_routing import report_routing
+            results.update(report_routing(args.routing_contacts, Path(tmp)))
+        if "routing-latency" in only:
+            from tests.bench_routing import report_routing_latency
+            results.update(report_routing_latency(args.routing_rate, args.seconds, Path(tmp)))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

@@ -102,3 +102,53 @@ def test_a_replay_after_the_deltas_went_out_cuts_its_checkpoint_where_the_first_
     # sent again, each under its identifier, as before
     assert sent and {k: replayed.get(k) for k in sent} == sent
     assert latest_summaries(again) == latest_summaries(undisturbed())
+
+
+def test_eager_outputs_go_at_once_and_the_checkpoint_still_waits_for_them():
+    """Outbox.send_now (a processor with `eager = True`, after each batch) hands the records to
+    the producer without waiting; the checkpoint's delivered() waits for those acknowledgements
+    too, before the state is written."""
+    import asyncio
+
+    from streams.codec import Codec, load_registry
+    from streams.engine.outbox import Outbox
+    from streams.engine.testing import offline_settings
+    from streams.processors.router import decision_record
+    from streams.routing.engine import Decision
+
+    class Acks:
+        def __init__(self) -> None:
+            self.records: list = []
+            self.sent: list = []
+            self.futures: list = []
+
+        def __bool__(self) -> bool:
+            return bool(self.records)
+
+        def add(self, topic, key, value, partition=None) -> None:
+            self.records.append((topic, key))
+
+        async def send(self) -> list:
+            self.sent += self.records
+            self.records = []
+            future = asyncio.get_running_loop().create_future()
+            self.futures.append(future)
+            return [future]
+
+    async def run() -> None:
+        settings = offline_settings()
+        acks = Acks()
+        out = Outbox(acks, Codec(load_registry(settings.schemas_dir)), settings, "router")
+        decision = Decision("OFFERED", "c1:2", 1_764_000_000_000, "c1", "VOICE", "q", "as-queued", 0, "", "a1")
+        out.emit("routing-decisions", "c1", decision_record(decision, "default"))
+        await out.send_now()
+        assert len(acks.sent) == 1 and out  # sent, not yet acknowledged: the outbox still holds it
+        waiting = asyncio.ensure_future(out.delivered())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # the checkpoint waits for the eager send's acknowledgement
+        for f in acks.futures:
+            f.set_result(None)
+        await asyncio.wait_for(waiting, 1)
+        assert not out
+
+    asyncio.run(run())

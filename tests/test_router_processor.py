@@ -99,3 +99,26 @@ def test_the_clock_ticks_through_the_topic_while_an_offer_is_pending():
     h.run()
     assert decisions(h)[-1] == ("REQUEUED", "c1", "v1")
     assert h.outputs("routing-decisions")[-1]["reason"] == "offer timed out"
+
+
+def test_the_state_records_stay_small_however_busy_the_group():
+    """The changelog record of a group's engine (clock, sequence, service rates) and of each agent
+    and contact is bounded: the rates are counted per minute, not kept per assignment (a first
+    version's grew by one timestamp per assignment, past the broker's message size at 500
+    contacts/s)."""
+    NOW = wall() - 600_000
+    h = Harness(Router, offline_settings())
+    h.feed("routing-requests", agent(NOW, "v0", voice=3, ru=1))
+    for n in range(3000):  # one agent, who answers every offer and ends each contact at once
+        at = NOW + n * 100
+        h.feed("routing-requests", queued(at, f"c{n}"))
+        h.feed("routing-requests", answer(at, f"c{n}", "v0"))
+        h.feed("routing-requests", left(at, f"c{n}"))
+        if n % 500 == 499:
+            h.run()
+    assert sum(d["kind"] == "ASSIGNED" for d in h.outputs("routing-decisions")) == 3000
+    sizes = {}
+    for table in ("routing-meta", "routing-agents", "routing-contacts"):
+        name = f"{h.settings.namespace}-{table}-changelog"
+        sizes[table] = max((len(s.value or b"") for s in h.broker.topics.get(name, [])), default=0)
+    assert 0 < sizes["routing-meta"] < 1024 and 0 < sizes["routing-agents"] < 512, sizes

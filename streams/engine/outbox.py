@@ -5,7 +5,9 @@ FIRSTLINE_MAX_OUTPUT_BYTES (which must stay below the topics' max.message.bytes 
 producer's batch size) is never sent: it goes to the dead-letter topic, cut to its first bytes,
 with its length and SHA-256, so an oversized output cannot crash the worker. `reject` files a
 record that could not be used on the dead-letter topic. `delivered()` sends everything and waits
-until the broker acknowledged all of it; the checkpoint (checkpoint.py) decides when.
+until the broker acknowledged all of it; the checkpoint (checkpoint.py) decides when. `send_now()`
+sends what there is without waiting (a processor with eager outputs, after each batch); the next
+`delivered()` waits for those too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Outbox:
         self.processor = processor
         self._topics: dict[str, tuple[str, str]] = {}  # short name -> (full name, value schema)
         self._max_bytes = settings.max_output_bytes
+        self._inflight: list[Awaitable[Any]] = []  # sent by send_now, not yet known delivered
 
     def _topic(self, name: str) -> tuple[str, str]:
         known = self._topics.get(name)
@@ -69,8 +72,15 @@ class Outbox:
         self._sender.add(topic, origin.topic.encode()[:1024], self._codec.encode(schema, record), None)
 
     def __bool__(self) -> bool:
-        return bool(self._sender)
+        return bool(self._sender) or bool(self._inflight)
+
+    async def send_now(self) -> None:
+        if self._sender:
+            self._inflight += await self._sender.send()
 
     async def delivered(self) -> None:
+        pending, self._inflight = self._inflight, []
         if self._sender:
-            await asyncio.gather(*await self._sender.send())
+            pending += await self._sender.send()
+        if pending:
+            await asyncio.gather(*pending)

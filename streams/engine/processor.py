@@ -69,6 +69,14 @@ class Processor:
     # True: durable once per FIRSTLINE_CHECKPOINT_INTERVAL_MS (and when caught up or rebalancing);
     # False: every batch is a checkpoint.
     checkpointed: ClassVar[bool] = True
+    # Seconds a batch waits for more records after its first (None: FIRSTLINE_BATCH_LINGER_MS);
+    # 0 for a processor whose every record waits on it (an offer, a verdict in a delivery path).
+    linger_s: ClassVar[float | None] = None
+    # True: `ctx.out` is sent after every batch, not held until the checkpoint (which still waits
+    # for it before the state). Only for a processor that decides alike on a replay: a crash
+    # replays the inputs since the checkpoint onto its state and sends the same outputs again,
+    # under the same ids.
+    eager: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

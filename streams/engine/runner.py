@@ -132,9 +132,10 @@ class Engine:
         if replica is not None:
             await replica.ready.wait()
         every = s.checkpoint_interval_s if processor.checkpointed else 0.0
+        linger = s.batch_linger_s if processor.linger_s is None else processor.linger_s
         while True:
             try:
-                async for batch in channel.batches(s.batch_max, s.batch_linger_s, every):
+                async for batch in channel.batches(s.batch_max, linger, every):
                     async with turn:
                         rest: list[Any] = batch
                         while rest:
@@ -147,6 +148,8 @@ class Engine:
                         if batch.checkpoint:
                             await processor.on_checkpoint()
                             await ctx.commit()
+                        elif processor.eager:
+                            await ctx.out.send_now()
                     # returning here acknowledges the batches since the last checkpoint (channel.py)
                 return
             except Abandoned as exc:  # nothing of it acknowledged: read again (channel.py)

@@ -14,8 +14,9 @@ decision ids: a contact is never offered to two agents.
 
 State: agents and contacts in the changelog-backed tables `routing-agents` and
 `routing-contacts` (key: group, 0x1f, id), the engine's clock, sequence and service rates in
-`routing-meta`; rebuilt into engines after a start or a rebalance. Every batch is a checkpoint
-(an offer waits for no interval).
+`routing-meta`; rebuilt into engines after a start or a rebalance. Decisions are sent after every
+batch (eager outputs); state and offsets are made durable at the checkpoints, so a crash replays
+the requests since the last one onto the state it wrote, deciding the same again.
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def event_of(r: dict[str, Any]) -> Event:
 class Router(Processor):
     name = "router"
     inputs = ("routing-requests",)
-    checkpointed = False
+    # A contact waits for its offer: no linger, and the decisions go out after every batch; the
+    # state is made durable at the checkpoints (a replay decides alike, see above).
+    linger_s = 0.0
+    eager = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

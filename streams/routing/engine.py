@@ -26,7 +26,6 @@ Tick moves the time past them, so a replay of the same events gives the same dec
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,18 +179,23 @@ class ServiceRate:
     contact waits) places leave at that rate, so for the M/M/N queue this is the exact expected
     wait. The mean handle time is learnt from the contacts' ends (an exponentially weighted mean
     over about the last 100); before `min_samples` ends, or with no agent present, the queue's
-    own assignments of the last `window_ms` give the rate instead.
+    own assignments of the last `window_min` minutes give the rate instead (counted per minute:
+    the state stays small however busy the queue).
     """
 
-    def __init__(self, window_ms: int = 900_000, min_samples: int = 20) -> None:
-        self.window_ms = window_ms
+    def __init__(self, window_min: int = 15, min_samples: int = 20) -> None:
+        self.window_min = window_min
         self.min_samples = min_samples
-        self.times: deque[int] = deque()
+        self.per_minute: dict[int, int] = {}  # minute (epoch ms // 60,000) -> assignments
         self.handle_ms = 180_000.0
         self.ends = 0
 
     def assigned(self, at: int) -> None:
-        self.times.append(at)
+        minute = at // 60_000
+        self.per_minute[minute] = self.per_minute.get(minute, 0) + 1
+        if len(self.per_minute) > self.window_min + 1:
+            for old in [m for m in self.per_minute if m < minute - self.window_min]:
+                del self.per_minute[old]
 
     def ended(self, handle_ms: int) -> None:
         if handle_ms > 0:
@@ -201,12 +205,22 @@ class ServiceRate:
     def ewt_ms(self, now: int, position: int, places: int) -> int:
         if places > 0 and self.ends >= self.min_samples:
             return int((position + 1) * self.handle_ms / places)
-        times = self.times
-        while times and times[0] < now - self.window_ms:
-            times.popleft()
-        if len(times) >= 5:
-            return int((position + 1) * max(now - times[0], 1) / len(times))
+        since = now // 60_000 - self.window_min
+        recent = {m: n for m, n in self.per_minute.items() if m >= since}
+        count = sum(recent.values())
+        if count >= 5:
+            return int((position + 1) * max(now - min(recent) * 60_000, 1_000) / count)
         return int((position + 1) * self.handle_ms / max(places, 1))
+
+    def encode(self) -> list[Any]:
+        return [sorted(self.per_minute.items()), self.handle_ms, self.ends]
+
+    @classmethod
+    def decode(cls, raw: list[Any]) -> "ServiceRate":
+        rate = cls()
+        rate.per_minute = {int(m): n for m, n in raw[0]}
+        rate.handle_ms, rate.ends = raw[1], raw[2]
+        return rate
 
 
 class Router:
@@ -251,7 +265,19 @@ class Router:
     def next_due(self) -> int | None:
         """When an offer may time out or an escalation step fall due next (None: nothing is
         pending); a Tick at or after it lets the engine act."""
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        while timers and not self._live(*timers[0][1:]):
+            heapq.heappop(timers)  # an accepted offer's timeout, a step of a contact gone
+        return timers[0][0] if timers else None
+
+    def _live(self, kind: str, contact_id: str, version: int) -> bool:
+        c = self.contacts.get(contact_id)
+        if c is None:
+            return False
+        # version: the offer's decision count, or the seq of the queue entry a step is for
+        if kind == "offer":
+            return c.offered_to is not None and c.offer_id == f"{contact_id}:{version}"
+        return c.seq == version and c.held_by is None
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -264,13 +290,12 @@ class Router:
         timers = self._timers
         while timers and timers[0][0] <= self.now:
             due, kind, contact_id, version = heapq.heappop(timers)
-            c = self.contacts.get(contact_id)
-            if c is None:
+            if not self._live(kind, contact_id, version):
                 continue
-            # version: the offer's decision count, or the seq of the queue entry a step is for
-            if kind == "offer" and c.offered_to is not None and c.offer_id == f"{contact_id}:{version}":
+            c = self.contacts[contact_id]
+            if kind == "offer":
                 self._timed_out(c, due)
-            elif kind == "step" and c.seq == version and c.held_by is None:
+            else:
                 self._step(c, due)
 
     # -- contacts -------------------------------------------------------------------------------
@@ -609,7 +634,7 @@ class Router:
 
     def meta(self) -> dict[str, Any]:
         return {"now": self.now, "seq": self._seq, "cursor": self._cursor,
-                "rates": {f"{q}\x1f{ch}": [list(r.times), r.handle_ms, r.ends] for (q, ch), r in self.rates.items()}}
+                "rates": {f"{q}\x1f{ch}": r.encode() for (q, ch), r in self.rates.items()}}
 
     def restore(self, agents: dict[str, Agent], contacts: dict[str, Contact], meta: dict[str, Any] | None) -> None:
         """Rebuild from the tables: heaps from the waiting contacts, timers from the offers and
@@ -618,11 +643,9 @@ class Router:
         self._heaps, self._waiting, self._timers = {}, {}, []
         if meta:
             self.now, self._seq, self._cursor = meta["now"], meta["seq"], dict(meta["cursor"])
-            for name, (times, handle, ends) in meta["rates"].items():
+            for name, raw in meta["rates"].items():
                 q, ch = name.split("\x1f")
-                rate = self.rates[(q, ch)] = ServiceRate()
-                rate.times.extend(times)
-                rate.handle_ms, rate.ends = handle, ends
+                self.rates[(q, ch)] = ServiceRate.decode(raw)
         for c in sorted(self.contacts.values(), key=lambda c: c.seq):
             if c.queue not in self.config.queues:
                 continue  # the configuration changed: its next event routes it again
