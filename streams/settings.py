@@ -176,7 +176,7 @@ class Settings:
     # A second alert of one kind about one subject within this time is not raised.
     alert_cooldown_s: float = 3600.0
     # The live router's configuration (streams/routing/config.py); its clock ticks this often
-    # (wall clock) while an offer or an escalation is due, as a TICK on routing-requests.
+    # (wall clock) while an offer or an escalation is pending, as a TICK on routing-requests.
     routing_config: Path = REPO_ROOT / "deploy" / "routing.toml"
     routing_tick_s: float = 0.5
 

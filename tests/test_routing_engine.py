@@ -18,6 +18,7 @@ BASIC = """
 [routing]
 offer_timeout_s = 20
 mixing = "voice-exclusive"
+stall_s = 3600
 
 [[queues]]
 name = "billing"
@@ -286,6 +287,8 @@ def test_a_transfer_frees_the_first_agent():
 
 # -- random event sequences ---------------------------------------------------------------------------
 
+STALLING = BASIC.replace("stall_s = 3600", "stall_s = 5")  # gaps in the scripts pause offers too
+
 AGENTS = [f"a{i}" for i in range(5)]
 CONTACTS = [f"c{i}" for i in range(12)]
 agent_events = st.builds(
@@ -330,7 +333,7 @@ def _events(script, r: Router | None = None):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts)
 def test_invariants_hold_after_every_event(script):
-    r = router()
+    r = router(STALLING)
     for event in _events(script, r):
         r.handle(event)
         assert violations(r) == [], event
@@ -339,26 +342,45 @@ def test_invariants_hold_after_every_event(script):
 @settings(max_examples=150, deadline=None)
 @given(scripts, st.integers(0, 80))
 def test_the_same_events_give_the_same_decisions_and_a_restore_continues_alike(script, cut):
-    first, second = router(), router()
+    first, second = router(STALLING), router(STALLING)
     events = []
     for e in _events(script, first):
         events.append(e)
         first.handle(e)
-    first = router()
+    first = router(STALLING)
     a = [d for e in events for d in first.handle(e)]
     b = [d for e in events for d in second.handle(e)]
     assert a == b
     # Through the tables at any point: what the live router does after a restart.
-    whole, part = router(), router()
+    whole, part = router(STALLING), router(STALLING)
     expected, got = [], []
     for i, e in enumerate(events):
         if i == cut:
             agents = {k: Agent.decode(k, v.encode()) for k, v in part.agents.items()}
             contacts = {k: Contact.decode(k, v.encode()) for k, v in part.contacts.items()}
             meta = part.meta()
-            part = router()
+            part = router(STALLING)
             part.restore(agents, contacts, meta)
         expected.extend(whole.handle(e))
         got.extend(part.handle(e))
         assert violations(part) == []
     assert got == expected
+
+
+def test_a_gap_in_the_input_pauses_the_offers_not_the_waits():
+    """No input for longer than stall_s (not even the router's own TICKs): no router ran, no desk
+    saw the offers; their time to answer resumes where it stopped. Escalation counts on."""
+    r = router(BASIC.replace("stall_s = 3600", "stall_s = 5"))
+    agent(r, 0, "a", billing=5)
+    queued(r, 1_000, "c1")
+    queued(r, 1_000, "c2")  # waits: the only agent has an offer
+    for t in range(1_500, 10_001, 500):  # the router's ticks: 9 s of the 20 s to answer gone
+        assert r.handle(Tick(t)) == []
+    out = r.handle(Tick(70_000))  # 60 s of silence: a worker was down
+    # the waits of 60 s count: both contacts' rings widen (c1's while it is offered)
+    assert [(d.kind, d.contact_id) for d in out] == [("ESCALATED", "c1"), ("ESCALATED", "c2")]
+    assert r.contacts["c1"].offered_to == "a"  # c1's offer has its 11 s left
+    for t in range(70_500, 80_501, 500):
+        assert r.handle(Tick(t)) == []
+    out = r.handle(Tick(81_000))
+    assert [(d.kind, d.reason) for d in out][:1] == [("REQUEUED", "offer timed out")]

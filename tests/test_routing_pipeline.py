@@ -1,13 +1,15 @@
-"""The live router on the real broker with real worker processes: desktops in the test answer
+"""The live router on the real broker with real worker processes: desks in the test answer
 offers from `routing-decisions` on `routing-requests`, as agents' desktops would.
 
 Scenarios (skills, fraud to security, a chat agent at 3, a rejection, an offer that times out, an
 agent leaving with an offer), then a stream of contacts during which the worker is killed with
-SIGKILL: a second worker decides the rest, no contact is ever offered to two agents at once, and a
-decision repeated by the replay has the same id and agent."""
+SIGKILL in the middle of a backlog: a second worker decides the rest and sends some decisions
+again (same ids, same agents), no contact is ever offered to two agents at once, and no offer
+times out for the time no router ran."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -114,14 +116,27 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
     settings = isolated_settings(tmp_path, routing_tick_s=0.2)
     create_topics(settings)
     agents = [f"a{i:02d}" for i in range(20)]
-    contacts = [f"c{i:04d}" for i in range(400)]
+    contacts = [f"c{i:04d}" for i in range(1000)]
     worker = Worker(settings, "first").start()
     desk = Desk(settings)
     try:
         desk.send(*[agent(now(), a, voice=2, ru=1) for a in agents])
         answered: set[str] = set()
         ended: set[str] = set()
-        sent = 0
+
+        def serve(decisions: list[dict[str, Any]]) -> None:
+            """The desks: accept each offer (a replay repeats some: answered once), end each
+            contact once it is assigned."""
+            for d in decisions:
+                c = d["contact_id"]
+                if d["kind"] == "OFFERED" and d["decision_id"] not in answered:
+                    answered.add(d["decision_id"])
+                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
+                elif d["kind"] == "ASSIGNED" and c not in ended:
+                    ended.add(c)
+                    desk.send(left(now(), c))
+
+        sent = served = 0  # decisions in desk.seen the desks have acted on
         killed = replacement = None
         deadline = time.monotonic() + 240
         while len(ended) < len(contacts) and time.monotonic() < deadline:
@@ -129,18 +144,26 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
                 desk.send(*[queued(now(), c) for c in contacts[sent:sent + 20]])
                 sent += 20
             if killed is None and sent >= 200:
+                # A backlog the worker is still deciding when it is killed: stopped (SIGSTOP) while
+                # the rest of the contacts and 10,000 chats for a queue nobody serves are sent,
+                # resumed, and killed as soon as its first decisions on them arrive: they go out
+                # batch by batch, its state only at the next checkpoint, which it does not reach.
+                assert worker.proc is not None
+                worker.proc.send_signal(signal.SIGSTOP)
+                desk.send(*[queued(now(), c) for c in contacts[sent:]],
+                          *[queued(now(), f"chat{i:05d}", queue="chat-general", channel="CHAT")
+                            for i in range(10_000)])
+                sent = len(contacts)
+                worker.proc.send_signal(signal.SIGCONT)
+                desk.until(lambda: any(d["contact_id"].startswith("chat") for d in desk.seen[-500:]) or None,
+                           "the first decisions on the backlog", worker)
                 worker.kill()  # SIGKILL, in the middle of the stream
                 assert not worker.alive()
                 killed = len(desk.seen)
                 replacement = Worker(settings, "second").start(wait_ready=False)
-            for d in desk.poll():
-                c = d["contact_id"]
-                if d["kind"] == "OFFERED" and c not in answered:
-                    answered.add(c)
-                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
-                elif d["kind"] == "ASSIGNED" and c not in ended:
-                    ended.add(c)
-                    desk.send(left(now(), c))
+            desk.poll()
+            serve(desk.seen[served:])
+            served = len(desk.seen)
         assert len(ended) == len(contacts), f"{len(ended)} of {len(contacts)} assigned"
         # The second half was decided by the second worker (the first was dead by then).
         assert killed is not None and {d["contact_id"] for d in desk.seen[killed:]} >= set(contacts[220:])
@@ -154,6 +177,10 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
     for d in desk.seen:
         first = by_id.setdefault(d["decision_id"], d)
         assert (first["kind"], first["agent_id"]) == (d["kind"], d["agent_id"]), (first, d)
+    # The kill came between decisions sent and state written: the second worker sent some again.
+    assert len(desk.seen) > len(by_id), "the kill came at no moment that mattered"
+    # Nobody timed out: offers are not charged for the time no router ran.
+    assert not [d for d in by_id.values() if d["reason"] == "offer timed out"]
     # Replaying the distinct decisions in order: a contact is never with two agents at once.
     holder: dict[str, str | None] = {}
     seen_ids = set()

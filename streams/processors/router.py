@@ -6,9 +6,9 @@ worker decides a group and sees all of it in one order. Each group has a routing
 (streams/routing/engine.py); its decisions go to `routing-decisions`, keyed by contact.
 
 Replays decide alike: the engine is deterministic in its input, and its clock is part of the
-input too: while an offer or an escalation step is due, the worker writes a TICK with the wall
-clock to the group's partition (every FIRSTLINE_ROUTING_TICK_S), and the engine acts on it when it
-reads it back. A worker killed after sending decisions and before committing is replaced by one
+input too: while an offer or an escalation step is pending, the worker writes a TICK with the
+wall clock to the group's partition (every FIRSTLINE_ROUTING_TICK_S), and the engine acts on it
+when it reads it back. A worker killed after sending decisions and before committing is replaced by one
 that reads the same requests from the same state and sends the same decisions with the same
 decision ids: a contact is never offered to two agents.
 
@@ -172,14 +172,15 @@ class Router(Processor):
         return [(self.ctx.settings.routing_tick_s, self.tick)]
 
     async def tick(self) -> None:
-        """Write a TICK for each group of this worker with an offer or a step due by the wall
-        clock; the engine acts on it when it reads it, so a replay acts alike."""
+        """Write a TICK for each group of this worker with an offer or a step pending; the engine
+        acts on it when it reads it, so a replay acts alike. Written while anything is pending,
+        not only when it falls due: a longer gap in a group's input then means that no router ran
+        (the engine's `stall_s`), and pending offers are not timed out for it."""
         wall = self.ctx.clock.now_ms()
         held = set(self.ctx.assigned("routing-requests"))
         sent = False
         for group, (engine, partition) in self._engines().items():
-            due = engine.next_due()
-            if partition in held and due is not None and due <= wall:
+            if partition in held and engine.next_due() is not None:
                 self.ctx.out.emit("routing-requests", group, {
                     "request_id": f"tick:{group}:{wall}", "group": group, "kind": "TICK", "occurred_at": wall,
                     "contact_id": None, "channel": None, "queue": None, "reason": None, "language": None,

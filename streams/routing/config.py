@@ -4,6 +4,7 @@ A TOML file (deploy/routing.toml is the one shipped) with three parts:
 
     [routing]                         # how offers and agents behave
     offer_timeout_s = 20              # an offer unanswered this long returns the contact
+    stall_s = 5                       # a gap this long in a group's input: the router was down
     mixing = "voice-exclusive"        # or "single-channel"
 
     [[queues]]
@@ -99,6 +100,10 @@ class RoutingConfig:
     queues: dict[str, QueueConfig]
     rules: tuple[Rule, ...] = ()
     offer_timeout_ms: int = 20_000
+    # A gap longer than this between a group's inputs (whose worker writes a TICK every
+    # FIRSTLINE_ROUTING_TICK_S while anything is pending) means no router was running: pending
+    # offers' clocks stop for the gap, since no desk could see them meanwhile.
+    stall_ms: int = 5_000
     mixing: str = "voice-exclusive"
 
     def route(self, attrs: dict[str, Any]) -> tuple[str, QueueConfig, int] | None:
@@ -246,11 +251,12 @@ def parse(text: str, source: str = "routing.toml") -> RoutingConfig:
         raise ConfigError(f"{source}: {exc}") from None
     _known(reader, "top level", None, data, {"routing", "queues", "rules"})
     general = data.get("routing", {})
-    _known(reader, "[routing]", None, general, {"offer_timeout_s", "mixing"})
+    _known(reader, "[routing]", None, general, {"offer_timeout_s", "mixing", "stall_s"})
     mixing = general.get("mixing", "voice-exclusive")
     if mixing not in MIXING:
         raise reader.fail("[routing]", None, f"mixing {mixing!r} is not one of {', '.join(MIXING)}")
     timeout = _number(reader, "[routing]", None, "offer_timeout_s", general.get("offer_timeout_s", 20), 1, 3600)
+    stall = _number(reader, "[routing]", None, "stall_s", general.get("stall_s", 5), 1, 3600)
     queues: dict[str, QueueConfig] = {}
     step_lines = reader.step_lines
     for i, raw in enumerate(data.get("queues", [])):
@@ -272,7 +278,8 @@ def parse(text: str, source: str = "routing.toml") -> RoutingConfig:
                 raise reader.fail(f"queues[{i}] {q.name!r}", reader.queue_lines[i] if i < len(reader.queue_lines) else None,
                                   f"overflow to {step.queue!r} of another routing group ({queues[step.queue].group!r})")
     rules = tuple(_rule(reader, i, raw, queues) for i, raw in enumerate(data.get("rules", [])))
-    return RoutingConfig(queues, rules, int(timeout * 1000), mixing)
+    return RoutingConfig(queues, rules, offer_timeout_ms=int(timeout * 1000), mixing=mixing,
+                         stall_ms=int(stall * 1000))
 
 
 def load(path: str | Path) -> RoutingConfig:

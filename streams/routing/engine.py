@@ -266,17 +266,29 @@ class Router:
         """When an offer may time out or an escalation step fall due next (None: nothing is
         pending); a Tick at or after it lets the engine act."""
         timers = self._timers
-        while timers and not self._live(*timers[0][1:]):
+        while timers and not self._live(*timers[0]):
             heapq.heappop(timers)  # an accepted offer's timeout, a step of a contact gone
         return timers[0][0] if timers else None
 
-    def _live(self, kind: str, contact_id: str, version: int) -> bool:
+    def _pause_offers(self, gap: int) -> None:
+        """No router ran for `gap` (nothing came in, not even its own TICKs): the offers pending
+        were not seen by any desk meanwhile, so their time to answer starts again where it
+        stopped. Contacts' waits, aging and escalation go on: the customers did wait."""
+        for c in self.contacts.values():
+            if c.offered_to is not None and c.held_by is None:
+                c.offered_at += gap
+                self.dirty_contacts.add(c.contact_id)
+                self._at(c.offered_at + self.config.offer_timeout_ms, "offer", c.contact_id,
+                         int(c.offer_id.rsplit(":", 1)[1]) if c.offer_id else 0)
+
+    def _live(self, due: int, kind: str, contact_id: str, version: int) -> bool:
         c = self.contacts.get(contact_id)
         if c is None:
             return False
         # version: the offer's decision count, or the seq of the queue entry a step is for
         if kind == "offer":
-            return c.offered_to is not None and c.offer_id == f"{contact_id}:{version}"
+            return (c.offered_to is not None and c.offer_id == f"{contact_id}:{version}"
+                    and c.offered_at + self.config.offer_timeout_ms == due)
         return c.seq == version and c.held_by is None
 
     # -- time -----------------------------------------------------------------------------------
@@ -286,11 +298,13 @@ class Router:
 
     def _advance(self, at: int) -> None:
         if at > self.now:
+            if self.now and at - self.now > self.config.stall_ms:
+                self._pause_offers(at - self.now)
             self.now = at
         timers = self._timers
         while timers and timers[0][0] <= self.now:
             due, kind, contact_id, version = heapq.heappop(timers)
-            if not self._live(kind, contact_id, version):
+            if not self._live(due, kind, contact_id, version):
                 continue
             c = self.contacts[contact_id]
             if kind == "offer":
