@@ -335,3 +335,15 @@ def test_facts_of_a_contact_without_a_region_and_records_of_a_very_busy_queue() 
     records = fact_records(facts)
     assert [(k, len(r["facts"])) for k, r in records] == [("small", 1), ("busy", MAX_FACTS_PER_RECORD), ("busy", 1)]
     assert all(r["queue"] == k for k, r in records)
+
+
+def test_a_transferred_contact_counts_its_duration_once_in_the_queue_it_ended_in() -> None:
+    # Answered in q1, transferred, answered again in q2, ended: one ENDED outcome, in q2, with the
+    # whole contact's duration (from its first event, 10 s, to its end) and q2's handle time.
+    got = outcomes(ev("QUEUED", 10, queue="q1"), ev("ANSWERED", 20, agent_id="a"),
+                   ev("TRANSFERRED", 60, queue="q2", event_id="T"), ev("QUEUED", 61, queue="q2", line=2, event_id="Q2"),
+                   ev("ANSWERED", 70, agent_id="b", event_id="A2"), ev("ENDED", 170, event_id="E"))
+    ended = {k: o for k, o in got.items() if k[0] == "ENDED"}
+    assert ended == {("ENDED", 1): ("q2", 170 * S, None, 100 * S, 160 * S)}
+    assert got[("ANSWERED", 0)] == ("q1", 20 * S, 10 * S, None, None)
+    assert got[("ANSWERED", 1)] == ("q2", 70 * S, 9 * S, None, None)

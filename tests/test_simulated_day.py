@@ -58,7 +58,7 @@ def test_one_simulated_day_reproduces_the_seed_figures(tmp_path: Path) -> None:
         return [json.loads(line) for line in result.stdout.decode().splitlines()]
 
     (fcr,) = report("fcr", "--by", "day")
-    assert fcr["fcr"] == pytest.approx(0.97, abs=0.015)  # "> 97 % solved at the first line"
+    assert 0.97 < fcr["fcr"] < 0.98  # "> 97 % solved at the first line" (97.1 % with seed 1)
     (csat,) = report("csat", "--by", "day")
     assert csat["top_box"] == pytest.approx(0.95, abs=0.02)  # "about 95 % give 5 of 5"
     (mix,) = report("mix", "--period", "day")
