@@ -123,6 +123,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_SUBSCRIPTION_CONFIRM_S": str(settings.subscription_confirm_s),
         "FIRSTLINE_PROVIDER_ABUSE_LIMIT": str(settings.provider_abuse_limit),
         "FIRSTLINE_PROVIDER_ABUSE_WINDOW_S": str(settings.provider_abuse_window_s),
+        "FIRSTLINE_ROUTING_CONFIG": str(settings.routing_config),
+        "FIRSTLINE_ROUTING_TICK_S": str(settings.routing_tick_s),
     }
 
 

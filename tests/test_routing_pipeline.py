@@ -111,6 +111,63 @@ def test_scenarios_on_the_broker(tmp_path: Path) -> None:
         desk.close()
 
 
+ORDERING = """
+[routing]
+offer_timeout_s = 30
+
+[[queues]]
+name = "general"
+skills = { voice = 1 }
+aging_s = 2
+[[queues.escalation]]
+after_s = 4
+skills = {}
+
+[[rules]]
+segment = ["vip"]
+queue = "general"
+priority = 3
+"""
+
+
+@pytest.mark.kafka
+def test_priority_fifo_aging_and_escalation_on_the_broker(tmp_path: Path) -> None:
+    """Priority first, FIFO within it, aging that overtakes a higher priority after its delay, and
+    escalation after a wait, with the worker's own clock (TICKs) moving time: a configuration with
+    short delays (aging 2 s, skills widened after 4 s)."""
+    config = tmp_path / "routing.toml"
+    config.write_text(ORDERING)
+    settings = isolated_settings(tmp_path, routing_tick_s=0.2, routing_config=config)
+    create_topics(settings)
+    with Worker(settings) as worker:
+        desk = Desk(settings)
+        desk.send(queued(now(), "old", queue="general"))
+        time.sleep(7)  # "old" waits 7 s: priority 0 + 3 by aging
+        desk.send(queued(now(), "low", queue="general"), queued(now(), "vip", queue="general", segment="vip"))
+        desk.until(lambda: desk.latest("vip") is not None and desk.latest("low") is not None, "queued", worker)
+        assert desk.latest("vip")["priority"] == 3 and desk.latest("vip")["position"] == 0
+        desk.send(agent(now(), "a", voice=1))
+        order = []
+        while len(order) < 3:
+            offered = desk.until(lambda: next((d for d in desk.seen if d["kind"] == "OFFERED"
+                                               and d["contact_id"] not in order), None), "an offer", worker)
+            order.append(offered["contact_id"])
+            desk.send(answer(now(), offered["contact_id"], "a", offer_id=offered["decision_id"]),
+                      left(now(), offered["contact_id"]))
+        # "old" at 0 + 3 ties with "vip" at 3 and is older; "low" (0, younger) last. Without aging
+        # "vip" would come first.
+        assert order == ["old", "vip", "low"]
+        # Escalation: only an agent without the voice skill is there; after 4 s the ring widens.
+        desk.send(agent(now(), "a", state="OFFLINE"), agent(now(), "b", other=1))
+        desk.send(queued(now(), "esc", queue="general"))
+        desk.until(lambda: desk.latest("esc") is not None and desk.latest("esc")["kind"] == "OFFERED",
+                   "the escalated offer", worker, timeout=30)
+        kinds = [(d["kind"], d["agent_id"]) for d in desk.seen if d["contact_id"] == "esc"]
+        assert kinds == [("QUEUED", None), ("ESCALATED", None), ("OFFERED", "b")]
+        assert [d["escalated"] for d in desk.seen if d["contact_id"] == "esc"] == [False, True, True]
+        desk.close()
+
+
 @pytest.mark.kafka
 def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path, routing_tick_s=0.2)
