@@ -107,31 +107,9 @@ def engine_alone(requests: list[dict[str, Any]]) -> tuple[float, float]:
     return len(events) / (time.perf_counter() - began), (time.process_time() - cpu) / len(events) * 1e6
 
 
-async def raw_decode(settings: Settings, expected: int) -> tuple[float, float]:
-    codec = Codec(load_registry(settings.schemas_dir))
-    schema = spec("routing-requests").value_schema
-    consumer = aiokafka.AIOKafkaConsumer(spec("routing-requests").full_name(settings),
-                                         bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                         auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        seen, began, cpu = 0, None, 0.0
-        while seen < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
-            if batch and began is None:
-                began, cpu = time.perf_counter(), time.process_time()
-            for records in batch.values():
-                for r in records:
-                    codec.decode(r.value, schema)
-                seen += len(records)
-        return time.perf_counter() - (began or time.perf_counter()), time.process_time() - cpu
-    finally:
-        await consumer.stop()
-
-
 def bench_routing(contacts: int, tmp: Path) -> dict[str, float]:
     from tests.bench import cpu_seconds
-    from tests.bench_sms import committed
+    from tests.bench_sms import committed, raw_decode
 
     settings = isolated_settings(tmp / "routing", partitions=3, role="processors")
     create_topics(settings)
@@ -140,7 +118,7 @@ def bench_routing(contacts: int, tmp: Path) -> dict[str, float]:
     with ChannelProducer(settings, check=False, linger_ms=20) as producer:
         for r in requests:
             producer.send("routing-requests", r)
-    raw_s, raw_cpu = asyncio.run(raw_decode(settings, len(requests)))
+    raw_s, raw_cpu = asyncio.run(raw_decode(settings, len(requests), "routing-requests"))
     with Worker(settings, "routing") as worker:
         assert worker.proc is not None
         ready_ms, cpu_from = worker.ready_ms(), cpu_seconds(worker.proc.pid)

@@ -57,11 +57,12 @@ def traffic(messages: int, start: int, seed: int = 5) -> list[tuple[str, dict[st
     return events
 
 
-async def raw_decode(settings: Settings, expected: int) -> tuple[float, float]:
-    """(seconds, CPU seconds) for a bare aiokafka consumer to read and decode `expected` SMS."""
+async def raw_decode(settings: Settings, expected: int, topic: str = "sms-messages") -> tuple[float, float]:
+    """(seconds, CPU seconds) for a bare aiokafka consumer to read and decode `expected` records
+    of a catalogue topic."""
     codec = Codec(load_registry(settings.schemas_dir))
-    schema = spec("sms-messages").value_schema
-    consumer = aiokafka.AIOKafkaConsumer(spec("sms-messages").full_name(settings),
+    schema = spec(topic).value_schema
+    consumer = aiokafka.AIOKafkaConsumer(spec(topic).full_name(settings),
                                          bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                          auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
