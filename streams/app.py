@@ -26,7 +26,8 @@ from streams.processors.subscriptions import Subscriptions
 from streams.processors.sms_verdicts import SmsVerdicts
 from streams.settings import Settings
 from streams.sinks.storage_sink import SINKS, stores_for
-from streams.web import views
+from streams.web import metrics, views, wallboard
+from streams.web.board import Board
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Pipeline:
     codec: Codec
     engine: Engine
     live: LiveQueues | None
+    board: Board | None = None
 
 
 def build_faust_app(settings: Settings) -> App:
@@ -112,4 +114,10 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)
     views.register(app, settings, engine, live)
-    return Pipeline(app=app, settings=settings, codec=codec, engine=engine, live=live)
+    board = None
+    if settings.web_port > 0:
+        feed = wallboard.WallboardFeed(settings, codec)
+        wallboard.register(app, settings, feed)
+        metrics.register(app, metrics.Collector(engine, feed.board))
+        board = feed.board
+    return Pipeline(app=app, settings=settings, codec=codec, engine=engine, live=live, board=board)

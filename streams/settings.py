@@ -179,6 +179,10 @@ class Settings:
     # (wall clock) while an offer or an escalation is pending, as a TICK on routing-requests.
     routing_config: Path = REPO_ROOT / "deploy" / "routing.toml"
     routing_tick_s: float = 0.5
+    # The wallboard's tile colours, warn:alert per figure (streams/web/board.py): the service
+    # level of the last 15 minutes, the oldest wait in multiples of the queue's threshold T, the
+    # abandonment rate of the last 15 minutes.
+    wallboard_levels: str = "sl=0.8:0.7,oldest_wait=1:3,abandonment=0.05:0.1"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -240,6 +244,7 @@ class Settings:
             alert_cooldown_s=_env_float("FIRSTLINE_ALERT_COOLDOWN_S", cls.alert_cooldown_s),
             routing_config=Path(_env("FIRSTLINE_ROUTING_CONFIG", str(cls.routing_config))),
             routing_tick_s=_env_float("FIRSTLINE_ROUTING_TICK_S", cls.routing_tick_s),
+            wallboard_levels=_env("FIRSTLINE_WALLBOARD_LEVELS", cls.wallboard_levels),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

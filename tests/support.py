@@ -125,6 +125,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_PROVIDER_ABUSE_WINDOW_S": str(settings.provider_abuse_window_s),
         "FIRSTLINE_ROUTING_CONFIG": str(settings.routing_config),
         "FIRSTLINE_ROUTING_TICK_S": str(settings.routing_tick_s),
+        "FIRSTLINE_WALLBOARD_LEVELS": settings.wallboard_levels,
     }
 
 

@@ -43,6 +43,7 @@ from mode import Service
 from mode.utils.futures import notify
 
 from streams.engine.channel import BatchChannel
+from streams.engine.meters import Timings
 
 STALL_S = 10.0
 
@@ -54,6 +55,7 @@ class Consumer(faust_aiokafka.Consumer):
         self.rereads = 0  # seeks back by the watchdog, for tests and monitoring
         self.restored = 0  # changelog records restored in bulk, in this process's life
         self._restore_began: tuple[float, int] | None = None  # (when, restored) of the current recovery
+        self.recoveries = Timings()  # each recovery's duration, for /metrics
 
     def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """Acknowledge records of one partition its processor has handled: faust's ack() for
@@ -164,8 +166,9 @@ class Consumer(faust_aiokafka.Consumer):
             recovery.signal_recovery_end.set()
             if self._restore_began is not None:
                 began, before = self._restore_began
-                self.log.info("Restored %d changelog records in bulk in %.1f s", self.restored - before,
-                              time.monotonic() - began)
+                took = time.monotonic() - began
+                self.recoveries.observe(took)
+                self.log.info("Restored %d changelog records in bulk in %.1f s", self.restored - before, took)
             self._restore_began = None
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetch loop

@@ -43,6 +43,9 @@ class Outbox:
         self._topics: dict[str, tuple[str, str]] = {}  # short name -> (full name, value schema)
         self._max_bytes = settings.max_output_bytes
         self._inflight: list[Awaitable[Any]] = []  # sent by send_now, not yet known delivered
+        # For /metrics (engine/meters.py): records emitted per topic, dead letters per error kind.
+        self.emitted: dict[str, int] = {}
+        self.dead_letters: dict[str, int] = {}
 
     def _topic(self, name: str) -> tuple[str, str]:
         known = self._topics.get(name)
@@ -61,6 +64,7 @@ class Outbox:
                                 f"FIRSTLINE_MAX_OUTPUT_BYTES ({self._max_bytes}); not sent"))
             return
         self._sender.add(topic, raw_key, value, partition)
+        self.emitted[name] = self.emitted.get(name, 0) + 1
 
     def reject(self, message: Any, exc: BaseException) -> None:
         """Send a record that could not be used to the dead-letter topic, with its origin."""
@@ -69,6 +73,7 @@ class Outbox:
     def _file(self, origin: Origin, exc: BaseException) -> None:
         topic, schema = self._topic("dead-letters")
         record = dead_letter(origin, exc, self.processor, self._settings.dead_letter_value_bytes)
+        self.dead_letters[record["error_kind"]] = self.dead_letters.get(record["error_kind"], 0) + 1
         self._sender.add(topic, origin.topic.encode()[:1024], self._codec.encode(schema, record), None)
 
     def __bool__(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from streams.engine.channel import BatchChannel
 from streams.engine.consumer import App
 from streams.engine.context import BaseContext
 from streams.engine.errors import Abandoned
+from streams.engine.meters import EngineMeters
 from streams.engine.processor import Processor
 from streams.engine.producer import KeyHashes, RecordBatches
 from streams.engine.replicas import ReplicaReader
@@ -93,6 +95,11 @@ class Engine:
         self.processors: dict[str, Processor] = {}
         self.failures: dict[str, str] = {}  # processor -> why it stopped
         self.replicas: dict[str, ReplicaReader] = {}
+        self.meters = EngineMeters()
+
+        @app.on_rebalance_complete.connect  # type: ignore[misc]
+        async def counted(*args: Any, **kw: Any) -> None:
+            self.meters.rebalances += 1
 
     def add(self, cls: type[P], **kwargs: Any) -> P:
         ctx = WorkerContext(self, cls.name)
@@ -133,21 +140,30 @@ class Engine:
             await replica.ready.wait()
         every = s.checkpoint_interval_s if processor.checkpointed else 0.0
         linger = s.batch_linger_s if processor.linger_s is None else processor.linger_s
+        meters = self.meters.of(processor.name)
+        clock = time.perf_counter
+
+        async def checkpoint() -> None:
+            began = clock()
+            await processor.on_checkpoint()
+            await ctx.commit()
+            meters.checkpoints.observe(clock() - began)
+
         while True:
             try:
                 async for batch in channel.batches(s.batch_max, linger, every):
                     async with turn:
+                        meters.records_in += len(batch)
+                        meters.batches += 1
                         rest: list[Any] = batch
                         while rest:
                             taken = processor.on_batch(rest)
                             if taken is None or taken >= len(rest):
                                 break
-                            await processor.on_checkpoint()
-                            await ctx.commit()
+                            await checkpoint()
                             rest = rest[taken:]
                         if batch.checkpoint:
-                            await processor.on_checkpoint()
-                            await ctx.commit()
+                            await checkpoint()
                         elif processor.eager:
                             await ctx.out.send_now()
                     # returning here acknowledges the batches since the last checkpoint (channel.py)

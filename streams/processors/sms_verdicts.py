@@ -75,6 +75,7 @@ class SmsVerdicts(Processor):
         self.learned: set[str] = set()  # update ids applied: a replayed update is learned once
         self.judged = 0
         self.blocked = 0
+        self.blocked_by: dict[str, int] = {}  # messages blocked per reason (one message, several)
 
     # -- replicas ---------------------------------------------------------------------------------
 
@@ -183,7 +184,10 @@ class SmsVerdicts(Processor):
                 "sender": sender if blocked or not sender.isdigit() else sender_pseudonym,
                 "recipient": recipient_pseudonym, "verdict": "BLOCK" if blocked else "DELIVER",
                 "reasons": reasons, "score": shown[i], "campaign_id": campaign_id})
-            self.blocked += blocked
+            if blocked:
+                self.blocked += 1
+                for reason in reasons:
+                    self.blocked_by[reason] = self.blocked_by.get(reason, 0) + 1
             if has[i] and sender not in self.rule.a2p:  # banded: suspect (above)
                 text, link = texts[i], links[i]
                 origin = f"sms-messages/{message.partition}"

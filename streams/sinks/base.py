@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from streams.engine.errors import Abandoned, Refused
+from streams.engine.meters import Timings
 from streams.engine.processor import Context, Processor
 from streams.settings import redact_url
 
@@ -44,6 +46,7 @@ class BatchingSink(Processor):
         self.stale = False  # a transient failure happened: reconnect before the next try
         self.retries = 0  # transient failures retried, in this process's life
         self.refused = 0  # rows dead-lettered
+        self.writes = Timings()  # each batch's write, retries included, for /metrics
 
     # -- what a sink implements -----------------------------------------------------------------
 
@@ -83,7 +86,9 @@ class BatchingSink(Processor):
         if not batch:
             return
         try:
+            began = time.perf_counter()
             await self._retrying(lambda: self.write([row for _, row, _ in batch]), len(batch))
+            self.writes.observe(time.perf_counter() - began)
         except Abandoned:
             raise
         except Exception as exc:

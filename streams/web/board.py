@@ -1,0 +1,222 @@
+"""Pure logic of the wallboard: every queue's figures folded from what the bus carries, and the
+colour of each tile. No Kafka here (the feed is streams/web/wallboard.py).
+
+Inputs, all read whole by every worker, so that any worker's page shows every queue:
+
+  queue statistics   (the `queue-statistics` topic) the newest record per queue, channel and
+                     window kind, all regions ("*"): the 15 minutes to the last closed minute
+                     (ROLLING_15_MIN) for the tile, the day so far (DAY) beside it, and the
+                     one-minute windows of the last hours for the charts;
+  live queues        (the live-queue table's changelog) contacts waiting, their oldest entry and
+                     the agents by state, as the queue-stats processor keeps them;
+  alerts             (the `alerts` topic) the latest ones.
+
+A tile is green, amber or red by the worst of three figures against levels from settings
+(FIRSTLINE_WALLBOARD_LEVELS): the service level of the last 15 minutes below its warn / alert
+level, the oldest waiting contact's age beyond a multiple of the queue's threshold T, and the
+abandonment rate of the last 15 minutes above its levels.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from streams.identifiers import unescape
+from streams.processors import live_queues
+
+LEVELS = ("green", "amber", "red")
+CHART_MINUTES = 180  # the charts show this many one-minute windows per queue
+ALERTS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Levels:
+    sl_warn: float = 0.80  # service level below this: amber
+    sl_alert: float = 0.70  # below this: red
+    wait_warn: float = 1.0  # oldest wait beyond this many thresholds T: amber
+    wait_alert: float = 3.0  # beyond this many: red
+    abandon_warn: float = 0.05  # abandonment rate above this: amber
+    abandon_alert: float = 0.10  # above this: red
+
+    @classmethod
+    def parse(cls, text: str) -> "Levels":
+        """"sl=0.8:0.7,oldest_wait=1:3,abandonment=0.05:0.1" (warn:alert), any part left out."""
+        names = {"sl": ("sl_warn", "sl_alert"), "oldest_wait": ("wait_warn", "wait_alert"),
+                 "abandonment": ("abandon_warn", "abandon_alert")}
+        values: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, pair = part.partition("=")
+            warn, _, alert = pair.partition(":")
+            if name.strip() not in names:
+                raise ValueError(f"FIRSTLINE_WALLBOARD_LEVELS: unknown figure {name.strip()!r}; "
+                                 f"known: {', '.join(names)}")
+            try:
+                w, a = float(warn), float(alert)
+            except ValueError:
+                raise ValueError(f"FIRSTLINE_WALLBOARD_LEVELS: {part!r} is not name=warn:alert") from None
+            worse = (a <= w) if name.strip() == "sl" else (a >= w)
+            if not worse:
+                raise ValueError(f"FIRSTLINE_WALLBOARD_LEVELS: in {part!r} the alert level must be "
+                                 f"worse than the warn level")
+            values.update(dict(zip(names[name.strip()], (w, a))))
+        return cls(**values)
+
+    def grade(self, service_level: float | None, oldest_wait_ms: int, threshold_ms: int,
+              abandonment: float | None) -> tuple[str, list[str]]:
+        """(level, why) for one tile: the worst of its figures."""
+        worst, why = 0, []
+
+        def raise_to(level: int, reason: str) -> None:
+            nonlocal worst
+            worst = max(worst, level)
+            why.append(reason)
+
+        if service_level is not None:
+            if service_level < self.sl_alert:
+                raise_to(2, f"service level {service_level:.0%} below {self.sl_alert:.0%}")
+            elif service_level < self.sl_warn:
+                raise_to(1, f"service level {service_level:.0%} below {self.sl_warn:.0%}")
+        if threshold_ms > 0:
+            if oldest_wait_ms > self.wait_alert * threshold_ms:
+                raise_to(2, f"oldest wait {oldest_wait_ms / 1000:.0f} s beyond {self.wait_alert:g}×T")
+            elif oldest_wait_ms > self.wait_warn * threshold_ms:
+                raise_to(1, f"oldest wait {oldest_wait_ms / 1000:.0f} s beyond {self.wait_warn:g}×T")
+        if abandonment is not None:
+            if abandonment > self.abandon_alert:
+                raise_to(2, f"abandonment {abandonment:.0%} above {self.abandon_alert:.0%}")
+            elif abandonment > self.abandon_warn:
+                raise_to(1, f"abandonment {abandonment:.0%} above {self.abandon_warn:.0%}")
+        return LEVELS[worst], why
+
+
+def _key_text(key: Any) -> str | None:
+    return key if isinstance(key, str) else None
+
+
+class Board:
+    """Every queue's latest figures; `snapshot()` is what the page and /wallboard/data show."""
+
+    def __init__(self, levels: Levels | None = None) -> None:
+        self.levels = levels or Levels()
+        self.rolling: dict[tuple[str, str], dict[str, Any]] = {}  # (queue, channel) -> newest record
+        self.day: dict[tuple[str, str], dict[str, Any]] = {}
+        self.minutes: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+        self.live: dict[str, dict[str, Any]] = {}  # queue -> its entry (agents)
+        self.waiting: dict[str, dict[int, dict[str, int]]] = {}  # queue -> bucket -> contact -> since
+        self.newest_event = 0  # newest event time seen: "now" for the oldest wait, as /queues/ does
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self.version = 0  # changes with every fold: the page is pushed only when it moved
+
+    # -- folds -------------------------------------------------------------------------------
+
+    def on_statistic(self, record: dict[str, Any]) -> None:
+        if record.get("region") != "*":
+            return
+        key = (record["queue"], record["channel"])
+        window = record["window"]
+        if window == "MINUTE":
+            minutes = self.minutes.setdefault(key, {})
+            old = minutes.get(record["window_start"])
+            if old is None or old["version"] <= record["version"]:
+                minutes[record["window_start"]] = record
+            if len(minutes) > CHART_MINUTES:
+                for start in sorted(minutes)[:-CHART_MINUTES]:
+                    del minutes[start]
+        elif window in ("ROLLING_15_MIN", "DAY"):
+            held = self.rolling if window == "ROLLING_15_MIN" else self.day
+            old = held.get(key)
+            if old is None or (old["window_start"], old["version"]) <= (record["window_start"], record["version"]):
+                held[key] = record
+        else:
+            return
+        self.version += 1
+
+    def on_live(self, key: str | None, value: dict[str, Any] | None) -> None:
+        """A record of the live-queue table's changelog (json key and value; None: deleted)."""
+        key = _key_text(key)
+        if key is None:
+            return
+        if live_queues.is_queue_key(key):
+            queue = unescape(key)
+            if value is None:
+                self.live.pop(queue, None)
+            else:
+                self.live[queue] = value
+                for since in (value.get("waiting") or {}).values():  # an older worker's entry
+                    self.newest_event = max(self.newest_event, int(since))
+        else:
+            queue, _, bucket = key.rpartition("|waiting|")
+            queue = unescape(queue)
+            buckets = self.waiting.setdefault(queue, {})
+            if value is None or not value.get("waiting"):
+                buckets.pop(int(bucket) if bucket.isdigit() else -1, None)
+            else:
+                buckets[int(bucket) if bucket.isdigit() else -1] = value["waiting"]
+                self.newest_event = max(self.newest_event, max(value["waiting"].values()))
+        self.version += 1
+
+    def on_watermark(self, value: dict[str, Any] | None) -> None:
+        """A record of the queue-watermarks table's changelog: the newest event time per source."""
+        for held in ((value or {}).get("sources") or {}).values():
+            if held:
+                self.newest_event = max(self.newest_event, int(held[0]))
+
+    def on_alert(self, record: dict[str, Any]) -> None:
+        if any(a["alert_id"] == record["alert_id"] for a in self.alerts):
+            return
+        self.alerts.appendleft(record)
+        self.version += 1
+
+    # -- the page's data ---------------------------------------------------------------------
+
+    def queue_live(self, queue: str) -> dict[str, Any] | None:
+        entry = self.live.get(queue)
+        buckets = list(self.waiting.get(queue, {}).values())
+        if entry is None and not buckets:
+            return None
+        buckets.append(entry.get("waiting", {}) if entry else {})
+        return live_queues.view(queue, entry or {"agents": {}}, buckets, self.newest_event, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        tiles = []
+        queues = {q for q, _ in self.rolling} | {q for q, _ in self.day} | set(self.live) | set(self.waiting)
+        channels_of: dict[str, list[str]] = {}
+        for q, c in list(self.rolling) + list(self.day):
+            if c not in channels_of.setdefault(q, []):
+                channels_of[q].append(c)
+        for queue in sorted(queues):
+            live = self.queue_live(queue) or {}
+            for channel in sorted(channels_of.get(queue) or ["UNKNOWN"]):
+                rolling = self.rolling.get((queue, channel)) or {}
+                day = self.day.get((queue, channel)) or {}
+                threshold = int(rolling.get("sl_threshold_ms") or day.get("sl_threshold_ms") or 0)
+                oldest = int(live.get("oldest_wait_ms") or 0)
+                level, why = self.levels.grade(rolling.get("service_level"), oldest, threshold,
+                                               rolling.get("abandonment_rate"))
+                tiles.append({
+                    "queue": queue, "channel": channel, "level": level, "why": why,
+                    "waiting": live.get("waiting", 0), "oldest_wait_ms": oldest,
+                    "agents_available": live.get("agents_available", 0), "agents_busy": live.get("agents_busy", 0),
+                    "agents_wrap_up": live.get("agents_wrap_up", 0),
+                    "sl_threshold_ms": threshold,
+                    "service_level": rolling.get("service_level"), "asa_ms": rolling.get("asa_ms"),
+                    "abandonment_rate": rolling.get("abandonment_rate"), "offered": rolling.get("offered", 0),
+                    "day": {k: day.get(k) for k in ("offered", "answered", "abandoned", "service_level",
+                                                    "asa_ms", "abandonment_rate", "aht_ms")},
+                })
+        mix: dict[str, int] = {}
+        for (_, channel), record in self.day.items():
+            mix[channel] = mix.get(channel, 0) + int(record.get("offered") or 0)
+        charts: dict[str, dict[str, list[Any]]] = {}
+        for (queue, channel), minutes in self.minutes.items():
+            series = charts.setdefault(f"{queue} · {channel}", {"t": [], "offered": [], "asa_s": []})
+            for start in sorted(minutes):
+                record = minutes[start]
+                series["t"].append(start)
+                series["offered"].append(record["offered"])
+                asa = record.get("asa_ms")
+                series["asa_s"].append(None if asa is None else round(asa / 1000, 1))
+        return {"version": self.version, "as_of": self.newest_event, "tiles": tiles, "mix": mix,
+                "charts": charts, "alerts": list(self.alerts)}

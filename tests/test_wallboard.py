@@ -1,0 +1,182 @@
+"""The wallboard: its pure fold and tile levels by hand, then the page in a real headless Chromium
+(Debian's) against a real worker on the real broker: the figures the JSON gives, a tile that turns
+red when its queue breaches, updates pushed without a reload. Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.admin.topics import create_topics
+from streams.producers import ChannelProducer
+from streams.settings import REPO_ROOT
+from streams.web.board import Board, Levels
+from tests.scenarios import T0, ev
+from tests.support import Worker, free_port, isolated_settings, wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("FIRSTLINE_ARTIFACTS_DIR", REPO_ROOT / "artifacts"))
+
+
+# -- levels and the fold, by hand --------------------------------------------------------------
+
+def test_levels_grade_the_worst_figure() -> None:
+    levels = Levels()  # sl 0.8/0.7, oldest wait 1/3 x T, abandonment 0.05/0.1
+    assert levels.grade(0.85, 10_000, 20_000, 0.01) == ("green", [])
+    assert levels.grade(0.80, 20_000, 20_000, 0.05)[0] == "green"  # the levels themselves are not beyond
+    assert levels.grade(0.79, 0, 20_000, None)[0] == "amber"
+    assert levels.grade(0.69, 0, 20_000, None)[0] == "red"
+    assert levels.grade(None, 20_001, 20_000, None)[0] == "amber"
+    assert levels.grade(None, 60_001, 20_000, None)[0] == "red"
+    assert levels.grade(0.9, 0, 20_000, 0.11)[0] == "red"
+    level, why = levels.grade(0.75, 70_000, 20_000, 0.06)
+    assert level == "red" and len(why) == 3 and "oldest wait 70 s beyond 3×T" in why[1]
+
+
+def test_levels_from_settings() -> None:
+    levels = Levels.parse("sl=0.9:0.5, abandonment=0.02:0.2")
+    assert (levels.sl_warn, levels.sl_alert, levels.abandon_warn, levels.abandon_alert) == (0.9, 0.5, 0.02, 0.2)
+    assert (levels.wait_warn, levels.wait_alert) == (1.0, 3.0)  # left out: the defaults
+    for bad in ("sl=0.7:0.8", "oldest_wait=3:1", "speed=1:2", "sl=high:low"):
+        with pytest.raises(ValueError, match="FIRSTLINE_WALLBOARD_LEVELS"):
+            Levels.parse(bad)
+
+
+def stat_record(queue: str, channel: str, window: str, start: int, **figures: Any) -> dict[str, Any]:
+    return {"queue": queue, "channel": channel, "region": "*", "window": window, "window_start": start,
+            "window_end": start + 60_000, "version": figures.pop("version", 1), "offered": 0,
+            "sl_threshold_ms": 20_000, "service_level": None, "asa_ms": None, "abandonment_rate": None, **figures}
+
+
+def test_board_folds_every_source() -> None:
+    board = Board()
+    board.on_statistic(stat_record("qa", "VOICE", "ROLLING_15_MIN", T0, offered=10, service_level=0.9,
+                                   asa_ms=4000.0, abandonment_rate=0.0))
+    board.on_statistic(stat_record("qa", "VOICE", "ROLLING_15_MIN", T0 - 60_000, offered=99, service_level=0.1))
+    board.on_statistic(stat_record("qa", "VOICE", "DAY", T0 - 3_600_000, offered=40, service_level=0.95))
+    board.on_statistic(stat_record("qa", "VOICE", "MINUTE", T0, offered=3, asa_ms=2500.0))
+    board.on_statistic({**stat_record("qa", "VOICE", "MINUTE", T0, offered=1), "region": "north"})  # a region: not shown
+    board.on_live('qa', {"agents": {"a1": "AVAILABLE", "a2": "BUSY", "a3": "WRAP_UP"}, "p": 0})
+    board.on_live("qa|waiting|7", {"waiting": {"c1": T0 - 30_000, "c2": T0 - 10_000}, "p": 0})
+    board.on_watermark({"sources": {"0": [T0 + 50_000, 0]}})
+    board.on_alert({"alert_id": "x", "occurred_at": T0, "kind": "SPAM_CAMPAIGN", "severity": "CRITICAL",
+                    "subject": "s", "summary": "a campaign", "details": {}})
+    board.on_alert({"alert_id": "x", "occurred_at": T0, "kind": "SPAM_CAMPAIGN", "severity": "CRITICAL",
+                    "subject": "s", "summary": "the same again", "details": {}})
+    snap = board.snapshot()
+    (tile,) = snap["tiles"]
+    assert (tile["queue"], tile["channel"], tile["offered"], tile["service_level"]) == ("qa", "VOICE", 10, 0.9)
+    assert (tile["waiting"], tile["oldest_wait_ms"]) == (2, 80_000)  # T0+50 s less T0-30 s
+    assert (tile["agents_available"], tile["agents_busy"], tile["agents_wrap_up"]) == (1, 1, 1)
+    assert tile["day"]["offered"] == 40 and snap["mix"] == {"VOICE": 40}
+    assert tile["level"] == "red"  # 80 s waiting is beyond 3 x 20 s
+    assert snap["charts"]["qa · VOICE"] == {"t": [T0], "offered": [3], "asa_s": [2.5]}
+    assert [a["summary"] for a in snap["alerts"]] == ["a campaign"]
+    board.on_live("qa|waiting|7", None)  # the bucket emptied: nobody waits, the tile is green again
+    assert board.snapshot()["tiles"][0]["level"] == "green"
+
+
+# -- the page in a real browser against a real worker ------------------------------------------
+
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def answered(contact: str, queue: str, at_s: float, wait_s: float, channel: str = "VOICE") -> list[dict[str, Any]]:
+    return [ev(contact, "CREATED", at_s, channel), ev(contact, "QUEUED", at_s, channel, queue=queue),
+            ev(contact, "ANSWERED", at_s + wait_s, channel, queue=queue, agent_id="agent-1"),
+            ev(contact, "ENDED", at_s + wait_s + 60, channel, queue=queue, agent_id="agent-1", disposition="RESOLVED")]
+
+
+def abandoned(contact: str, queue: str, at_s: float, wait_s: float, channel: str = "CHAT") -> list[dict[str, Any]]:
+    return [ev(contact, "CREATED", at_s, channel), ev(contact, "QUEUED", at_s, channel, queue=queue),
+            ev(contact, "ABANDONED", at_s + wait_s, channel, queue=queue)]
+
+
+@pytest.mark.kafka
+def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    settings = isolated_settings(tmp_path, web_port=port, partitions=1, allowed_lateness_s=1.0)
+    create_topics(settings)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with Worker(settings) as worker, ChannelProducer(settings) as producer:
+        # qa-voice: ten calls answered within 5 s (SL 100 %); qb-chat: four chats abandoned after
+        # two minutes and one answered after three (SL 0 %, abandonment 80 %).
+        for n in range(10):
+            for e in answered(f"qa{n}", "qa-voice", n * 10, 5):
+                producer.send("contact-events", e)
+        for n in range(4):
+            for e in abandoned(f"qb{n}", "qb-chat", n * 10, 120):
+                producer.send("contact-events", e)
+        for e in answered("qb9", "qb-chat", 50, 180, "CHAT"):
+            producer.send("contact-events", e)
+        producer.send("contact-events", ev("tick", "CREATED", 400))  # moves the minutes past their end
+        producer.flush()
+
+        def both_tiles() -> dict[str, Any] | None:
+            board = get_json(port, "/wallboard/data")
+            tiles = {t["queue"]: t for t in board["tiles"]}
+            ok = ("qa-voice" in tiles and "qb-chat" in tiles and tiles["qa-voice"]["service_level"] is not None
+                  and tiles["qb-chat"]["service_level"] is not None and tiles["qb-chat"]["offered"] == 5)
+            return tiles if ok else None
+
+        tiles = wait_until(both_tiles, timeout=90, what="both queues on the board", worker=worker)
+        assert tiles["qa-voice"]["service_level"] == 1.0 and tiles["qa-voice"]["level"] == "green"
+        assert tiles["qb-chat"]["service_level"] == 0.0 and tiles["qb-chat"]["abandonment_rate"] == 0.8
+        assert tiles["qb-chat"]["level"] == "red"
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(f"http://127.0.0.1:{port}/")  # redirects to the wallboard
+                assert page.url.endswith("/wallboard/")
+                page.wait_for_selector('.tile[data-queue="qb-chat"]', timeout=20_000)
+                qa = page.locator('.tile[data-queue="qa-voice"]')
+                qb = page.locator('.tile[data-queue="qb-chat"]')
+                assert qb.get_attribute("data-level") == "red" and "level-red" in (qb.get_attribute("class") or "")
+                assert qa.get_attribute("data-level") == "green"
+                # The page shows the figures of the JSON it is pushed.
+                board = get_json(port, "/wallboard/data")
+                shown = {t["queue"]: t for t in board["tiles"]}
+                assert qa.locator('[data-field="service_level"]').inner_text() == "100.0%"
+                assert qb.locator('[data-field="service_level"]').inner_text() == "0.0%"
+                assert qb.locator('[data-field="abandonment"]').inner_text() == "80.0%"
+                assert qa.locator('[data-field="waiting"]').inner_text() == str(shown["qa-voice"]["waiting"])
+                asa = shown["qa-voice"]["asa_ms"] / 1000
+                assert qa.locator('[data-field="asa"]').inner_text() == f"{asa:.1f} s"
+                assert page.locator('#mix .mixrow[data-channel="VOICE"]').count() == 1
+                page.screenshot(path=str(ARTIFACTS / "wallboard-before.png"), full_page=True)
+
+                # A call waits in qa-voice while time moves on 100 s (5 x T): the tile turns red,
+                # pushed to the open page: no reload (the marker set on this page survives).
+                page.evaluate("window.__same_page = true")
+                version = int(page.evaluate("document.body.dataset.version"))
+                producer.send("contact-events", ev("qa-late", "CREATED", 1000))
+                producer.send("contact-events", ev("qa-late", "QUEUED", 1000, queue="qa-voice"))
+                producer.send("contact-events", ev("tick2", "CREATED", 1100))
+                producer.flush()
+                page.wait_for_selector('.tile[data-queue="qa-voice"][data-level="red"]', timeout=60_000)
+                assert page.evaluate("window.__same_page") is True
+                assert int(page.evaluate("document.body.dataset.version")) > version
+                assert qa.locator('[data-field="waiting"]').inner_text() == "1"
+                assert "oldest wait" in qa.locator(".why").inner_text()
+                page.screenshot(path=str(ARTIFACTS / "wallboard-breach.png"), full_page=True)
+                assert get_json(port, "/queues/qa-voice/")["waiting"] == 1  # the worker's own view agrees
+            finally:
+                browser.close()
