@@ -26,6 +26,7 @@ from streams.processors.subscriptions import Subscriptions
 from streams.processors.sms_verdicts import SmsVerdicts
 from streams.settings import Settings
 from streams.sinks.storage_sink import SINKS, stores_for
+from streams.sinks.webhook_sink import WebhookSink
 from streams.web import metrics, views, wallboard
 from streams.web.board import Board
 
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     if settings.role in ("all", "sinks"):
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)
+        if settings.webhooks:
+            engine.add(WebhookSink)
     views.register(app, settings, engine, live)
     board = None
     if settings.web_port > 0:

@@ -183,6 +183,22 @@ class Settings:
     # level of the last 15 minutes, the oldest wait in multiples of the queue's threshold T, the
     # abandonment rate of the last 15 minutes.
     wallboard_levels: str = "sl=0.8:0.7,oldest_wait=1:3,abandonment=0.05:0.1"
+    # The service-level alerts (streams/alerting/service_rules.py) use the wallboard's levels (SL
+    # below warn, oldest wait and abandonment beyond alert) and these: closed minutes in a row,
+    # the fewest contacts a window needs to count, and the volume rule's spread and weeks.
+    alert_rules: str = "sl_windows=3,min_offered=5,volume_factor=3,volume_weeks=2"
+    # Alert delivery (streams/sinks/webhook_sink.py): "name=url,..." and the signing secrets
+    # ("whsec_..." separated by spaces, the current first; from FIRSTLINE_WEBHOOK_SECRETS or the file
+    # FIRSTLINE_WEBHOOK_SECRETS_FILE names); per try a timeout, then a backoff from backoff_s
+    # doubling up to backoff_max_s with full jitter, max_tries in all; an endpoint is disabled
+    # after disable_after alerts in a row failed.
+    webhooks: str = ""
+    webhook_secrets: bytes = field(default=b"", repr=False)
+    webhook_timeout_s: float = 5.0
+    webhook_max_tries: int = 5
+    webhook_backoff_s: float = 0.5
+    webhook_backoff_max_s: float = 30.0
+    webhook_disable_after: int = 3
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -245,6 +261,14 @@ class Settings:
             routing_config=Path(_env("FIRSTLINE_ROUTING_CONFIG", str(cls.routing_config))),
             routing_tick_s=_env_float("FIRSTLINE_ROUTING_TICK_S", cls.routing_tick_s),
             wallboard_levels=_env("FIRSTLINE_WALLBOARD_LEVELS", cls.wallboard_levels),
+            alert_rules=_env("FIRSTLINE_ALERT_RULES", cls.alert_rules),
+            webhooks=_env("FIRSTLINE_WEBHOOKS", cls.webhooks),
+            webhook_secrets=_secret("FIRSTLINE_WEBHOOK_SECRETS", b""),
+            webhook_timeout_s=_env_float("FIRSTLINE_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s),
+            webhook_max_tries=_env_int("FIRSTLINE_WEBHOOK_MAX_TRIES", cls.webhook_max_tries),
+            webhook_backoff_s=_env_float("FIRSTLINE_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s),
+            webhook_backoff_max_s=_env_float("FIRSTLINE_WEBHOOK_BACKOFF_MAX_S", cls.webhook_backoff_max_s),
+            webhook_disable_after=_env_int("FIRSTLINE_WEBHOOK_DISABLE_AFTER", cls.webhook_disable_after),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

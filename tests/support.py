@@ -126,6 +126,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_ROUTING_CONFIG": str(settings.routing_config),
         "FIRSTLINE_ROUTING_TICK_S": str(settings.routing_tick_s),
         "FIRSTLINE_WALLBOARD_LEVELS": settings.wallboard_levels,
+        "FIRSTLINE_ALERT_RULES": settings.alert_rules,
+        "FIRSTLINE_WEBHOOKS": settings.webhooks,
+        "FIRSTLINE_WEBHOOK_SECRETS": settings.webhook_secrets.decode(),
+        "FIRSTLINE_WEBHOOK_TIMEOUT_S": str(settings.webhook_timeout_s),
+        "FIRSTLINE_WEBHOOK_MAX_TRIES": str(settings.webhook_max_tries),
+        "FIRSTLINE_WEBHOOK_BACKOFF_S": str(settings.webhook_backoff_s),
+        "FIRSTLINE_WEBHOOK_BACKOFF_MAX_S": str(settings.webhook_backoff_max_s),
+        "FIRSTLINE_WEBHOOK_DISABLE_AFTER": str(settings.webhook_disable_after),
     }
 
 

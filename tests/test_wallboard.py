@@ -16,7 +16,8 @@ import pytest
 from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
 from streams.settings import REPO_ROOT
-from streams.web.board import Board, Levels
+from streams.alerting.levels import Levels
+from streams.web.board import Board
 from tests.scenarios import T0, ev
 from tests.support import Worker, free_port, isolated_settings, wait_until
 

@@ -27,3 +27,10 @@ class Refused(InvalidRecord):
 class Abandoned(Exception):
     """A batch given up unacknowledged (a sink's storage is down while the worker stops or
     rebalances): its records are read again, by this worker or the next owner."""
+
+
+class Undelivered(InvalidRecord):
+    """An alert a webhook endpoint did not accept after the configured tries, or one for an
+    endpoint disabled after persistent failures (REFUSED, as a row the storage refused)."""
+
+    kind = "REFUSED"

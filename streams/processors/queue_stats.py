@@ -6,6 +6,10 @@ watermark, all in changelog-backed tables. Final records are sent when the water
 window; open windows are re-sent at most every FIRSTLINE_STATS_UPDATE_INTERVAL_S while they
 change. Every statistics record goes out before the state that says it was sent (the engine's
 checkpoint order), so a crash in between sends it again, never loses it.
+
+The service-level alerts (streams/alerting/service_rules.py) are judged here too, where each
+queue's closed windows and live state are: on each final 15-minute and minute record of all
+regions, and on the timer for the oldest waiting contact. Their state is the `queue-alerts` table.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from streams.alerting import service_rules
+from streams.alerting.levels import Levels
 from streams.codec.errors import DecodeError
 from streams.engine.processor import Context, Processor, Timer
-from streams.identifiers import unescape
+from streams.identifiers import join_id, unescape
 from streams.processors import live_queues
 from streams.processors import watermarks as watermark_logic
 from streams.processors.contact_lifecycle import InvalidEvent, check_time
@@ -99,6 +105,11 @@ class QueueStatistics(Processor):
         self.sources = spec("contact-events").partition_count(settings)
         self.silent_s = watermark_logic.silent_after(settings.watermark_idle_s)
         self.view = LiveQueues(self.live, self.watermarks, self.windows)
+        self.alert_state = ctx.table("queue-alerts", partitions=partitions)
+        levels = Levels.parse(settings.wallboard_levels)
+        self.rules = service_rules.RuleSettings.parse(settings.alert_rules, levels.sl_warn, levels.wait_alert,
+                                                      levels.abandon_alert)
+        self.channel_of: dict[str, str] = {}  # queue -> channel of its latest waiting contact (for its T)
 
     def watermark_state(self, p: int) -> dict[str, Any]:
         # The stored dict itself: changed in place per fact, written to the changelog per batch.
@@ -120,10 +131,45 @@ class QueueStatistics(Processor):
             # an update with its last facts.
             for record in self.windows.close(p, self.closing_watermark(p)):
                 out.emit("queue-statistics", record["stat_id"], record)
+                if record["region"] == ALL_REGIONS and record["window"] != "DAY":
+                    self.judge_window(record, p)
                 if record["window"] == "MINUTE":
                     self.sent_final.add(minute_key(record["queue"], record["channel"], record["region"],
                                                    record["window_start"]))
         self.dirty.update(self.windows.take_recovered())
+
+    def judge_window(self, record: dict[str, Any], p: int) -> None:
+        key = join_id(record["queue"], record["channel"])
+        state = self.alert_state.get(key) or service_rules.empty()
+        if record["window"] == "ROLLING_15_MIN":
+            raised = service_rules.on_rolling(self.rules, state, record)
+        else:
+            raised = service_rules.on_minute(self.rules, state, record)
+        self.alert_state.put(key, state, p)
+        for alert in raised:
+            self.ctx.out.emit("alerts", alert["alert_id"], alert)
+
+    def judge_live(self) -> None:
+        """The oldest-wait rule over the queues this worker holds."""
+        for key, entry in list(self.live.items()):
+            if not live_queues.is_queue_key(key) or not isinstance(entry, dict):
+                continue
+            queue = unescape(key)
+            view = self.view.view(queue)
+            if view is None:
+                continue
+            state_key = join_id(queue, "*")
+            stored = self.alert_state.get(state_key)
+            if stored is None and not view["waiting"]:
+                continue
+            state = stored or service_rules.empty()
+            since = view["as_of"] - view["oldest_wait_ms"] if view["waiting"] else None
+            threshold = self.ctx.settings.sl_threshold_ms(queue, self.channel_of.get(queue, "VOICE"))
+            raised = service_rules.on_live(self.rules, state, queue, threshold, view["waiting"], since, view["as_of"])
+            if raised or stored is None:
+                self.alert_state.put(state_key, state, entry["p"])
+            for alert in raised:
+                self.ctx.out.emit("alerts", alert["alert_id"], alert)
 
     def on_rebalanced(self) -> None:
         self.windows.forget_cache()  # another worker may have changed partitions this one gets back
@@ -175,6 +221,7 @@ class QueueStatistics(Processor):
                 if live_queues.apply_agent(entry, fact):
                     live.put(key, entry, p)
             else:
+                self.channel_of[queue] = fact["channel"]
                 bucket_key = live_queues.waiting_key(queue, fact["contact_id"])
                 bucket = live.get(bucket_key) or live_queues.empty_bucket(p)
                 if live_queues.apply_waiting(bucket, fact):
@@ -264,6 +311,7 @@ class QueueStatistics(Processor):
         change is not held back."""
         partitions = [int(p) for p, _ in list(self.watermarks.items())]
         self.close_windows(partitions)
+        self.judge_live()
         for p in partitions:  # idle sources may have moved the closing watermark
             self.watermarks.put(str(p), self.watermark_state(p), p)
         if time.monotonic() - self.last_update >= self.ctx.settings.stats_update_interval_s:

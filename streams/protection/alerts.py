@@ -8,9 +8,10 @@ from typing import Any
 
 
 def alert(alert_id: str, at: int, kind: str, severity: str, subject: str, summary: str,
-          details: dict[str, Any]) -> dict[str, Any]:
+          details: dict[str, Any], state: str = "RAISED") -> dict[str, Any]:
     return {"alert_id": alert_id, "occurred_at": at, "kind": kind, "severity": severity,
-            "subject": subject, "summary": summary[:500], "details": {k: str(v)[:200] for k, v in details.items()}}
+            "subject": subject, "summary": summary[:500], "details": {k: str(v)[:200] for k, v in details.items()},
+            "state": state}
 
 
 def cooled(last_at: int | None, at: int, cooldown_ms: int) -> bool:

@@ -114,6 +114,20 @@ class Collector:
                 blocked.add_metric([reason], n)
         yield judged
         yield blocked
+        hooks = engine.processors.get("webhooks")
+        deliveries = CounterMetricFamily("firstline_webhook_deliveries",
+                                         "Alert deliveries to webhook endpoints, by outcome (delivered, retried: "
+                                         "a try failed and another follows, failed: dead-lettered after the "
+                                         "last try, skipped: the endpoint is disabled).", labels=["endpoint", "outcome"])
+        enabled = GaugeMetricFamily("firstline_webhook_endpoint_enabled",
+                                    "1 while the endpoint is sent alerts, 0 once disabled.", labels=["endpoint"])
+        if hooks is not None:
+            for (endpoint, outcome), n in sorted(getattr(hooks, "deliveries", {}).items()):
+                deliveries.add_metric([endpoint, outcome], n)
+            for endpoint in getattr(hooks, "endpoints", []):
+                enabled.add_metric([endpoint.name], 0 if endpoint.name in hooks.disabled else 1)
+        yield deliveries
+        yield enabled
         yield from self._queues()
 
     def _queues(self) -> Iterator[Metric]:

@@ -27,7 +27,8 @@ from streams.engine.consumer import App
 from streams.engine.replicas import ReplicaReader
 from streams.settings import Settings
 from streams.topics import spec
-from streams.web.board import Board, Levels
+from streams.alerting.levels import Levels
+from streams.web.board import Board
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "static" / "wallboard.html"

@@ -1,0 +1,1 @@
+"""Alerts for operators: service-level rules and their delivery to webhooks."""

@@ -1,0 +1,120 @@
+"""The service-level alert rules, by hand (streams/alerting/service_rules.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams.alerting import service_rules as sr
+
+RULES = sr.RuleSettings(sl_level=0.8, sl_windows=3, wait_factor=3.0, abandon_level=0.1, min_offered=5,
+                        volume_factor=3.0, volume_weeks=2)
+M = 60_000
+H = sr.HOUR_MS
+WEEK = 168 * H
+
+
+def rolling(end: int, offered: int, sl: float | None, rate: float | None = 0.0) -> dict[str, Any]:
+    return {"queue": "q", "channel": "VOICE", "window_end": end, "offered": offered, "service_level": sl,
+            "abandonment_rate": rate}
+
+
+def minute(start: int, offered: int) -> dict[str, Any]:
+    return {"queue": "q", "channel": "VOICE", "window_start": start, "offered": offered}
+
+
+def kinds(alerts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(a["kind"], a["state"]) for a in alerts]
+
+
+def test_service_level_below_target_for_three_minutes_then_back() -> None:
+    state = sr.empty()
+    assert sr.on_rolling(RULES, state, rolling(1 * M, 10, 0.70)) == []
+    assert sr.on_rolling(RULES, state, rolling(2 * M, 10, 0.79)) == []
+    assert sr.on_rolling(RULES, state, rolling(3 * M, 4, 0.10)) == []  # 4 offered: says nothing
+    raised = sr.on_rolling(RULES, state, rolling(4 * M, 10, 0.5))
+    assert kinds(raised) == [("SERVICE_LEVEL", "RAISED")]
+    assert raised[0]["alert_id"] == "SERVICE_LEVEL|q|VOICE|240000" and raised[0]["occurred_at"] == 4 * M
+    assert raised[0]["details"]["service_level"] == "0.5"
+    assert sr.on_rolling(RULES, state, rolling(4 * M, 10, 0.5)) == []  # the same window again (a replay)
+    assert sr.on_rolling(RULES, state, rolling(5 * M, 10, 0.4)) == []  # raised once
+    assert sr.on_rolling(RULES, state, rolling(6 * M, 10, 0.80)) == []  # at the target: 1 of 3
+    assert sr.on_rolling(RULES, state, rolling(7 * M, 10, 0.9)) == []
+    resolved = sr.on_rolling(RULES, state, rolling(8 * M, 10, 1.0))
+    assert kinds(resolved) == [("SERVICE_LEVEL", "RESOLVED")]
+    assert resolved[0]["alert_id"] == raised[0]["alert_id"] and resolved[0]["occurred_at"] == 8 * M
+
+
+def test_a_dip_shorter_than_three_minutes_raises_nothing() -> None:
+    state = sr.empty()
+    for end, sl in ((1, 0.5), (2, 0.5), (3, 0.9), (4, 0.5), (5, 0.5), (6, 0.95)):
+        assert sr.on_rolling(RULES, state, rolling(end * M, 10, sl)) == []
+
+
+def test_abandonment_spike_raised_and_resolved() -> None:
+    state = sr.empty()
+    assert sr.on_rolling(RULES, state, rolling(1 * M, 10, 0.9, rate=0.10)) == []  # at the level: not above
+    assert kinds(sr.on_rolling(RULES, state, rolling(2 * M, 10, 0.9, rate=0.3))) == [("ABANDONMENT", "RAISED")]
+    assert sr.on_rolling(RULES, state, rolling(3 * M, 10, 0.9, rate=0.5)) == []
+    assert kinds(sr.on_rolling(RULES, state, rolling(4 * M, 10, 0.9, rate=0.05))) == [("ABANDONMENT", "RESOLVED")]
+    assert sr.on_rolling(RULES, state, rolling(5 * M, 3, 0.9, rate=1.0)) == []  # 3 offered: too few
+
+
+def test_oldest_wait_beyond_three_thresholds() -> None:
+    state = sr.empty()
+    t = 20_000
+    assert sr.on_live(RULES, state, "q", t, 2, 1000, 1000 + 60_000) == []  # exactly 3 x T: not beyond
+    raised = sr.on_live(RULES, state, "q", t, 2, 1000, 1000 + 60_001)
+    assert kinds(raised) == [("OLDEST_WAIT", "RAISED")] and raised[0]["alert_id"] == "OLDEST_WAIT|q|1000"
+    assert raised[0]["severity"] == "CRITICAL" and raised[0]["details"]["oldest_wait_s"] == "60"
+    assert sr.on_live(RULES, state, "q", t, 3, 1000, 1000 + 90_000) == []
+    resolved = sr.on_live(RULES, state, "q", t, 0, None, 1000 + 95_000)  # answered: nobody waits
+    assert kinds(resolved) == [("OLDEST_WAIT", "RESOLVED")] and resolved[0]["alert_id"] == "OLDEST_WAIT|q|1000"
+    assert sr.on_live(RULES, state, "q", t, 0, None, 1000 + 99_000) == []
+
+
+def test_volume_far_from_the_usual_hour_of_the_week() -> None:
+    state = sr.empty()
+    base = 10 * WEEK  # an hour that starts a week-hour slot
+
+    def hour(week: int, offered: int, next_minute: int = 0) -> list[dict[str, Any]]:
+        """`offered` contacts in the hour of week `week`, then the first minute of the next hour closes."""
+        start = base + week * WEEK
+        out = sr.on_minute(RULES, state, minute(start, offered))
+        return out + sr.on_minute(RULES, state, minute(start + H, next_minute))
+
+    assert hour(0, 100) == []  # no usual yet
+    assert hour(1, 110) == []  # one week seen: not enough (volume_weeks = 2)
+    # usual = (100 + 110) / 2 = 105 after two weeks; 150 is 45 away: beyond 3 x sqrt(105) = 30.7, not beyond 52.5 (half)
+    assert hour(2, 150) == []
+    # usual now 105 + (150 - 105) / 3 = 120; 30 is 90 away: beyond 3 x sqrt(120) = 32.9 and beyond 60
+    raised = hour(3, 30)
+    assert kinds(raised) == [("VOLUME", "RAISED")] and raised[0]["details"]["usual"] == "120.0"
+    assert "below" in raised[0]["summary"] and raised[0]["occurred_at"] == base + 3 * WEEK + H
+    # usual 120 + (30 - 120) / 4 = 97.5; 100 is within: resolved
+    assert kinds(hour(4, 100)) == [("VOLUME", "RESOLVED")]
+    # from the fifth week on a quarter per week: 97.5 + (100 - 97.5) / 4
+    assert state["usual"][str(sr.hour_of_week(base))] == [pytest.approx(98.125), 5]
+
+
+def test_hours_without_a_contact_count_as_zero() -> None:
+    state = sr.empty()
+    start = 5 * WEEK
+    assert sr.on_minute(RULES, state, minute(start, 7)) == []
+    sr.on_minute(RULES, state, minute(start + 3 * H + 5 * M, 1))  # closes the hour and two empty ones
+    assert state["usual"][str(sr.hour_of_week(start))] == [7.0, 1]
+    assert state["usual"][str(sr.hour_of_week(start + H))] == [0.0, 1]
+    assert state["usual"][str(sr.hour_of_week(start + 2 * H))] == [0.0, 1]
+    assert state["hour"] == [start + 3 * H, 1]
+    assert sr.on_minute(RULES, state, minute(start + 3 * H + 5 * M, 1)) == []  # a replay adds nothing
+    assert state["hour"] == [start + 3 * H, 1]
+
+
+def test_rule_settings_from_text() -> None:
+    rules = sr.RuleSettings.parse("sl_windows=5, volume_factor=2.5", 0.9, 2.0, 0.2)
+    assert (rules.sl_windows, rules.volume_factor, rules.sl_level, rules.wait_factor, rules.abandon_level) == \
+        (5, 2.5, 0.9, 2.0, 0.2)
+    for bad in ("sl_windows=0", "windows=3", "min_offered=x"):
+        with pytest.raises(ValueError, match="FIRSTLINE_ALERT_RULES"):
+            sr.RuleSettings.parse(bad, 0.8, 3, 0.1)

@@ -1,0 +1,166 @@
+"""Alert delivery: the Standard Webhooks signature by hand, then a real worker delivering to a
+real local HTTP server that verifies every signature, fails on purpose and never answers in
+time; and a service-level alert raised and resolved by the rules on the way."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import random
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.admin.topics import create_topics
+from streams.alerting import webhooks
+from streams.producers import ChannelProducer
+from tests.scenarios import T0, ev
+from tests.support import Worker, decoded, free_port, isolated_settings, wait_until
+
+NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
+OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
+
+
+def test_signature_by_the_scheme() -> None:
+    # v1 = base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>")), worked out here without the module
+    key = b"n" * 32
+    expected = base64.b64encode(hmac.new(key, b"msg_1.1700000000.{\"a\":1}", hashlib.sha256).digest()).decode()
+    head = webhooks.headers([key, b"o" * 32], "msg_1", 1_700_000_000, b'{"a":1}')
+    assert head["webhook-signature"].split(" ")[0] == f"v1,{expected}"
+    assert len(head["webhook-signature"].split(" ")) == 2  # the old secret signs too while it rotates
+    assert webhooks.verify(NEW, head, b'{"a":1}', now=1_700_000_100)
+    assert webhooks.verify(OLD, head, b'{"a":1}', now=1_700_000_100)
+    assert not webhooks.verify(NEW, head, b'{"a":2}', now=1_700_000_100)  # a changed body
+    assert not webhooks.verify(NEW, head, b'{"a":1}', now=1_700_001_000)  # too old: a replay
+    assert not webhooks.verify("whsec_" + base64.b64encode(b"x" * 32).decode(), head, b'{"a":1}', 1_700_000_000)
+    assert webhooks.parse_secrets(f"{NEW} {OLD}".encode()) == [b"n" * 32, b"o" * 32]
+    with pytest.raises(ValueError, match="whsec_"):
+        webhooks.parse_secrets(b"plain-secret")
+
+
+def test_message_ids_bodies_and_backoff() -> None:
+    raised = {"alert_id": "a|1", "occurred_at": T0, "state": "RAISED", "kind": "SERVICE_LEVEL"}
+    resolved = {**raised, "state": "RESOLVED"}
+    assert webhooks.message_id(raised) == webhooks.message_id(dict(raised))  # a retry or replay: the same
+    assert webhooks.message_id(raised) != webhooks.message_id(resolved)
+    assert json.loads(webhooks.body(resolved)) == {"type": "alert.resolved", "timestamp": "2025-11-24T16:00:00Z",
+                                                  "data": resolved}
+    rng = random.Random(1)
+    waits = [webhooks.backoff(n, 0.5, 4.0, rng) for n in (1, 2, 3, 4, 5, 6) for _ in range(200)]
+    by_try = [waits[i * 200:(i + 1) * 200] for i in range(6)]
+    for n, bound in enumerate((0.5, 1.0, 2.0, 4.0, 4.0, 4.0)):
+        assert 0 <= min(by_try[n]) and max(by_try[n]) <= bound  # full jitter under the capped exponential
+        assert max(by_try[n]) > 0.8 * bound
+    for bad in ("x=ftp://h/", "=http://h/", "a=http://h/,a=http://g/"):
+        with pytest.raises(ValueError, match="FIRSTLINE_WEBHOOKS"):
+            webhooks.parse_endpoints(bad)
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """Four endpoints: /good and /old verify the signature (with the new and the old secret),
+    /flaky answers 503 twice per message first, /slow answers after the sender gave up."""
+
+    def __init__(self, port: int) -> None:
+        self.got: dict[str, list[dict[str, Any]]] = {"good": [], "old": [], "flaky": [], "slow": []}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                name = self.path.strip("/")
+                payload = self.rfile.read(int(self.headers["content-length"]))
+                head = {k.lower(): v for k, v in self.headers.items()}
+                secret = OLD if name == "old" else NEW
+                valid = webhooks.verify(secret, head, payload, now=int(time.time()))
+                with receiver.lock:
+                    seen = [r for r in receiver.got[name] if r["id"] == head.get("webhook-id")]
+                    receiver.got[name].append({"id": head.get("webhook-id"), "valid": valid,
+                                               "body": json.loads(payload)})
+                if name == "slow":
+                    time.sleep(1.5)
+                status = 401 if not valid else 503 if name == "flaky" and len(seen) < 2 else 204
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender gave up waiting
+
+        super().__init__(("127.0.0.1", port), Handler)
+
+
+@pytest.mark.kafka
+def test_alerts_delivered_signed_retried_dead_lettered_and_disabled(tmp_path: Path) -> None:
+    port, web = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = isolated_settings(
+        tmp_path, web_port=web, partitions=1,
+        webhooks=f"good={base}/good,old={base}/old,flaky={base}/flaky,slow={base}/slow",
+        webhook_secrets=f"{NEW} {OLD}".encode(), webhook_timeout_s=0.5, webhook_max_tries=3,
+        webhook_backoff_s=0.05, webhook_backoff_max_s=0.2, webhook_disable_after=2)
+    create_topics(settings)
+    server = Receiver(port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Worker(settings) as worker, ChannelProducer(settings) as producer:
+            for n in range(3):  # as a detection raises them
+                producer.send("alerts", {"alert_id": f"direct-{n}", "occurred_at": T0 + n, "kind": "SPAM_CAMPAIGN",
+                                         "severity": "CRITICAL", "subject": "sender", "summary": f"campaign {n}",
+                                         "details": {"n": str(n)}})
+            # a call waits 100 s (beyond 3 x T = 60 s): the rules raise OLDEST_WAIT; answered: resolved
+            producer.send("contact-events", ev("w1", "CREATED", 0))
+            producer.send("contact-events", ev("w1", "QUEUED", 0, queue="qw-voice"))
+            producer.send("contact-events", ev("w2", "CREATED", 100))
+            producer.flush()
+            wait_until(lambda: any(r["body"]["data"]["kind"] == "OLDEST_WAIT" for r in server.got["good"]),
+                       timeout=60, what="the oldest-wait alert", worker=worker)
+            producer.send("contact-events", ev("w1", "ANSWERED", 110, queue="qw-voice", agent_id="a1"))
+            producer.flush()
+
+            def all_delivered() -> bool:
+                good = {r["id"] for r in server.got["good"]}
+                flaky_ok = {r["id"] for r in server.got["flaky"]}
+                return len(good) == 5 and len(flaky_ok) == 5 and len(server.got["flaky"]) == 15
+
+            wait_until(all_delivered, timeout=90, what="five alerts at every live endpoint", worker=worker)
+            letters = wait_until(lambda: (d := [x for x in decoded(settings, "dead-letters")
+                                                if "webhook slow" in x["error"]]) and len(d) == 5 and d,
+                                 timeout=60, what="the slow endpoint's dead letters", worker=worker)
+            with urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=10) as r:
+                metrics = r.read().decode()
+    finally:
+        server.shutdown()
+
+    good, old, flaky, slow = (server.got[n] for n in ("good", "old", "flaky", "slow"))
+    assert all(r["valid"] for r in good + old + flaky + slow)  # every request signed by both secrets
+    assert [r["body"]["data"]["alert_id"] for r in good[:3]] == ["direct-0", "direct-1", "direct-2"]  # in order
+    rule = [r["body"] for r in good if r["body"]["data"]["kind"] == "OLDEST_WAIT"]
+    assert [b["type"] for b in rule] == ["alert.raised", "alert.resolved"]
+    assert rule[0]["data"]["alert_id"] == rule[1]["data"]["alert_id"] == f"OLDEST_WAIT|qw-voice|{T0}"
+    assert rule[0]["data"]["subject"] == "qw-voice" and rule[0]["data"]["severity"] == "CRITICAL"
+    assert {r["id"] for r in old} == {r["id"] for r in good} and len(old) == 5
+    # flaky: each message three times under one id (two 503s, then accepted)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for r in flaky:
+        by_id.setdefault(r["id"], []).append(r)
+    assert sorted(len(v) for v in by_id.values()) == [3] * 5
+    assert all(len({json.dumps(x["body"], sort_keys=True) for x in v}) == 1 for v in by_id.values())
+    # slow: two alerts tried three times each, then the endpoint disabled: the rest not tried
+    assert len(slow) == 6 and len({r["id"] for r in slow}) == 2
+    assert all(x["error_kind"] == "REFUSED" and x["processor"] == "webhooks" for x in letters)
+    reasons = sorted(x["error"] for x in letters)
+    assert sum("after 3 tries" in r for r in reasons) == 2 and sum("endpoint disabled" in r for r in reasons) == 3
+    assert 'firstline_webhook_deliveries_total{endpoint="good",outcome="delivered"} 5.0' in metrics
+    assert 'firstline_webhook_deliveries_total{endpoint="flaky",outcome="retried"} 10.0' in metrics
+    assert 'firstline_webhook_deliveries_total{endpoint="slow",outcome="skipped"} 3.0' in metrics
+    assert 'firstline_webhook_endpoint_enabled{endpoint="slow"} 0.0' in metrics
+    assert 'firstline_webhook_endpoint_enabled{endpoint="good"} 1.0' in metrics
