@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -66,10 +70,47 @@ def test_compose_file_is_valid_and_pins_the_local_kafka_version() -> None:
                              capture_output=True, text=True, check=True).stdout.strip()
     assert f"apache/kafka:{version}" in compose
     if shutil.which("docker-compose") is None:
-        pytest.skip("docker-compose is not installed (.ci/run installs it)")
-    result = subprocess.run(["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"],
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not installed (.ci/run installs it)")
+        pytest.skip("docker-compose is not installed")
+    result = subprocess.run(["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    import yaml
+
+    services = yaml.safe_load(result.stdout)["services"]
+    assert set(services) == {"kafka", "postgres", "topics", "worker", "simulator", "prometheus", "grafana"}
+    # Only the wallboard and Grafana are published, and only on the host's loopback.
+    published = {name: svc.get("ports", []) for name, svc in services.items() if svc.get("ports")}
+    assert set(published) == {"worker", "grafana"}
+    for name, ports in published.items():
+        for port in ports:
+            text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port.get('published')}"
+            assert text.startswith("127.0.0.1:"), (name, port)
+    # Every setting given to firstline's containers is one the settings module reads, with a value it takes.
+    known = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", (REPO_ROOT / "streams" / "settings.py").read_text()))
+    for name in ("topics", "worker", "simulator"):
+        env = services[name]["environment"]
+        assert set(env) <= known, (name, set(env) - known)
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        with mock.patch.dict(os.environ, {k: str(v) for k, v in env.items()}):
+            settings = Settings.from_env()
+        assert settings.database_url.startswith("postgresql://") and settings.web_host == "0.0.0.0"
+    web_port = int(services["worker"]["environment"]["FIRSTLINE_WEB_PORT"])
+    assert any(str(p).endswith(f":{web_port}/tcp") or str(p).endswith(f":{web_port}") for p in published["worker"])
+    # Prometheus scrapes every worker at that port; Grafana gets the datasource and the dashboard.
+    scrape = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    sd = scrape["scrape_configs"][0]["dns_sd_configs"][0]
+    assert sd["names"] == ["worker"] and sd["port"] == web_port
+    assert scrape["scrape_configs"][0]["metrics_path"] == "/metrics"
+    mounts = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
+    for path in ("deploy/prometheus/prometheus.yml", "deploy/grafana/provisioning", "deploy/grafana/dashboards"):
+        assert str(REPO_ROOT / path) in mounts, path
+    datasource = yaml.safe_load((REPO_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    dashboard = json.loads((REPO_ROOT / "deploy/grafana/dashboards/firstline.json").read_text())
+    uid = datasource["datasources"][0]["uid"]
+    assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"])
 
 
 def test_spam_commands_write_evaluate_and_train_on_a_labelled_file(tmp_path: Path) -> None:
