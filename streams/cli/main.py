@@ -60,6 +60,14 @@ def _cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
         for path in release(settings.schemas_dir):
             print(f"released {path.relative_to(settings.schemas_dir)}")
         return 0
+    if args.action == "asyncapi":
+        from streams.admin import asyncapi
+
+        # The defaults' partition counts, not this environment's: the document is a release's.
+        target = settings.schemas_dir / "asyncapi.json"
+        changed = asyncapi.write(target)
+        print(f"{'wrote' if changed else 'up to date:'} {target}")
+        return 0
     problems = incompatibilities(settings.schemas_dir)
     for problem in problems:
         print(problem)
@@ -137,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int)
     tail.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
     schemas = sub.add_parser("schemas", help="check schema evolution, or release the current schemas")
-    schemas.add_argument("action", choices=["check", "release"])
+    schemas.add_argument("action", choices=["check", "release", "asyncapi"],
+                         help="asyncapi: write schemas/asyncapi.json from the catalogue and the schemas")
     sub.add_parser("worker", help="run the stream processors and sinks")
     run = sub.add_parser("run", help="the main job on local defaults, with generated contacts and SMS")
     run.add_argument("--contacts", type=int, default=500)
