@@ -17,32 +17,103 @@ from streams.topics import CATALOGUE
 from tests.support import firstline, isolated_settings
 
 
+def by_hand(rows: list[tuple], threshold_s: dict[str, int]) -> dict[str, dict]:
+    """Per-channel figures of stored contact summaries, worked out here from the definitions (not
+    with streams/reports): rows are (contact_id, channel, status, queued_at, answered_at, wait_ms,
+    handle_time_ms, duration_ms, csat_score, subscriber_id, reason, line, created_at)."""
+    figures: dict[str, dict] = {}
+    for channel in {r[1] for r in rows}:
+        mine = [r for r in rows if r[1] == channel]
+        t = threshold_s[channel] * 1000
+        answered = [r for r in mine if r[4] is not None]
+        abandoned = [r for r in mine if r[2] == "ABANDONED"]
+        ended = [r for r in mine if r[2] == "ENDED"]
+        late = [r for r in abandoned if r[5] > t]
+        offered = [r for r in mine if r[3] is not None]
+        scores = [r[8] for r in mine if r[8] is not None]
+        first = resolved = 0
+        eligible = [r for r in rows if r[4] is not None and r[9] and r[10]]
+        for r in eligible:
+            if r[1] != channel:
+                continue
+            same = [o for o in eligible if (o[9], o[10]) == (r[9], r[10]) and o is not r]
+            earlier = any(r[12] - 7 * 86_400_000 <= o[12] < r[12] or (o[12] == r[12] and o[0] < r[0]) for o in same)
+            later = any(r[12] < o[12] <= r[12] + 7 * 86_400_000 or (o[12] == r[12] and o[0] > r[0]) for o in same)
+            if not earlier:
+                first += 1
+                resolved += r[11] <= 1 and not later
+        figures[channel] = {
+            "contacts": len(mine), "offered": len(offered), "answered": len(answered), "abandoned": len(abandoned),
+            "asa_s": sum(r[5] for r in answered) / len(answered) / 1000 if answered else None,
+            "service_level": (sum(r[5] <= t for r in answered) / (len(answered) + len(late))
+                              if answered or late else None),
+            "abandonment": len(abandoned) / len(offered) if offered else None,
+            "aht_s": sum(r[6] for r in ended) / len(ended) / 1000 if ended else None,
+            "duration_s": sum(r[7] for r in ended) / len(ended) / 1000 if ended else None,
+            "fcr": resolved / first if first else None,
+            "csat_top_box": sum(s == 5 for s in scores) / len(scores) if scores else None,
+        }
+    return figures
+
+
 @pytest.mark.kafka
-def test_run_stores_every_generated_contact_and_reports_per_channel(tmp_path: Path) -> None:
-    import re
+def test_the_main_job_reports_what_storage_holds(tmp_path: Path) -> None:
+    """`firstline run` as a user runs it (a shorter day, as fast as possible): every finished
+    contact of the run reaches storage, the report's figures are those of the stored summaries
+    worked out by hand, the SMS half has every verdict, and the alerts raised are named."""
+    from streams.settings import DEFAULT_SL_THRESHOLD_S
+    from tests.support import free_port, query
 
-    from tests.support import query
-
-    settings = isolated_settings(tmp_path)
-    for run, stored in ((1, 120), (2, 240)):  # safe to run again: the second run adds its own
-        result = firstline(settings, "run", "--contacts", "120", "--sms-hours", "0.5", "--timeout", "150",
-                           timeout=300)
-        out = result.stdout.decode()
-        assert result.returncode == 0, out + result.stderr.decode()
-        assert "stored 120/120 finished contacts" in out, run
-        assert "VOICE" in out and "ASA" in out
-        assert query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0] == stored
-        # the SMS half: every message produced got its verdict, and the report says what was done
-        produced = int(re.search(r"produced ([\d,]+) SMS", out).group(1).replace(",", ""))
-        judged, delivered, blocked = (int(x.replace(",", "")) for x in re.search(
-            r"SMS: ([\d,]+) messages, ([\d,]+) delivered, ([\d,]+) blocked", out).groups())
-        assert judged == produced == delivered + blocked and blocked > 0, out
-        assert "MASS_MAILING" in out and "campaign c" in out and "paid subscriptions:" in out, out
-        if run == 1:  # the detections are new only once: the second run's senders are blocked already
-            assert re.search(r"alerts: .*MASS_MAILING 1", out) and "SPAM_CAMPAIGN 1" in out, out
-    assert query(settings, "SELECT COUNT(*) FROM subscription_outcomes")[0][0] > 0
-    # on the development pseudonym key the worker says so
+    settings = isolated_settings(tmp_path, web_port=free_port())
+    report = tmp_path / "report.json"
+    result = firstline(settings, "run", "--hours", "4", "--speedup", "0", "--scale", "0.3", "--sms-hours", "0.5",
+                       "--timeout", "200", "--report-json", str(report), timeout=500)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    assert f"wallboard: http://127.0.0.1:{settings.web_port}/wallboard/" in out
+    figures = json.loads(report.read_text())
+    assert figures["stored"] == figures["finished"] > 100
+    rows = query(settings, "SELECT contact_id, channel, status, queued_at, answered_at, wait_ms, handle_time_ms, "
+                           "duration_ms, csat_score, subscriber_id, reason, line, created_at FROM contact_summaries "
+                           "WHERE contact_id LIKE %s", (figures["prefix"] + "%",))
+    expected = by_hand(rows, DEFAULT_SL_THRESHOLD_S)
+    reported = {c["channel"]: c for c in figures["channels"]}
+    assert set(reported) == set(expected) and len(expected) >= 4
+    for channel, want in expected.items():
+        for name, value in want.items():
+            assert reported[channel][name] == pytest.approx(value, abs=1e-9), (channel, name)
+    voice = reported["VOICE"]
+    assert f"{voice['contacts']:,}" in out and f"{voice['service_level']:.1%}" in out  # the printed table
+    # the SMS half: every message produced got its verdict, and the report says what was done
+    produced = int(re.search(r"published ([\d,]+) SMS", out).group(1).replace(",", ""))
+    judged, delivered, blocked = (int(x.replace(",", "")) for x in re.search(
+        r"SMS: ([\d,]+) messages, ([\d,]+) delivered, ([\d,]+) blocked", out).groups())
+    assert judged == produced == delivered + blocked and blocked > 0, out
+    assert "MASS_MAILING" in out and "campaign c" in out and "paid subscriptions:" in out, out
+    assert figures["alerts"].get("MASS_MAILING") == 1 and figures["alerts"].get("SPAM_CAMPAIGN") == 1
+    assert re.search(r"alerts raised during the run: .*MASS_MAILING 1", out)
     assert "FIRSTLINE_PSEUDONYM_KEY is not set" in (settings.data_dir / "worker.log").read_text()
+
+
+@pytest.mark.kafka
+def test_months_of_growth_show_in_the_monthly_mix(tmp_path: Path) -> None:
+    """--months 6 at a small scale: online contacts grow by about the seed's 35 % in half a year,
+    shown by the run and by `firstline report mix --period month`."""
+    settings = isolated_settings(tmp_path)
+    result = firstline(settings, "run", "--months", "6", "--scale", "0.01", "--sms-hours", "0", "--timeout", "300",
+                       timeout=600)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    assert "channel mix by month" in out
+    mix = firstline(settings, "report", "mix", "--period", "month", "--json")
+    months = [json.loads(line) for line in mix.stdout.decode().splitlines()]
+    full = months[1:-1]  # the first and the last calendar month are cut by the run's start and end
+    assert len(full) >= 4
+    growth = full[-1]["online"] / full[0]["online"]
+    expected = 1.35 ** ((len(full) - 1) / 6)  # the seed's +35 % per half year, compounded monthly
+    assert expected / 1.12 < growth < expected * 1.12, [(m["period"], m["online"]) for m in months]
+    voice = full[-1]["VOICE"] / full[0]["VOICE"]
+    assert 0.9 < voice < 1.1
 
 
 @pytest.mark.kafka

@@ -143,6 +143,7 @@ def test_no_password_in_the_run_output_or_the_worker_log(tmp_path: Path) -> None
         producer.flush()
         wait_until(lambda: "retrying in" in worker.log(), timeout=60, what="the sink to retry", worker=worker)
         assert secret not in worker.log()
-    done = firstline(settings, "run", "--contacts", "1", "--timeout", "5")
+    done = firstline(settings, "run", "--hours", "0.2", "--speedup", "0", "--scale", "0.1", "--sms-hours", "0",
+                     "--timeout", "5")
     assert "firstline:***@127.0.0.1" in done.stdout.decode()
     assert secret not in (done.stdout + done.stderr).decode()

@@ -181,3 +181,30 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
                 assert get_json(port, "/queues/qa-voice/")["waiting"] == 1  # the worker's own view agrees
             finally:
                 browser.close()
+
+
+def test_board_routing_and_protection_panels() -> None:
+    board = Board()
+
+    def decision(at_s: int, kind: str, queue: str = "voice-general", **extra: Any) -> dict[str, Any]:
+        return {"occurred_at": T0 + at_s * 1000, "kind": kind, "queue": queue, "group": "voice", **extra}
+
+    board.on_routing(decision(0, "QUEUED", position=3, ewt_ms=45_000))
+    board.on_routing(decision(10, "OFFERED"))
+    board.on_routing(decision(20, "ASSIGNED"))
+    board.on_routing(decision(1000, "QUEUED", position=1, ewt_ms=5_000))  # 16 min later: the first three age out
+    board.on_routing(decision(1001, "ESCALATED"))
+    board.on_campaign({"campaign_id": "c1", "confirmed_at": T0, "sender_count": 25, "reach": 240, "sample": "win a prize"})
+    board.on_campaign({"campaign_id": "c1", "confirmed_at": T0, "sender_count": 30, "reach": 300, "sample": "win a prize"})
+    board.on_alert({"alert_id": "a", "occurred_at": T0, "kind": "SERVICE_LEVEL", "severity": "WARNING",
+                    "subject": "q", "summary": "s", "details": {}, "state": "RAISED"})
+    board.on_alert({"alert_id": "a", "occurred_at": T0 + 1, "kind": "SERVICE_LEVEL", "severity": "INFO",
+                    "subject": "q", "summary": "back", "details": {}, "state": "RESOLVED"})
+    snap = board.snapshot()
+    (routing,) = snap["routing"]
+    assert routing["decisions"] == {"QUEUED": 1, "OFFERED": 0, "ASSIGNED": 0, "REQUEUED": 0, "ESCALATED": 1,
+                                    "UNROUTABLE": 0}
+    assert (routing["position"], routing["ewt_ms"], routing["group"]) == (1, 5_000, "voice")
+    assert snap["protection"]["campaigns"] == 1 and snap["protection"]["reach"] == 300  # the newest version
+    assert snap["protection"]["alerts"] == {"SERVICE_LEVEL": 1}  # raised once; its resolution is listed, not counted
+    assert [a["state"] for a in snap["alerts"]] == ["RESOLVED", "RAISED"]

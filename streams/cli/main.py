@@ -78,7 +78,13 @@ def _cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.cli.run import run
 
-    return run(settings, contacts=args.contacts, seed=args.seed, timeout_s=args.timeout, sms_hours=args.sms_hours)
+    if args.months < 0 or args.hours <= 0 or (args.scale is not None and args.scale <= 0) or args.workers < 1:
+        print("--months >= 0, --hours > 0, --scale > 0 and --workers >= 1", file=sys.stderr)
+        return 2
+    scale = args.scale if args.scale is not None else (0.02 if args.months else 1.0)
+    return run(settings, hours=args.hours, speedup=args.speedup, seed=args.seed, duration_s=args.duration,
+               timeout_s=args.timeout, sms_hours=args.sms_hours, scale=scale, months=args.months,
+               workers=args.workers, report_json=args.report_json)
 
 
 def _cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
@@ -148,11 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("action", choices=["check", "release", "asyncapi"],
                          help="asyncapi: write schemas/asyncapi.json from the catalogue and the schemas")
     sub.add_parser("worker", help="run the stream processors and sinks")
-    run = sub.add_parser("run", help="the main job on local defaults, with generated contacts and SMS")
-    run.add_argument("--contacts", type=int, default=500)
+    run = sub.add_parser("run", help="the main job: workers, the simulated contact centre and SMS, live "
+                                     "progress, a report at the end")
+    run.add_argument("--hours", type=float, default=24.0, help="simulated hours, ending at the wall clock (24)")
+    run.add_argument("--speedup", type=float, help="simulated seconds per second (default: the hours in about "
+                                                   "3 minutes; 0: as fast as possible)")
+    run.add_argument("--duration", type=float, help="stop publishing after this many seconds and report")
+    run.add_argument("--scale", type=float, help="the centre this many times the seed's size (1; 0.02 with --months)")
+    run.add_argument("--months", type=int, default=0,
+                     help="simulate this many months of growth at a reduced scale, then the monthly mix")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (each serves the wallboard)")
     run.add_argument("--sms-hours", type=float, default=1.0, help="hours of generated SMS traffic (0: none)")
     run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--timeout", type=float, default=120.0)
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for storage at the end")
+    run.add_argument("--report-json", help="also write the report's figures to this file")
     gen = sub.add_parser("generate", help="publish generated contact events")
     gen.add_argument("--contacts", type=int, default=1000)
     gen.add_argument("--seed", type=int, default=1)

@@ -1,28 +1,56 @@
-"""`firstline run`: the main job on embedded defaults, and a report of what happened.
+"""`firstline run`: the main job on embedded defaults, live progress, and a report at the end.
 
-Creates the topics, starts a worker process, feeds it generated contacts and an hour of generated
-SMS traffic (streams/simulator/sms.py) through the producer library, waits until storage holds
-every contact's final summary and every message, complaint and subscription request has its
-outcome, and prints per-channel figures and what the protection did.
+Creates the topics, starts the worker(s) and waits until they are ready, prints the wallboard's
+address, publishes an hour of generated SMS traffic (streams/simulator/sms.py), then runs the
+simulated contact centre of the seed's profile (contacts, agents, surveys; the routing engine as
+its ACD) through the producer library: a simulated day ending at the wall clock, at a speed-up
+that passes it in about three minutes. The terminal shows simulated time, records published and
+processed, the workers' lag and the day's ASA and SL so far (read from the workers' /metrics and
+/wallboard/data). At the end of the day, after `--duration` seconds or on Ctrl-C it stops
+publishing, waits until storage holds every finished contact of the run, and prints per channel
+contacts, ASA, SL, abandonment, AHT, duration, FCR and CSAT from storage; what the protection did
+with the SMS; and the alerts raised.
+
+`--months N` simulates N months instead, at a reduced scale and as fast as possible, with the
+online channels growing as the seed says (+35 % in half a year), and prints the monthly channel
+mix (as `firstline report mix --period month` does).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
 from streams.producers.contact_generator import GeneratorProfile, contact_events
-from streams.reports.contacts import channel_figures, finished_contacts, format_table
-from streams.reports.sms import SmsRun, follow
+from streams.reports import outcomes
+from streams.reports.run_report import SUMMARY_SQL, ChannelReport, channel_reports
+from streams.reports.sms import SmsRun, TopicReader, follow
 from streams.settings import Settings
+from streams.simulator.engine import HOUR_MS, Simulation
+from streams.simulator.profile import Profile, seed_profile
 from streams.simulator.sms import SmsDay
 from streams.sinks.storage import open_store
+
+DAY_MS = 24 * HOUR_MS
+MONTH_MS = 30 * DAY_MS
+ONLINE_GROWTH_HALF_YEAR = 1.35  # the seed: online contacts +35 % in half a year
 
 
 def start_worker(settings: Settings, extra_env: dict[str, str] | None = None,
@@ -57,32 +85,6 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-async def _wait_for_storage(settings: Settings, expected: int, id_prefix: str, deadline: float,
-                            worker: subprocess.Popen[bytes]) -> int:
-    store = open_store(settings.database_url)
-    await store.open()
-    try:
-        done, shown = 0, -1
-        live = sys.stdout.isatty()
-        lead = "\r" if live else ""
-        while time.monotonic() < deadline and worker.poll() is None:
-            done = await finished_contacts(store, id_prefix)
-            if done != shown:
-                print(f"{lead}  stored {done}/{expected} finished contacts",
-                      end="" if live else "\n", flush=True)
-                shown = done
-            if done >= expected:
-                break
-            await asyncio.sleep(0.5)
-        if live:
-            print()
-        print("all contacts in storage:")
-        print(format_table(await channel_figures(store)))
-        return done
-    finally:
-        await store.close()
 
 
 def history_start(contacts: int) -> int:
@@ -127,39 +129,333 @@ def publish_sms(settings: Settings, hours: float, seed: int) -> tuple[SmsRun, di
     return SmsRun(prefix=day.run_id, since=now), sent
 
 
-def run(settings: Settings, contacts: int, seed: int, timeout_s: float, sms_hours: float = 1.0) -> int:
-    created = create_topics(settings)
-    print(f"topics: {len(created)} created, namespace '{settings.namespace}' on {settings.bootstrap_servers}")
-    print(f"storage: {settings.redacted_database_url}")
-    log_path = str(settings.data_dir / "worker.log")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    worker = start_worker(settings, log_path=log_path)
-    print(f"worker: pid {worker.pid}, log {log_path}, web http://{settings.web_host}:{settings.web_port}/")
+# -- the simulated contact centre ------------------------------------------------------------------
+
+def grown(profile: Profile, factor: float) -> Profile:
+    """The profile with its online channels' arrivals times `factor` (voice as it is)."""
+    from dataclasses import replace
+
+    channels = tuple(c if c.channel == "VOICE" else replace(c, contacts_per_day=c.contacts_per_day * factor)
+                     for c in profile.channels)
+    return replace(profile, channels=channels)
+
+
+@dataclass
+class Plan:
+    """What to simulate: (simulation, simulated length) in order, and the pace."""
+
+    parts: list[tuple[Simulation, int]]
+    speedup: float | None
+    prefix: str  # every contact id of the run starts with it
+
+
+def plan(hours: float, months: int, scale: float, seed: int, speedup: float | None, now_ms: int) -> Plan:
+    prefix = f"r{now_ms}-"
+    if months > 0:
+        start = now_ms - months * MONTH_MS
+        start -= start % 60_000
+        parts = []
+        for m in range(months):
+            growth = ONLINE_GROWTH_HALF_YEAR ** (m / 6)
+            profile = grown(seed_profile().scaled(scale), growth)
+            parts.append((Simulation(profile, start + m * MONTH_MS, seed=seed + m, id_prefix=f"{prefix}m{m}"),
+                          MONTH_MS))
+        return Plan(parts, None, prefix)
+    start = now_ms - int(hours * HOUR_MS)
+    start -= start % 60_000  # on the minute, for readable windows; ends before the wall clock
+    simulation = Simulation(seed_profile().scaled(scale), start, seed=seed, id_prefix=f"{prefix}d")
+    return Plan([(simulation, int(hours * HOUR_MS))], speedup, prefix)
+
+
+@dataclass
+class Progress:
+    start_ms: int
+    end_ms: int
+    simulated_ms: int = 0
+    published: int = 0
+    contacts: int = 0
+    finished: set[str] = field(default_factory=set)  # contacts whose last event was published
+    done: bool = False
+    error: str | None = None
+
+
+def simulate(settings: Settings, the_plan: Plan, progress: Progress, stop: threading.Event) -> None:
+    """Publish the plan's records (in a thread beside the display); paced by the plan's speed-up."""
     try:
-        if not wait_until_ready(worker, log_path):
-            print(f"the worker did not become ready; see {log_path}", file=sys.stderr)
-            return 1
-        start_ms = history_start(contacts)
-        sent = generate(settings, contacts, seed, start_ms=start_ms)
-        print(f"produced {sent} events of {contacts} contacts (seed {seed}, ids c{start_ms}-*)")
+        with ChannelProducer(settings, check=False, linger_ms=20) as producer:
+            began = time.monotonic()
+            played = 0  # simulated ms of the parts before this one
+            for simulation, length in the_plan.parts:
+                for topic, record in simulation.run(length):
+                    if stop.is_set():
+                        return
+                    if the_plan.speedup:
+                        due = began + (played + simulation.now - simulation.start) / 1000 / the_plan.speedup
+                        delay = due - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                    producer.send(topic, record)
+                    progress.published += 1
+                    progress.simulated_ms = simulation.now
+                    if topic == "contact-events":
+                        if record["type"] in ("ENDED", "ABANDONED"):
+                            progress.finished.add(record["contact_id"])
+                        elif record["type"] == "CREATED":
+                            progress.contacts += 1
+                played += length
+                progress.simulated_ms = simulation.start + length
+    except Exception as exc:  # shown by the main thread
+        progress.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        progress.done = True
+
+
+# -- what the workers say ----------------------------------------------------------------------------
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read()
+    except OSError:
+        return None
+
+
+@dataclass
+class Observed:
+    processed: int = 0
+    lag: int = 0
+    day: dict[str, tuple[int, float | None, float | None]] = field(default_factory=dict)  # channel -> (answered, ASA s, SL)
+
+
+def observe(ports: list[int]) -> Observed:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    seen = Observed()
+    for port in ports:
+        text = _get(f"http://127.0.0.1:{port}/metrics")
+        if not text:
+            continue
+        for family in text_string_to_metric_families(text.decode()):
+            for s in family.samples:
+                if s.name == "firstline_processor_records_in_total" and s.labels.get("processor") == "contact-summary":
+                    seen.processed += int(s.value)
+                elif s.name == "firstline_consumer_lag_records":
+                    seen.lag += int(s.value)
+    board = _get(f"http://127.0.0.1:{ports[0]}/wallboard/data") if ports else None
+    if board:
+        per: dict[str, list[float]] = {}
+        for tile in json.loads(board)["tiles"]:
+            day = tile["day"]
+            answered = day.get("answered") or 0
+            acc = per.setdefault(tile["channel"], [0, 0.0, 0.0, 0.0])
+            acc[0] += answered
+            acc[1] += (day.get("asa_ms") or 0) * answered
+            if day.get("service_level") is not None:
+                acc[2] += day["service_level"] * answered
+                acc[3] += answered
+        seen.day = {c: (int(a[0]), a[1] / a[0] / 1000 if a[0] else None, a[2] / a[3] if a[3] else None)
+                    for c, a in per.items()}
+    return seen
+
+
+def progress_table(p: Progress, seen: Observed, elapsed: float) -> Table:
+    table = Table(title="firstline run", show_header=False, box=None)
+    table.add_column(style="dim")
+    table.add_column()
+    sim = time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.simulated_ms / 1000)) if p.simulated_ms else "-"
+    span = max(p.end_ms - p.start_ms, 1)
+    table.add_row("simulated time (UTC)", f"{sim}  ({min(1.0, (p.simulated_ms - p.start_ms) / span):.0%} of the run)")
+    table.add_row("events published", f"{p.published:,}  ({p.published / max(elapsed, 1e-9):,.0f}/s)")
+    table.add_row("contact events processed", f"{seen.processed:,}")
+    table.add_row("consumer lag", f"{seen.lag:,} records")
+    table.add_row("contacts", f"{p.contacts:,} created, {len(p.finished):,} finished")
+    for channel, (answered, asa, sl) in sorted(seen.day.items(), key=lambda kv: -kv[1][0]):
+        table.add_row(f"  {channel} today", f"{answered:,} answered, ASA "
+                      f"{'-' if asa is None else f'{asa:.0f} s'}, SL {'-' if sl is None else f'{sl:.0%}'}")
+    return table
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+async def stored_figures(settings: Settings, prefix: str) -> tuple[int, list[ChannelReport], list[Any]]:
+    store = open_store(settings.database_url)
+    await store.open()
+    try:
+        rows = await store.query(SUMMARY_SQL, (prefix + "%",))
+        contacts = [c for c in await outcomes.load_contacts(store) if c.contact_id.startswith(prefix)]
+        finished = sum(1 for r in rows if r[3] in ("ENDED", "ABANDONED"))
+    finally:
+        await store.close()
+    return finished, channel_reports(rows, settings.sl_threshold_ms, contacts), contacts
+
+
+def wait_for_storage(settings: Settings, prefix: str, expected: int, deadline: float,
+                     console: Console) -> tuple[int, list[ChannelReport], list[Any]] | None:
+    """The run's figures once storage holds `expected` finished contacts, or at the deadline;
+    None when storage could not be read at all."""
+    figures = None
+    while True:
+        try:
+            figures = asyncio.run(stored_figures(settings, prefix))
+        except Exception as exc:  # storage down: the sinks retry meanwhile; say why, without secrets
+            from streams.settings import redact_url
+
+            console.print(f"storage not readable yet: {redact_url(f'{type(exc).__name__}: {exc}')[:300]}",
+                          highlight=False, markup=False)
+        if (figures and figures[0] >= expected) or time.monotonic() >= deadline:
+            return figures
+        time.sleep(1.0)
+
+
+def report_table(reports: list[ChannelReport]) -> Table:
+    table = Table(title="per channel, from storage")
+    for name in ("channel", "contacts", "answered", "abandoned", "ASA", "SL", "abandonment", "AHT", "duration",
+                 "FCR", "CSAT 5/5"):
+        table.add_column(name, justify="left" if name == "channel" else "right")
+
+    def secs(v: float | None) -> str:
+        return "-" if v is None else f"{int(v // 60)}:{v % 60:04.1f}"
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    for r in reports:
+        table.add_row(r.channel, f"{r.contacts:,}", f"{r.answered:,}", f"{r.abandoned:,}", secs(r.asa_s),
+                      pct(r.service_level), pct(r.abandonment), secs(r.aht_s), secs(r.duration_s), pct(r.fcr),
+                      pct(r.csat_top_box))
+    return table
+
+
+def mix_table(contacts: list[Any]) -> Table:
+    table = Table(title="channel mix by month (firstline report mix --period month)")
+    months = outcomes.channel_mix(contacts, "month")
+    channels = sorted({c for m in months for c in m.by_channel})
+    for name in ("month", "contacts", *channels, "online share", "online growth"):
+        table.add_column(name, justify="left" if name == "month" else "right")
+    for m in months:
+        table.add_row(m.period, f"{m.contacts:,}", *(f"{m.by_channel.get(c, 0):,}" for c in channels),
+                      f"{m.online_share:.1%}", "-" if m.online_growth is None else f"{m.online_growth:+.1%}")
+    return table
+
+
+def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, seed: int = 1,
+        duration_s: float | None = None, timeout_s: float = 300.0, sms_hours: float = 1.0,
+        scale: float = 1.0, months: int = 0, workers: int = 1, report_json: str | None = None) -> int:
+    # A log or a pipe gets the report's full width, not rich's 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    created = create_topics(settings)
+    console.print(f"topics: {len(created)} created, namespace '{settings.namespace}' on {settings.bootstrap_servers}")
+    console.print(f"storage: {settings.redacted_database_url}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    ports = [settings.web_port + i for i in range(workers)] if settings.web_port > 0 else []
+    try:
+        for i in range(workers):
+            log_path = str(settings.data_dir / ("worker.log" if i == 0 else f"worker-{i + 1}.log"))
+            env = {"FIRSTLINE_WEB_PORT": str(ports[i] if ports else 0)}
+            procs.append(start_worker(settings, env, log_path=log_path))
+            console.print(f"worker: pid {procs[-1].pid}, log {log_path}")
+            if not wait_until_ready(procs[-1], log_path):
+                console.print(f"[red]the worker did not become ready; see {log_path}[/red]")
+                return 1
+        if ports:
+            console.print(f"wallboard: [bold]http://{settings.web_host}:{ports[0]}/wallboard/[/bold]   "
+                          f"metrics: http://{settings.web_host}:{ports[0]}/metrics")
+        now = int(time.time() * 1000)
         sms = None
         if sms_hours > 0:
             sms, sent_sms = publish_sms(settings, sms_hours, seed)
-            print(f"produced {sent_sms.get('sms-messages', 0):,} SMS, {sent_sms.get('block-list-changes', 0)} "
-                  f"block-list changes, {sent_sms.get('complaints', 0)} complaints, "
-                  f"{sent_sms.get('subscription-requests', 0)} paid-subscription requests (ids {sms.prefix}*)")
-        deadline = time.monotonic() + timeout_s
-        done = asyncio.run(_wait_for_storage(settings, contacts, f"c{start_ms}-", deadline, worker))
-        if done < contacts:
-            print(f"only {done} of {contacts} contacts reached storage; see {log_path}", file=sys.stderr)
+            console.print(f"published {sent_sms.get('sms-messages', 0):,} SMS, {sent_sms.get('block-list-changes', 0)} "
+                          f"block-list changes, {sent_sms.get('complaints', 0)} complaints, "
+                          f"{sent_sms.get('subscription-requests', 0)} paid-subscription requests (ids {sms.prefix}*)")
+        if speedup is None and months == 0:
+            speedup = hours * 3600 / 180  # the simulated span in about three minutes
+        the_plan = plan(hours, months, scale, seed, speedup or None, now)
+        first = the_plan.parts[0][0]
+        progress = Progress(first.start, the_plan.parts[-1][0].start + the_plan.parts[-1][1])
+        console.print(f"simulating {'%d months' % months if months else f'{hours:g} h'} of profile "
+                      f"'{first.profile.name}' from {time.strftime('%Y-%m-%d %H:%M', time.gmtime(first.start / 1000))} "
+                      f"UTC, {'as fast as possible' if not the_plan.speedup else f'{the_plan.speedup:g}x'} "
+                      f"(contact ids {the_plan.prefix}*); Ctrl-C stops and reports")
+        stop = threading.Event()
+        thread = threading.Thread(target=simulate, args=(settings, the_plan, progress, stop), daemon=True)
+        began = time.monotonic()
+        thread.start()
+        interrupted = False
+        try:
+            live = Live(console=console, refresh_per_second=2, transient=False) if console.is_terminal else None
+            last_line = 0.0
+            if live:
+                live.start()
+            try:
+                while not progress.done:
+                    if duration_s is not None and time.monotonic() - began >= duration_s:
+                        break
+                    seen = observe(ports)
+                    if live:
+                        live.update(progress_table(progress, seen, time.monotonic() - began))
+                    elif time.monotonic() - last_line >= 10:
+                        last_line = time.monotonic()
+                        console.print(f"  simulated {time.strftime('%H:%M', time.gmtime(progress.simulated_ms / 1000))}"
+                                      f"  published {progress.published:,}  processed {seen.processed:,}"
+                                      f"  lag {seen.lag:,}  finished contacts {len(progress.finished):,}")
+                    time.sleep(0.5)
+            finally:
+                if live:
+                    live.update(progress_table(progress, observe(ports), time.monotonic() - began))
+                    live.stop()
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print("stopping: no more records are published; waiting for storage")
+        stop.set()
+        thread.join(timeout=30)
+        if progress.error:
+            console.print(f"[red]the simulation failed: {progress.error}[/red]")
             return 1
+        expected = len(progress.finished)
+        console.print(f"published {progress.published:,} records: {progress.contacts:,} contacts, {expected:,} "
+                      f"finished{' (stopped early)' if interrupted or not progress.done else ''}")
+        deadline = time.monotonic() + timeout_s
+        figures = wait_for_storage(settings, the_plan.prefix, expected, deadline, console)
+        stored, reports, contacts = figures or (0, [], [])
+        console.print(f"storage holds {stored:,} of the {expected:,} finished contacts")
+        console.print(report_table(reports))
+        if months:
+            console.print(mix_table(contacts))
+        complete = stored >= expected
+        alerts: Counter[str] = Counter()
         if sms is not None:
-            complete = follow(settings, sms, sent_sms.get("sms-messages", 0), sent_sms.get("complaints", 0),
+            sms_done = follow(settings, sms, sent_sms.get("sms-messages", 0), sent_sms.get("complaints", 0),
                               sent_sms.get("subscription-requests", 0), deadline)
-            print("\n".join(sms.lines()))
-            if not complete:
-                print(f"not every SMS, complaint or request had its outcome in time; see {log_path}", file=sys.stderr)
-                return 1
+            for line in sms.lines():
+                console.print(line, highlight=False, markup=False)
+            complete = complete and sms_done
+        alerts.update(a["kind"] for a in raised_since(settings, now))
+        console.print("alerts raised during the run: " + (", ".join(f"{k} {n}" for k, n in alerts.most_common())
+                                                          or "none"), highlight=False)
+        if report_json:
+            Path(report_json).write_text(json.dumps({
+                "prefix": the_plan.prefix, "published": progress.published, "finished": expected, "stored": stored,
+                "channels": [r.as_dict() for r in reports], "alerts": dict(alerts)}, indent=2))
+        if not complete:
+            console.print(f"[red]not everything reached storage or its outcome in time; see {settings.data_dir}[/red]")
+            return 1
         return 0
     finally:
-        stop_worker(worker)
+        for proc in procs:
+            stop_worker(proc)
+
+
+def raised_since(settings: Settings, since_ms: int) -> list[dict[str, Any]]:
+    """The alerts written to the alerts topic since the run began (raised ones, not resolutions)."""
+    reader = TopicReader(settings, ["alerts"])
+    try:
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(4):
+            records = reader.read(timeout_ms=500)
+            for _, record, written in records:
+                if written >= since_ms and record.get("state", "RAISED") == "RAISED":
+                    found[record["alert_id"]] = record
+        return list(found.values())
+    finally:
+        reader.close()

@@ -9,7 +9,10 @@ Inputs, all read whole by every worker, so that any worker's page shows every qu
                      one-minute windows of the last hours for the charts;
   live queues        (the live-queue table's changelog) contacts waiting, their oldest entry and
                      the agents by state, as the queue-stats processor keeps them;
-  alerts             (the `alerts` topic) the latest ones.
+  alerts             (the `alerts` topic) the latest ones;
+  routing decisions  (the `routing-decisions` topic) per queue, the decisions of the last 15
+                     minutes of event time by kind, and the newest position and EWT announced;
+  spam campaigns     (the `spam-campaigns` topic, compacted) the confirmed campaigns.
 
 A tile is green, amber or red by the worst of three figures against levels from settings
 (FIRSTLINE_WALLBOARD_LEVELS): the service level of the last 15 minutes below its warn / alert
@@ -28,6 +31,8 @@ from streams.processors import live_queues
 
 CHART_MINUTES = 180  # the charts show this many one-minute windows per queue
 ALERTS_KEPT = 20
+ROUTING_WINDOW_MS = 15 * 60_000
+ROUTING_KINDS = ("QUEUED", "OFFERED", "ASSIGNED", "REQUEUED", "ESCALATED", "UNROUTABLE")
 
 
 def _key_text(key: Any) -> str | None:
@@ -46,6 +51,10 @@ class Board:
         self.waiting: dict[str, dict[int, dict[str, int]]] = {}  # queue -> bucket -> contact -> since
         self.newest_event = 0  # newest event time seen: "now" for the oldest wait, as /queues/ does
         self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self.alert_kinds: dict[str, int] = {}  # raised alerts by kind, since the worker started
+        self.routing: dict[str, deque[tuple[int, str]]] = {}  # queue -> (event time, kind)
+        self.announced: dict[str, dict[str, Any]] = {}  # queue -> newest QUEUED decision's position and EWT
+        self.campaigns: dict[str, dict[str, Any]] = {}
         self.version = 0  # changes with every fold: the page is pushed only when it moved
 
     # -- folds -------------------------------------------------------------------------------
@@ -103,9 +112,28 @@ class Board:
                 self.newest_event = max(self.newest_event, int(held[0]))
 
     def on_alert(self, record: dict[str, Any]) -> None:
-        if any(a["alert_id"] == record["alert_id"] for a in self.alerts):
+        key = (record["alert_id"], record.get("state", "RAISED"))
+        if any((a["alert_id"], a.get("state", "RAISED")) == key for a in self.alerts):
             return
         self.alerts.appendleft(record)
+        if key[1] == "RAISED":
+            self.alert_kinds[record["kind"]] = self.alert_kinds.get(record["kind"], 0) + 1
+        self.version += 1
+
+    def on_routing(self, record: dict[str, Any]) -> None:
+        queue, at, kind = record.get("queue") or "-", record["occurred_at"], record["kind"]
+        held = self.routing.setdefault(queue, deque())
+        held.append((at, kind))
+        newest = max(at, held[-1][0])
+        while held and held[0][0] < newest - ROUTING_WINDOW_MS:
+            held.popleft()
+        if kind == "QUEUED" and record.get("ewt_ms") is not None:
+            self.announced[queue] = {"position": record.get("position"), "ewt_ms": record["ewt_ms"], "at": at,
+                                     "group": record.get("group")}
+        self.version += 1
+
+    def on_campaign(self, record: dict[str, Any]) -> None:
+        self.campaigns[record["campaign_id"]] = record
         self.version += 1
 
     # -- the page's data ---------------------------------------------------------------------
@@ -157,5 +185,20 @@ class Board:
                 series["offered"].append(record["offered"])
                 asa = record.get("asa_ms")
                 series["asa_s"].append(None if asa is None else round(asa / 1000, 1))
+        routing = []
+        for queue in sorted(self.routing):
+            held = self.routing[queue]
+            counts = {k: 0 for k in ROUTING_KINDS}
+            newest = held[-1][0] if held else 0
+            for at, kind in held:
+                if at >= newest - ROUTING_WINDOW_MS and kind in counts:
+                    counts[kind] += 1
+            routing.append({"queue": queue, "decisions": counts, **self.announced.get(queue, {})})
+        campaigns = sorted(self.campaigns.values(), key=lambda c: -c["confirmed_at"])
+        protection = {"campaigns": len(campaigns), "senders": sum(c["sender_count"] for c in campaigns),
+                      "reach": sum(c["reach"] for c in campaigns),
+                      "latest": [{"campaign_id": c["campaign_id"], "senders": c["sender_count"], "reach": c["reach"],
+                                  "sample": c["sample"][:80]} for c in campaigns[:3]],
+                      "alerts": dict(sorted(self.alert_kinds.items()))}
         return {"version": self.version, "as_of": self.newest_event, "tiles": tiles, "mix": mix,
-                "charts": charts, "alerts": list(self.alerts)}
+                "charts": charts, "alerts": list(self.alerts), "routing": routing, "protection": protection}

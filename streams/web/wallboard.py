@@ -6,8 +6,8 @@ pushed as server-sent events.
   GET /wallboard/data       the board as JSON (the figures the page shows)
   GET /wallboard/events     text/event-stream: the board whenever it changed, at most once a second
 
-Every worker reads the queue statistics, the live-queue and watermark tables' changelogs and the
-alerts whole, outside its consumer group (engine/replicas.py), so each worker's page shows every
+Every worker reads the queue statistics, the live-queue and watermark tables' changelogs, the
+alerts, the routing decisions and the spam campaigns whole, outside its consumer group (engine/replicas.py), so each worker's page shows every
 queue, not only the partitions it holds.
 """
 
@@ -49,15 +49,21 @@ class WallboardFeed:
         self.board = Board(Levels.parse(settings.wallboard_levels))
         self.stats_topic = spec("queue-statistics").full_name(settings)
         self.alerts_topic = spec("alerts").full_name(settings)
+        self.routing_topic = spec("routing-decisions").full_name(settings)
+        self.campaign_topic = spec("spam-campaigns").full_name(settings)
         self.live_topic = changelog(settings, "queue-live")
         self.watermark_topic = changelog(settings, "queue-watermarks")
         tables = spec("queue-facts").partition_count(settings)
         self.reader = ReplicaReader(settings.kafka_servers, [
             (self.stats_topic, spec("queue-statistics").partition_count(settings)),
             (self.alerts_topic, spec("alerts").partition_count(settings)),
+            (self.routing_topic, spec("routing-decisions").partition_count(settings)),
+            (self.campaign_topic, spec("spam-campaigns").partition_count(settings)),
             (self.live_topic, tables), (self.watermark_topic, tables)], self.apply)
         self.stats_schema = spec("queue-statistics").value_schema
         self.alert_schema = spec("alerts").value_schema
+        self.routing_schema = spec("routing-decisions").value_schema
+        self.campaign_schema = spec("spam-campaigns").value_schema
         self.bad = 0  # records that could not be read (they are the processors' own outputs)
 
     async def apply(self, records: list[Any]) -> None:
@@ -74,6 +80,10 @@ class WallboardFeed:
                     board.on_watermark(orjson.loads(message.value) if message.value is not None else None)
                 elif topic == self.alerts_topic:
                     board.on_alert(self.codec.decode(message.value, self.alert_schema))
+                elif topic == self.routing_topic:
+                    board.on_routing(self.codec.decode(message.value, self.routing_schema))
+                elif topic == self.campaign_topic and message.value is not None:
+                    board.on_campaign(self.codec.decode(message.value, self.campaign_schema))
             except Exception:  # a board that skips one record is better than none
                 self.bad += 1
                 if self.bad <= 5:
