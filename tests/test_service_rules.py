@@ -8,8 +8,8 @@ import pytest
 
 from streams.alerting import service_rules as sr
 
-RULES = sr.RuleSettings(sl_level=0.8, sl_windows=3, wait_factor=3.0, abandon_level=0.1, min_offered=5,
-                        volume_factor=3.0, volume_weeks=2)
+RULES = sr.RuleSettings(sl_level=0.8, sl_windows=3, wait_factor=3.0, abandon_level=0.1, abandon_clear=0.05,
+                        min_offered=5, volume_factor=3.0, volume_weeks=2)
 M = 60_000
 H = sr.HOUR_MS
 WEEK = 168 * H
@@ -52,13 +52,18 @@ def test_a_dip_shorter_than_three_minutes_raises_nothing() -> None:
         assert sr.on_rolling(RULES, state, rolling(end * M, 10, sl)) == []
 
 
-def test_abandonment_spike_raised_and_resolved() -> None:
+def test_abandonment_spike_raised_and_resolved_without_flapping() -> None:
     state = sr.empty()
-    assert sr.on_rolling(RULES, state, rolling(1 * M, 10, 0.9, rate=0.10)) == []  # at the level: not above
-    assert kinds(sr.on_rolling(RULES, state, rolling(2 * M, 10, 0.9, rate=0.3))) == [("ABANDONMENT", "RAISED")]
-    assert sr.on_rolling(RULES, state, rolling(3 * M, 10, 0.9, rate=0.5)) == []
-    assert kinds(sr.on_rolling(RULES, state, rolling(4 * M, 10, 0.9, rate=0.05))) == [("ABANDONMENT", "RESOLVED")]
-    assert sr.on_rolling(RULES, state, rolling(5 * M, 3, 0.9, rate=1.0)) == []  # 3 offered: too few
+
+    def at(minute: int, rate: float, offered: int = 10) -> list[tuple[str, str]]:
+        return kinds(sr.on_rolling(RULES, state, rolling(minute * M, offered, 0.9, rate=rate)))
+
+    assert at(1, 0.10) == []  # at the level: not above
+    assert at(2, 0.3) == [] and at(3, 0.5) == [] and at(4, 0.2, offered=3) == []  # 3 offered: says nothing
+    assert at(5, 0.2) == [("ABANDONMENT", "RAISED")]  # the third minute in a row above 10 %
+    assert at(6, 0.08) == [] and at(7, 0.12) == []  # between the levels, then above: still raised, once
+    assert at(8, 0.05) == [] and at(9, 0.0) == []
+    assert at(10, 0.04) == [("ABANDONMENT", "RESOLVED")]  # three in a row at or below 5 %
 
 
 def test_oldest_wait_beyond_three_thresholds() -> None:
@@ -112,9 +117,9 @@ def test_hours_without_a_contact_count_as_zero() -> None:
 
 
 def test_rule_settings_from_text() -> None:
-    rules = sr.RuleSettings.parse("sl_windows=5, volume_factor=2.5", 0.9, 2.0, 0.2)
+    rules = sr.RuleSettings.parse("sl_windows=5, volume_factor=2.5", 0.9, 2.0, 0.2, 0.1)
     assert (rules.sl_windows, rules.volume_factor, rules.sl_level, rules.wait_factor, rules.abandon_level) == \
         (5, 2.5, 0.9, 2.0, 0.2)
     for bad in ("sl_windows=0", "windows=3", "min_offered=x"):
         with pytest.raises(ValueError, match="FIRSTLINE_ALERT_RULES"):
-            sr.RuleSettings.parse(bad, 0.8, 3, 0.1)
+            sr.RuleSettings.parse(bad, 0.8, 3, 0.1, 0.05)

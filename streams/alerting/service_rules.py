@@ -5,8 +5,10 @@ windows and live state, feeds them (streams/processors/queue_stats.py).
                  wallboard's warn level (the target) for `sl_windows` closed minutes in a row;
                  resolved after as many in a row at or above it. Windows with fewer than
                  `min_offered` contacts say nothing either way.
-  ABANDONMENT    the abandonment rate of those 15 minutes above the wallboard's alert level
-                 (with at least `min_offered` offered); resolved when it is back at or below it.
+  ABANDONMENT    the abandonment rate of those 15 minutes above the wallboard's alert level for
+                 `sl_windows` closed minutes in a row (with at least `min_offered` offered);
+                 resolved after as many at or below its warn level: a rate hovering about the
+                 level raises one alert, not one a minute.
   OLDEST_WAIT    a contact waiting longer than the wallboard's alert multiple of the queue's
                  threshold T; resolved when nobody waits that long.
   VOLUME         an hour's offered contacts far from the usual for that hour of the week:
@@ -42,15 +44,18 @@ class RuleSettings:
     sl_windows: int = 3
     wait_factor: float = 3.0
     abandon_level: float = 0.10
+    abandon_clear: float = 0.05
     min_offered: int = 5
     volume_factor: float = 3.0
     volume_weeks: int = 2
 
     @classmethod
-    def parse(cls, text: str, sl_level: float, wait_factor: float, abandon_level: float) -> "RuleSettings":
+    def parse(cls, text: str, sl_level: float, wait_factor: float, abandon_level: float,
+              abandon_clear: float) -> "RuleSettings":
         """`FIRSTLINE_ALERT_RULES`: "sl_windows=3,min_offered=5,volume_factor=3,volume_weeks=2"; the
         levels are the wallboard's (FIRSTLINE_WALLBOARD_LEVELS), so red there is an alert here."""
-        values: dict[str, Any] = {"sl_level": sl_level, "wait_factor": wait_factor, "abandon_level": abandon_level}
+        values: dict[str, Any] = {"sl_level": sl_level, "wait_factor": wait_factor, "abandon_level": abandon_level,
+                                  "abandon_clear": abandon_clear}
         kinds = {"sl_windows": int, "min_offered": int, "volume_factor": float, "volume_weeks": int}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, raw = part.partition("=")
@@ -68,7 +73,8 @@ class RuleSettings:
 
 
 def empty() -> dict[str, Any]:
-    return {"below": 0, "above": 0, "end": 0, "open": {}, "hour": None, "minute": 0, "usual": {}}
+    return {"below": 0, "above": 0, "high": 0, "low": 0, "end": 0, "open": {}, "hour": None, "minute": 0,
+            "usual": {}}
 
 
 def _raise(state: dict[str, Any], kind: str, alert_id: str, at: int, severity: str, subject: str,
@@ -110,12 +116,18 @@ def on_rolling(rules: RuleSettings, state: dict[str, Any], record: dict[str, Any
             if state["above"] >= rules.sl_windows:
                 out += _resolve(state, "SERVICE_LEVEL", end, subject,
                                 f"{subject}: service level {sl:.0%} back at or above {rules.sl_level:.0%}", figures)
-    if rate is not None and offered >= rules.min_offered and rate > rules.abandon_level:
-        out += _raise(state, "ABANDONMENT", join_id("ABANDONMENT", queue, channel, end), end, "WARNING", subject,
-                      f"{subject}: {rate:.0%} of contacts abandoned in 15 minutes (above "
-                      f"{rules.abandon_level:.0%})", figures)
-    elif rate is None or rate <= rules.abandon_level or offered < rules.min_offered:
-        out += _resolve(state, "ABANDONMENT", end, subject, f"{subject}: abandonment back to normal", figures)
+    if rate is not None and offered >= rules.min_offered:
+        high, low = state.get("high", 0), state.get("low", 0)
+        state["high"], state["low"] = (high + 1, 0) if rate > rules.abandon_level else (0, low)
+        if rate <= rules.abandon_clear:
+            state["low"] = low + 1
+        if state["high"] >= rules.sl_windows:
+            out += _raise(state, "ABANDONMENT", join_id("ABANDONMENT", queue, channel, end), end, "WARNING",
+                          subject, f"{subject}: {rate:.0%} of contacts abandoned in 15 minutes (above "
+                          f"{rules.abandon_level:.0%} for {state['high']} minutes)", figures)
+        elif state["low"] >= rules.sl_windows:
+            out += _resolve(state, "ABANDONMENT", end, subject,
+                            f"{subject}: abandonment {rate:.0%}, at or below {rules.abandon_clear:.0%}", figures)
     return out
 
 

@@ -108,7 +108,7 @@ class QueueStatistics(Processor):
         self.alert_state = ctx.table("queue-alerts", partitions=partitions)
         levels = Levels.parse(settings.wallboard_levels)
         self.rules = service_rules.RuleSettings.parse(settings.alert_rules, levels.sl_warn, levels.wait_alert,
-                                                      levels.abandon_alert)
+                                                      levels.abandon_alert, levels.abandon_warn)
         self.channel_of: dict[str, str] = {}  # queue -> channel of its latest waiting contact (for its T)
 
     def watermark_state(self, p: int) -> dict[str, Any]:

@@ -15,6 +15,10 @@ from streams.settings import Settings
 from streams.topics import spec
 
 
+# The contact centre's alerts (streams/alerting/service_rules.py), reported apart from the SMS.
+SERVICE_KINDS = frozenset({"SERVICE_LEVEL", "OLDEST_WAIT", "ABANDONMENT", "VOLUME"})
+
+
 class TopicReader:
     """Every record of some catalogue topics from their beginning, decoded, as they come."""
 
@@ -64,7 +68,7 @@ class SmsRun:
                 self.subscriptions[(r["provider"], r["request_id"])] = (r["outcome"], r["reason"])
             elif topic == "spam-campaigns" and written >= self.since:
                 self.campaigns[r["campaign_id"]] = r
-            elif topic == "alerts" and written >= self.since:
+            elif topic == "alerts" and written >= self.since and r["kind"] not in SERVICE_KINDS:
                 self.alerts[r["alert_id"]] = r
 
     def lines(self) -> list[str]:
@@ -85,7 +89,7 @@ class SmsRun:
                        f"reach {c['reach']}: \"{c['sample'][:60]}\"")
         out += [f"  complaints: {sum(outcomes.values()):,} ({listed(outcomes)})",
                 f"  paid subscriptions: {len(self.subscriptions):,} ({listed(decided)})",
-                f"  alerts: {listed(alerts)}"]
+                f"  protection alerts: {listed(alerts)}"]
         return out
 
 
