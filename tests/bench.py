@@ -485,11 +485,12 @@ def main() -> None:
     parser.add_argument("--sms-rate", type=float, default=5_000, help="offered SMS/s in the sms-latency run")
     parser.add_argument("--routing-contacts", type=int, default=50_000, help="contacts in the routing backlog run")
     parser.add_argument("--routing-rate", type=float, default=500, help="contacts/s queued in the routing-latency run")
+    parser.add_argument("--storage-rows", type=int, default=200_000, help="summary rows in the storage run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
                                                                  "pair", "latency", "sms", "sms-latency", "routing",
-                                                                 "routing-latency"}
+                                                                 "routing-latency", "storage"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -526,6 +527,9 @@ def main() -> None:
         if "routing-latency" in only:
             from tests.bench_routing import report_routing_latency
             results.update(report_routing_latency(args.routing_rate, args.seconds, Path(tmp)))
+        if "storage" in only:
+            from tests.bench_storage import report_storage
+            results.update(report_storage(args.storage_rows, Path(tmp)))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

@@ -21,7 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from streams.sinks.storage.tables import ALL_TABLES, Table
+import time
+
+from streams.sinks.storage import migrations
+from streams.sinks.storage.tables import Table
 
 CHUNKS = (256, 64, 16, 4, 1)  # rows per statement; 256 x 30 columns is far below SQLite's 32,766 parameters
 
@@ -62,13 +65,21 @@ class SqliteStore:
         # FULL: a committed batch survives a power cut, not only a killed process; offsets are
         # committed after this returns.
         conn.execute("PRAGMA synchronous=FULL")
-        for table in ALL_TABLES:
-            conn.execute(table.create_sql())
-            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")}
-            for name in table.column_names:
-                if name not in present:
-                    conn.execute(table.add_column_sql(name))
+        conn.execute(migrations.CREATE)
         conn.commit()
+        applied = {row[0] for row in conn.execute(f"SELECT version FROM {migrations.TABLE}")}
+        for migration in migrations.pending(applied):
+            with conn:  # one transaction per migration, recorded with it
+                conn.execute("BEGIN IMMEDIATE")  # the write lock first: another worker may migrate too
+                if conn.execute(f"SELECT 1 FROM {migrations.TABLE} WHERE version = ?",
+                                (migration.version,)).fetchone():
+                    continue
+                present = {name: {row[1] for row in conn.execute(f"PRAGMA table_info({name})")}
+                           for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                for statement in migration.statements(present):
+                    conn.execute(statement)
+                conn.execute(f"INSERT INTO {migrations.TABLE} VALUES (?, ?, ?)",
+                             (migration.version, migration.description, int(time.time() * 1000)))
 
     async def open(self) -> None:
         await self._run(self._open)

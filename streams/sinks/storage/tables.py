@@ -31,12 +31,23 @@ class Table:
 
     def upsert_sql(self, placeholder: str, rows: int = 1) -> str:
         """An upsert of `rows` rows (their values one after the other) in one statement."""
-        names = self.column_names
-        values = "), (".join([", ".join([placeholder] * len(names))] * rows)
-        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != self.key)
+        values = "), (".join([", ".join([placeholder] * len(self.column_names))] * rows)
+        return f"{self._insert()} VALUES ({values}) {self._on_conflict()}"
+
+    def upsert_from_sql(self, source: str) -> str:
+        """An upsert of every row of table `source` (same columns; distinct keys)."""
+        return f"{self._insert()} SELECT {self._columns()} FROM {source} {self._on_conflict()}"
+
+    def _columns(self) -> str:
+        return ", ".join(f'"{n}"' for n in self.column_names)
+
+    def _insert(self) -> str:
+        return f"INSERT INTO {self.name} ({self._columns()})"
+
+    def _on_conflict(self) -> str:
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in self.column_names if n != self.key)
         guard = f' WHERE {self.name}."{self.version}" <= excluded."{self.version}"' if self.version else ""
-        return (f"INSERT INTO {self.name} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
-                f'VALUES ({values}) ON CONFLICT ("{self.key}") DO UPDATE SET {updates}{guard}')
+        return f'ON CONFLICT ("{self.key}") DO UPDATE SET {updates}{guard}'
 
 
 CONTACT_SUMMARIES = Table(
