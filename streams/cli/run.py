@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,8 @@ from rich.live import Live
 from rich.table import Table
 
 from streams.admin.topics import create_topics
+from streams.cli.progress import Progress, observe, progress_table
+from streams.cli.workers import start_worker, stop_worker, wait_until_ready
 from streams.producers import ChannelProducer
 from streams.producers.contact_generator import GeneratorProfile, contact_events
 from streams.reports import outcomes
@@ -51,40 +50,6 @@ from streams.sinks.storage import open_store
 DAY_MS = 24 * HOUR_MS
 MONTH_MS = 30 * DAY_MS
 ONLINE_GROWTH_HALF_YEAR = 1.35  # the seed: online contacts +35 % in half a year
-
-
-def start_worker(settings: Settings, extra_env: dict[str, str] | None = None,
-                 log_path: str | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **(extra_env or {})}
-    if log_path:
-        open(log_path, "wb").close()  # a fresh log per run: readiness is read from it
-    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 - the child owns it
-    return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
-                            stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-
-def wait_until_ready(worker: subprocess.Popen[bytes], log_path: str, timeout_s: float = 120) -> bool:
-    """Wait for the worker's "Worker ready" line: recovery done, stream partitions sought.
-
-    Publishing before that works, but faust may skip records that arrive during its start-up
-    until the next restart (see streams/engine/consumer.py and the README's known issues)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and worker.poll() is None:
-        with open(log_path, "rb") as log:
-            if b"Worker ready" in log.read():
-                return True
-        time.sleep(0.2)
-    return False
-
-
-def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def history_start(contacts: int) -> int:
@@ -167,18 +132,6 @@ def plan(hours: float, months: int, scale: float, seed: int, speedup: float | No
     return Plan([(simulation, int(hours * HOUR_MS))], speedup, prefix)
 
 
-@dataclass
-class Progress:
-    start_ms: int
-    end_ms: int
-    simulated_ms: int = 0
-    published: int = 0
-    contacts: int = 0
-    finished: set[str] = field(default_factory=set)  # contacts whose last event was published
-    done: bool = False
-    error: str | None = None
-
-
 def simulate(settings: Settings, the_plan: Plan, progress: Progress, stop: threading.Event) -> None:
     """Publish the plan's records (in a thread beside the display); paced by the plan's speed-up."""
     try:
@@ -208,71 +161,6 @@ def simulate(settings: Settings, the_plan: Plan, progress: Progress, stop: threa
         progress.error = f"{type(exc).__name__}: {exc}"
     finally:
         progress.done = True
-
-
-# -- what the workers say ----------------------------------------------------------------------------
-
-def _get(url: str) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.read()
-    except OSError:
-        return None
-
-
-@dataclass
-class Observed:
-    processed: int = 0
-    lag: int = 0
-    day: dict[str, tuple[int, float | None, float | None]] = field(default_factory=dict)  # channel -> (answered, ASA s, SL)
-
-
-def observe(ports: list[int]) -> Observed:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    seen = Observed()
-    for port in ports:
-        text = _get(f"http://127.0.0.1:{port}/metrics")
-        if not text:
-            continue
-        for family in text_string_to_metric_families(text.decode()):
-            for s in family.samples:
-                if s.name == "firstline_processor_records_in_total" and s.labels.get("processor") == "contact-summary":
-                    seen.processed += int(s.value)
-                elif s.name == "firstline_consumer_lag_records":
-                    seen.lag += int(s.value)
-    board = _get(f"http://127.0.0.1:{ports[0]}/wallboard/data") if ports else None
-    if board:
-        per: dict[str, list[float]] = {}
-        for tile in json.loads(board)["tiles"]:
-            day = tile["day"]
-            answered = day.get("answered") or 0
-            acc = per.setdefault(tile["channel"], [0, 0.0, 0.0, 0.0])
-            acc[0] += answered
-            acc[1] += (day.get("asa_ms") or 0) * answered
-            if day.get("service_level") is not None:
-                acc[2] += day["service_level"] * answered
-                acc[3] += answered
-        seen.day = {c: (int(a[0]), a[1] / a[0] / 1000 if a[0] else None, a[2] / a[3] if a[3] else None)
-                    for c, a in per.items()}
-    return seen
-
-
-def progress_table(p: Progress, seen: Observed, elapsed: float) -> Table:
-    table = Table(title="firstline run", show_header=False, box=None)
-    table.add_column(style="dim")
-    table.add_column()
-    sim = time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.simulated_ms / 1000)) if p.simulated_ms else "-"
-    span = max(p.end_ms - p.start_ms, 1)
-    table.add_row("simulated time (UTC)", f"{sim}  ({min(1.0, (p.simulated_ms - p.start_ms) / span):.0%} of the run)")
-    table.add_row("events published", f"{p.published:,}  ({p.published / max(elapsed, 1e-9):,.0f}/s)")
-    table.add_row("contact events processed", f"{seen.processed:,}")
-    table.add_row("consumer lag", f"{seen.lag:,} records")
-    table.add_row("contacts", f"{p.contacts:,} created, {len(p.finished):,} finished")
-    for channel, (answered, asa, sl) in sorted(seen.day.items(), key=lambda kv: -kv[1][0]):
-        table.add_row(f"  {channel} today", f"{answered:,} answered, ASA "
-                      f"{'-' if asa is None else f'{asa:.0f} s'}, SL {'-' if sl is None else f'{sl:.0%}'}")
-    return table
 
 
 # -- the report ----------------------------------------------------------------------------------------

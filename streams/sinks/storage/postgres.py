@@ -15,7 +15,7 @@ import psycopg
 import functools
 import time
 
-from streams.sinks.storage import migrations
+from streams.sinks.storage.migrations import CREATE as MIGRATIONS_TABLE_SQL, TABLE as MIGRATIONS_TABLE, pending
 from streams.sinks.storage.tables import Table
 
 COPY_FROM = 64  # rows in a batch from which COPY is used (below it, one multi-row statement)
@@ -67,10 +67,10 @@ class PostgresStore:
             # Every sink of every worker migrates when it starts: they take turns (a lock
             # released with the transaction), and each finds what the others recorded.
             await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.firstline'))")
-            await self._conn.execute(migrations.CREATE)  # type: ignore[arg-type]
-            cur = await self._conn.execute(f"SELECT version FROM {migrations.TABLE}")  # type: ignore[arg-type]
+            await self._conn.execute(MIGRATIONS_TABLE_SQL)  # type: ignore[arg-type]
+            cur = await self._conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE}")  # type: ignore[arg-type]
             applied = {row[0] for row in await cur.fetchall()}
-            for migration in migrations.pending(applied):
+            for migration in pending(applied):
                 cur = await self._conn.execute(
                     "SELECT table_name, column_name FROM information_schema.columns "
                     "WHERE table_schema = current_schema()")
@@ -79,7 +79,7 @@ class PostgresStore:
                     present.setdefault(table_name, set()).add(column)
                 for statement in migration.statements(present):
                     await self._conn.execute(statement)  # type: ignore[arg-type]
-                await self._conn.execute(f"INSERT INTO {migrations.TABLE} VALUES (%s, %s, %s)",  # type: ignore[arg-type]
+                await self._conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, %s, %s)",  # type: ignore[arg-type]
                                          (migration.version, migration.description, int(time.time() * 1000)))
 
     async def upsert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import time
-
-from streams.sinks.storage import migrations
+from streams.sinks.storage.migrations import CREATE as MIGRATIONS_TABLE_SQL, TABLE as MIGRATIONS_TABLE, pending
 from streams.sinks.storage.tables import Table
 
 CHUNKS = (256, 64, 16, 4, 1)  # rows per statement; 256 x 30 columns is far below SQLite's 32,766 parameters
@@ -65,20 +64,20 @@ class SqliteStore:
         # FULL: a committed batch survives a power cut, not only a killed process; offsets are
         # committed after this returns.
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(migrations.CREATE)
+        conn.execute(MIGRATIONS_TABLE_SQL)
         conn.commit()
-        applied = {row[0] for row in conn.execute(f"SELECT version FROM {migrations.TABLE}")}
-        for migration in migrations.pending(applied):
+        applied = {row[0] for row in conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+        for migration in pending(applied):
             with conn:  # one transaction per migration, recorded with it
                 conn.execute("BEGIN IMMEDIATE")  # the write lock first: another worker may migrate too
-                if conn.execute(f"SELECT 1 FROM {migrations.TABLE} WHERE version = ?",
+                if conn.execute(f"SELECT 1 FROM {MIGRATIONS_TABLE} WHERE version = ?",
                                 (migration.version,)).fetchone():
                     continue
                 present = {name: {row[1] for row in conn.execute(f"PRAGMA table_info({name})")}
                            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 for statement in migration.statements(present):
                     conn.execute(statement)
-                conn.execute(f"INSERT INTO {migrations.TABLE} VALUES (?, ?, ?)",
+                conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, ?, ?)",
                              (migration.version, migration.description, int(time.time() * 1000)))
 
     async def open(self) -> None:
