@@ -62,7 +62,7 @@ def test_the_main_job_reports_what_storage_holds(tmp_path: Path) -> None:
     contact of the run reaches storage, the report's figures are those of the stored summaries
     worked out by hand, the SMS half has every verdict, and the alerts raised are named."""
     from streams.settings import DEFAULT_SL_THRESHOLD_S
-    from tests.support import free_port, query
+    from tests.support import free_port, query, wait_until
 
     settings = isolated_settings(tmp_path, web_port=free_port())
     report = tmp_path / "report.json"
@@ -84,6 +84,17 @@ def test_the_main_job_reports_what_storage_holds(tmp_path: Path) -> None:
             assert reported[channel][name] == pytest.approx(value, abs=1e-9), (channel, name)
     voice = reported["VOICE"]
     assert f"{voice['contacts']:,}" in out and f"{voice['service_level']:.1%}" in out  # the printed table
+    # ... and agree with the stored queue statistics (day windows of all regions, every queue of
+    # the channel): the same abandons; a leg offered per contact queued and per transfer.
+    transfers = dict(query(settings, "SELECT channel, SUM(transfers) FROM contact_summaries GROUP BY channel"))
+
+    def statistics_agree() -> bool:
+        stats = {c: (int(o), int(a)) for c, o, a in query(
+            settings, "SELECT channel, SUM(offered), SUM(abandoned) FROM queue_statistics "
+                      "WHERE \"window\" = 'DAY' AND region = '*' GROUP BY channel")}
+        return stats == {c: (r["offered"] + int(transfers[c]), r["abandoned"]) for c, r in reported.items()}
+
+    wait_until(statistics_agree, timeout=60, what="the stored day statistics to agree with the report")
     # the SMS half: every message produced got its verdict, and the report says what was done
     produced = int(re.search(r"published ([\d,]+) SMS", out).group(1).replace(",", ""))
     judged, delivered, blocked = (int(x.replace(",", "")) for x in re.search(

@@ -40,7 +40,7 @@ from streams.producers import ChannelProducer
 from streams.producers.contact_generator import GeneratorProfile, contact_events
 from streams.reports import outcomes
 from streams.reports.run_report import SUMMARY_SQL, ChannelReport, channel_reports
-from streams.reports.sms import SmsRun, TopicReader, follow
+from streams.reports.sms import SmsRun, TopicReader, consumed, follow
 from streams.settings import Settings
 from streams.simulator.engine import HOUR_MS, Simulation
 from streams.simulator.profile import Profile, seed_profile
@@ -305,6 +305,11 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                       f"finished{' (stopped early)' if interrupted or not progress.done else ''}")
         deadline = time.monotonic() + timeout_s
         figures = wait_for_storage(settings, the_plan.prefix, expected, deadline, console)
+        # The statistics of the last minutes too: every fact folded, the open windows' last
+        # update sent (the processors send them every FIRSTLINE_STATS_UPDATE_INTERVAL_S) and written.
+        if consumed(settings, "queue-facts", deadline):
+            time.sleep(settings.stats_update_interval_s + 1)
+            consumed(settings, "queue-statistics", deadline)
         stored, reports, contacts = figures or (0, [], [])
         console.print(f"storage holds {stored:,} of the {expected:,} finished contacts")
         console.print(report_table(reports))
