@@ -208,3 +208,35 @@ def test_board_routing_and_protection_panels() -> None:
     assert snap["protection"]["campaigns"] == 1 and snap["protection"]["reach"] == 300  # the newest version
     assert snap["protection"]["alerts"] == {"SERVICE_LEVEL": 1}  # raised once; its resolution is listed, not counted
     assert [a["state"] for a in snap["alerts"]] == ["RESOLVED", "RAISED"]
+
+
+@pytest.mark.kafka
+def test_every_workers_page_shows_every_queue(tmp_path: Path) -> None:
+    """Two workers share the partitions: each one's /queues/ holds only its own queues, while
+    each one's wallboard shows all of them."""
+    ports = [free_port(), free_port()]
+    base = isolated_settings(tmp_path, partitions=3)
+    create_topics(base)
+    queues = [f"q{n}-voice" for n in range(8)]
+    import dataclasses
+
+    first = Worker(dataclasses.replace(base, web_port=ports[0]), name="w1")
+    second = Worker(dataclasses.replace(base, web_port=ports[1]), name="w2")
+    with first, second, ChannelProducer(base) as producer:
+        for n, queue in enumerate(queues):
+            for e in answered(f"mw{n}", queue, n * 5, 3):
+                producer.send("contact-events", e)
+            producer.send("contact-events", ev(f"mw-wait{n}", "QUEUED", 100 + n, queue=queue))
+        producer.flush()
+
+        def everywhere() -> bool:
+            boards = [{t["queue"] for t in get_json(p, "/wallboard/data")["tiles"]} for p in ports]
+            return all(set(queues) <= b for b in boards)
+
+        wait_until(everywhere, timeout=120, what="every queue on both wallboards", worker=first)
+        own = [{q["queue"] for q in get_json(p, "/queues/")["queues"]} & set(queues) for p in ports]
+        assert own[0] | own[1] == set(queues)
+        assert own[0] and own[1] and own[0] != set(queues) and own[1] != set(queues)  # each holds some only
+        for p in ports:
+            tiles = {t["queue"]: t for t in get_json(p, "/wallboard/data")["tiles"]}
+            assert all(tiles[q]["waiting"] == 1 for q in queues)
