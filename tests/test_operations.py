@@ -233,3 +233,40 @@ def test_spam_commands_write_evaluate_and_train_on_a_labelled_file(tmp_path: Pat
     bad.write_text("spam\tok\nmaybe\tnot a label\n", encoding="utf-8")
     refused = firstline(Settings(), "spam", "evaluate", str(bad))
     assert refused.returncode != 0 and "line 2" in (refused.stdout + refused.stderr).decode()
+
+
+@pytest.mark.kafka
+def test_ctrl_c_stops_the_main_job_and_it_reports(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) in the middle of the simulated day: publishing stops, the contacts finished
+    so far reach storage, and the report is printed; the worker is stopped."""
+    import signal
+    import sys
+    import time
+
+    from tests.support import query, settings_env, wait_until
+
+    settings = isolated_settings(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "run", "--hours", "24", "--speedup", "600",
+                             "--scale", "0.2", "--sms-hours", "0", "--timeout", "120"], cwd=REPO_ROOT,
+                            env={**os.environ, **settings_env(settings)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        lines.append(line)
+        if "simulating 24 h" in line:
+            break
+    # part of the day published and stored (the whole of it takes 144 s at 600 x)
+    wait_until(lambda: query(settings, "SELECT COUNT(*) FROM contact_summaries WHERE status = 'ENDED'")[0][0] > 50,
+               timeout=120, what="some of the day in storage")
+    proc.send_signal(signal.SIGINT)
+    out = "".join(lines) + proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode == 0, out
+    assert "stopping: no more records are published" in out and "(stopped early)" in out
+    finished = int(re.search(r"contacts, ([\d,]+) finished", out).group(1).replace(",", ""))
+    assert 0 < finished and f"storage holds {finished:,} of the {finished:,} finished contacts" in out
+    assert "per channel, from storage" in out and "VOICE" in out
+    worker_pids = re.findall(r"worker: pid (\d+)", out)
+    assert worker_pids and all(not Path(f"/proc/{pid}").exists() for pid in worker_pids)
