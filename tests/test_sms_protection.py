@@ -599,7 +599,8 @@ def test_alerts_have_bounded_fields_and_a_cool_down_either_side() -> None:
 
     a = alert("id-1", T0, "MASS_MAILING", "WARNING", "7999", "x" * 600, {"n": 1, "long": "y" * 300})
     assert a == {"alert_id": "id-1", "occurred_at": T0, "kind": "MASS_MAILING", "severity": "WARNING",
-                 "subject": "7999", "summary": "x" * 500, "details": {"n": "1", "long": "y" * 200}}
+                 "subject": "7999", "summary": "x" * 500, "details": {"n": "1", "long": "y" * 200},
+                 "state": "RAISED"}
     assert cooled(None, T0, 10)
     assert not cooled(T0, T0 + 9, 10) and cooled(T0, T0 + 10, 10)
     assert not cooled(T0, T0 - 9, 10) and cooled(T0, T0 - 10, 10)  # read out of order
