@@ -147,3 +147,83 @@ def test_no_password_in_the_run_output_or_the_worker_log(tmp_path: Path) -> None
                      "--timeout", "5")
     assert "firstline:***@127.0.0.1" in done.stdout.decode()
     assert secret not in (done.stdout + done.stderr).decode()
+
+
+def test_writes_overlap_decoding_coalesce_and_the_checkpoint_waits_for_them() -> None:
+    """A broker-less sink on a store whose writes wait until the test lets them go: the first
+    batch's write starts at once; batches decoded meanwhile are written together in the next
+    transaction (newest version per key); the checkpoint returns only once both are written; a
+    failed write is raised at the checkpoint, and what was pending is dropped (read again)."""
+    import asyncio
+    from typing import Any
+
+    from streams.engine.errors import Abandoned
+    from streams.engine.testing import BrokerlessContext, MemoryBroker, offline_settings
+    from streams.sinks.storage_sink import ContactSummarySink
+    from tests.bench_storage import summary
+
+    class SlowStore:
+        def __init__(self) -> None:
+            self.transactions: list[list[tuple[str, int]]] = []
+            self.go = asyncio.Event()
+            self.fail_next = False
+
+        async def open(self) -> None: ...
+
+        async def upsert(self, table: Any, rows: list[tuple[Any, ...]]) -> None:
+            await self.go.wait()
+            if self.fail_next:
+                self.fail_next = False
+                raise OSError("connection lost")
+            self.transactions.append(sorted((r[0], r[1]) for r in rows))
+
+        def is_transient(self, exc: BaseException) -> bool:
+            return isinstance(exc, OSError)
+
+        async def reconnect(self) -> None: ...
+
+    from streams.codec import Codec, load_registry
+
+    settings = offline_settings()
+    codec = Codec(load_registry(settings.schemas_dir))
+
+    def message(n: int, version: int) -> Any:
+        from aiokafka.structs import ConsumerRecord
+
+        value = codec.encode("io.firstline.ContactSummary", summary(n, version))
+        return ConsumerRecord("contact-summaries", 0, n, 0, 0, b"k", value, None, 1, len(value), ())
+
+    async def scenario() -> tuple[list[list[tuple[str, int]]], str]:
+        store = SlowStore()
+        ctx = BrokerlessContext(settings, codec, MemoryBroker(), ContactSummarySink.name)
+        sink = ContactSummarySink(ctx, store)  # type: ignore[arg-type]
+        ctx.bind(sink)
+        sink.on_batch([message(0, 1), message(1, 1)])
+        await asyncio.sleep(0)  # the writer has started and waits in the store
+        assert sink.writer is not None and not sink.writer.done() and not sink.pending
+        sink.on_batch([message(2, 1), message(1, 2)])
+        sink.on_batch([message(1, 3), message(3, 1)])  # decoded while the first write waits
+        checkpoint = asyncio.ensure_future(sink.on_checkpoint())
+        await asyncio.sleep(0.01)
+        assert not checkpoint.done()  # nothing acknowledged while rows are unwritten
+        store.go.set()
+        await checkpoint
+        # the database is down while the worker stops: the write gives up, the checkpoint raises
+        # it, and the rows pending then are dropped unacknowledged (read again by the next owner)
+        store.fail_next = True
+        ctx.stopping = True
+        sink.on_batch([message(4, 1)])
+        await asyncio.sleep(0)
+        sink.on_batch([message(5, 1)])
+        try:
+            await sink.on_checkpoint()
+            failed = "no failure"
+        except Abandoned as exc:
+            failed = type(exc).__name__
+        assert not sink.pending and sink.writer is None
+        return store.transactions, failed
+
+    transactions, failed = asyncio.run(scenario())
+    assert transactions[0] == [("b000000000", 1), ("b000000001", 1)]
+    assert transactions[1] == [("b000000001", 3), ("b000000002", 1), ("b000000003", 1)]  # two batches, one transaction
+    assert failed == "Abandoned" and len(transactions) == 2

@@ -1,8 +1,12 @@
 """The base of every sink: records of an output topic written to an external system in batches.
 
-A sink is a processor without state (every batch is a checkpoint: written, then acknowledged;
-offsets are committed only after the write returned). Each batch keeps the newest version per
-key, then `write()`s it, and decides what a failure means:
+A sink is a processor without state. Decoded rows wait in `pending` (the newest version per key);
+one writer task at a time `write()`s what is pending, up to WRITE_MAX_BATCHES batches of rows per
+transaction, while the engine decodes the next batches: the database's time and the worker's
+overlap, and under load a transaction (and its commit's flush) carries many batches. The
+checkpoint (every FIRSTLINE_CHECKPOINT_INTERVAL_MS, and whenever the sink has caught up) waits
+until nothing is pending or being written; only then are the batches acknowledged, so an offset
+is committed only after its row is durable. A failure of a write decides what happens:
 
 - a *transient* failure (the connection dropped, the server restarts, SQLite's lock; any failure
   to connect or to prepare the tables): retried
@@ -21,6 +25,7 @@ A sink names its input topic and implements `decode`, `open`, `reconnect`, `writ
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -32,21 +37,23 @@ from streams.engine.processor import Context, Processor
 from streams.settings import redact_url
 
 log = logging.getLogger(__name__)
+WRITE_MAX_BATCHES = 10  # rows of at most this many engine batches (FIRSTLINE_BATCH_MAX) per transaction
 
 
 class BatchingSink(Processor):
-    checkpointed: ClassVar[bool] = False
+    checkpointed: ClassVar[bool] = True
     initial_delay_s: ClassVar[float] = 0.2
     max_delay_s: ClassVar[float] = 10.0
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.batch: dict[Any, tuple[Any, Any, Any]] = {}  # key -> (version, row, message)
+        self.pending: dict[Any, tuple[Any, Any, Any]] = {}  # key -> (version, row, message), not yet written
         self.opened = False
         self.stale = False  # a transient failure happened: reconnect before the next try
         self.retries = 0  # transient failures retried, in this process's life
         self.refused = 0  # rows dead-lettered
         self.writes = Timings()  # each batch's write, retries included, for /metrics
+        self.writer: asyncio.Future[None] | None = None  # writes what is pending until nothing is
 
     # -- what a sink implements -----------------------------------------------------------------
 
@@ -71,20 +78,42 @@ class BatchingSink(Processor):
     # -- the engine's side ----------------------------------------------------------------------
 
     def on_batch(self, records: Sequence[Any]) -> None:
+        pending = self.pending
         for message in records:
             try:
                 key, version, row = self.decode(message)
             except Exception as exc:
                 self.ctx.out.reject(message, exc)
                 continue
-            held = self.batch.get(key)
+            held = pending.get(key)
             if held is None or version is None or version >= held[0]:
-                self.batch[key] = (version, row, message)
+                pending[key] = (version, row, message)
+        writer = self.writer
+        if pending and (writer is None or (writer.done() and not _failed(writer))) and _in_loop():
+            self.writer = asyncio.ensure_future(self._drain())  # a failed one waits for the checkpoint
+
+    async def _drain(self) -> None:
+        most = self.ctx.settings.batch_max * WRITE_MAX_BATCHES
+        while self.pending:
+            keys = list(itertools.islice(self.pending, most))
+            await self._write_batch([self.pending.pop(k) for k in keys])
 
     async def on_checkpoint(self) -> None:
-        batch, self.batch = list(self.batch.values()), {}
-        if not batch:
-            return
+        """Wait until every row decoded so far is written (a failed write is raised here)."""
+        try:
+            while self.pending or self.writer is not None:
+                writer = self.writer
+                if writer is None or (writer.done() and not _failed(writer) and self.pending):
+                    writer = self.writer = asyncio.ensure_future(self._drain())
+                await writer
+                if not self.pending:
+                    self.writer = None
+        except BaseException:
+            self.pending.clear()  # nothing of it was acknowledged: it is read again
+            self.writer = None
+            raise
+
+    async def _write_batch(self, batch: list[tuple[Any, Any, Any]]) -> None:
         try:
             began = time.perf_counter()
             await self._retrying(lambda: self.write([row for _, row, _ in batch]), len(batch))
@@ -151,6 +180,20 @@ class BatchingSink(Processor):
 
     def status(self) -> dict[str, Any]:
         return {"retries": self.retries, "refused_rows": self.refused}
+
+
+def _in_loop() -> bool:
+    """Whether an event loop runs here (a broker-less test may call on_batch from outside one:
+    the checkpoint then writes)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _failed(writer: asyncio.Future[None]) -> bool:
+    return writer.cancelled() or writer.exception() is not None
 
 
 def _safe(exc: BaseException) -> str:
