@@ -96,6 +96,10 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         logging.getLogger("firstline").warning(
             "FIRSTLINE_PSEUDONYM_KEY is not set: subscriber pseudonyms use the development key, "
             "which anyone can read in the source; set a secret key before real traffic")
+    if settings.web_port > 0 and not settings.web_token:
+        logging.getLogger("firstline").warning(
+            "FIRSTLINE_WEB_TOKEN is not set: the wallboard, the JSON views and /metrics answer "
+            "anyone who reaches port %d; set a token outside a developer's machine", settings.web_port)
     codec = Codec(load_registry(settings.schemas_dir), native=settings.native_codec)
     register_all(codec)
     app = build_faust_app(settings)
@@ -121,6 +125,6 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     if settings.web_port > 0:
         feed = wallboard.WallboardFeed(settings, codec)
         wallboard.register(app, settings, feed)
-        metrics.register(app, metrics.Collector(engine, feed.board))
+        metrics.register(app, metrics.Collector(engine, feed.board), settings.metrics_token or settings.web_token)
         board = feed.board
     return Pipeline(app=app, settings=settings, codec=codec, engine=engine, live=live, board=board)

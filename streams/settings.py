@@ -83,6 +83,10 @@ class Settings:
     database_url: str = field(default_factory=lambda: f"sqlite:///{REPO_ROOT / '.local' / 'firstline.db'}")
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+    # Tokens of the web endpoints (streams/web/auth.py); empty: open. /metrics takes its own when
+    # set, else the web token.
+    web_token: bytes = field(default=b"", repr=False)
+    metrics_token: bytes = field(default=b"", repr=False)
     # Partition count of the keyed input topics (contacts, agents, SMS); 1 for small set-ups.
     partitions: int = 6
     replication_factor: int = 1
@@ -211,6 +215,8 @@ class Settings:
             database_url=_env("FIRSTLINE_DATABASE_URL", f"sqlite:///{data_dir / 'firstline.db'}"),
             web_port=_env_int("FIRSTLINE_WEB_PORT", cls.web_port),
             web_host=_env("FIRSTLINE_WEB_HOST", cls.web_host),
+            web_token=_secret("FIRSTLINE_WEB_TOKEN", b""),
+            metrics_token=_secret("FIRSTLINE_METRICS_TOKEN", b""),
             partitions=_env_int("FIRSTLINE_PARTITIONS", cls.partitions),
             replication_factor=_env_int("FIRSTLINE_REPLICATION_FACTOR", cls.replication_factor),
             batch_max=_env_int("FIRSTLINE_BATCH_MAX", cls.batch_max),

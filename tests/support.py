@@ -79,6 +79,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_DATA_DIR": str(settings.data_dir),
         "FIRSTLINE_DATABASE_URL": settings.database_url,
         "FIRSTLINE_WEB_PORT": str(settings.web_port),
+        "FIRSTLINE_WEB_TOKEN": settings.web_token.decode(),
+        "FIRSTLINE_METRICS_TOKEN": settings.metrics_token.decode(),
         "FIRSTLINE_PARTITIONS": str(settings.partitions),
         "FIRSTLINE_BATCH_MAX": str(settings.batch_max),
         "FIRSTLINE_BATCH_LINGER_MS": str(settings.batch_linger_s * 1000),

@@ -5,10 +5,12 @@ for metrics the endpoint exports."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,23 @@ def test_timings_are_cumulative_prometheus_buckets() -> None:
     assert (t.count, t.total) == (4, pytest.approx(3.65))
 
 
+WEB_TOKEN, METRICS_TOKEN = "web-token-1", "metrics-token-2"
+
+
+def status(port: int, path: str, authorization: str | None) -> int:
+    headers = {"Authorization": authorization} if authorization else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                                    timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         return r.read().decode()
 
@@ -65,7 +82,8 @@ def selectors(node: Any) -> list[str]:
 @pytest.mark.kafka
 def test_metrics_endpoint_promtool_and_the_dashboard(tmp_path: Path) -> None:
     port = free_port()
-    settings = isolated_settings(tmp_path, web_port=port, partitions=1)
+    settings = isolated_settings(tmp_path, web_port=port, partitions=1, web_token=WEB_TOKEN.encode(),
+                                 metrics_token=METRICS_TOKEN.encode())
     create_topics(settings)
     with Worker(settings) as worker, ChannelProducer(settings) as producer:
         for e in (ev("m1", "CREATED", 0), ev("m1", "QUEUED", 1, queue="qm-voice"),
@@ -86,6 +104,18 @@ def test_metrics_endpoint_promtool_and_the_dashboard(tmp_path: Path) -> None:
 
         got = wait_until(ready, timeout=90, what="the figures on /metrics", worker=worker)
         text = scrape(port)
+        # every endpoint wants its token: the web token (bearer, or Basic's password) for the
+        # pages and JSON, the metrics token for /metrics
+        basic = "Basic " + base64.b64encode(f"ops:{WEB_TOKEN}".encode()).decode()
+        for path in ("/wallboard/", "/wallboard/data", "/queues/", "/queues/qm-voice/", "/health/", "/"):
+            assert status(port, path, None) == 401, path
+            assert status(port, path, "Bearer wrong") == 401, path
+            assert status(port, path, f"Bearer {METRICS_TOKEN}") == 401, path
+            assert status(port, path, f"Bearer {WEB_TOKEN}") == 200, path
+            assert status(port, path, basic) == 200, path
+        assert status(port, "/metrics", None) == 401 and status(port, "/metrics", f"Bearer {WEB_TOKEN}") == 401
+        assert status(port, "/metrics", f"Bearer {METRICS_TOKEN}") == 200
+        assert WEB_TOKEN not in worker.log() and METRICS_TOKEN not in worker.log()
 
     assert got[("firstline_processor_records_in_total", (("processor", "contact-summary"),))] == 7
     assert got[("firstline_processor_records_out_total", (("processor", "contact-summary"),

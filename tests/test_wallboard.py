@@ -85,8 +85,13 @@ def test_board_folds_every_source() -> None:
 
 # -- the page in a real browser against a real worker ------------------------------------------
 
-def get_json(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+TOKEN = "wallboard-test-token"
+
+
+def get_json(port: int, path: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                                timeout=5) as r:
         return json.loads(r.read())
 
 
@@ -110,7 +115,8 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    settings = isolated_settings(tmp_path, web_port=port, partitions=1, allowed_lateness_s=1.0)
+    settings = isolated_settings(tmp_path, web_port=port, partitions=1, allowed_lateness_s=1.0,
+                                 web_token=TOKEN.encode())
     create_topics(settings)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Worker(settings) as worker, ChannelProducer(settings) as producer:
@@ -128,7 +134,7 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
         producer.flush()
 
         def both_tiles() -> dict[str, Any] | None:
-            board = get_json(port, "/wallboard/data")
+            board = get_json(port, "/wallboard/data", TOKEN)
             tiles = {t["queue"]: t for t in board["tiles"]}
             ok = ("qa-voice" in tiles and "qb-chat" in tiles and tiles["qa-voice"]["service_level"] is not None
                   and tiles["qb-chat"]["service_level"] is not None and tiles["qb-chat"]["offered"] == 5)
@@ -144,7 +150,13 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"])
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                stranger = browser.new_context()
+                assert stranger.request.get(f"http://127.0.0.1:{port}/wallboard/").status == 401  # no token
+                stranger.close()
+                # a browser gives the token as HTTP Basic's password, for the page and its event stream
+                context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                              http_credentials={"username": "ops", "password": TOKEN})
+                page = context.new_page()
                 page.goto(f"http://127.0.0.1:{port}/")  # redirects to the wallboard
                 assert page.url.endswith("/wallboard/")
                 page.wait_for_selector('.tile[data-queue="qb-chat"]', timeout=20_000)
@@ -153,7 +165,7 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
                 assert qb.get_attribute("data-level") == "red" and "level-red" in (qb.get_attribute("class") or "")
                 assert qa.get_attribute("data-level") == "green"
                 # The page shows the figures of the JSON it is pushed.
-                board = get_json(port, "/wallboard/data")
+                board = get_json(port, "/wallboard/data", TOKEN)
                 shown = {t["queue"]: t for t in board["tiles"]}
                 assert qa.locator('[data-field="service_level"]').inner_text() == "100.0%"
                 assert qb.locator('[data-field="service_level"]').inner_text() == "0.0%"
@@ -178,7 +190,7 @@ def test_wallboard_in_headless_chromium(tmp_path: Path) -> None:
                 assert qa.locator('[data-field="waiting"]').inner_text() == "1"
                 assert "oldest wait" in qa.locator(".why").inner_text()
                 page.screenshot(path=str(ARTIFACTS / "wallboard-breach.png"), full_page=True)
-                assert get_json(port, "/queues/qa-voice/")["waiting"] == 1  # the worker's own view agrees
+                assert get_json(port, "/queues/qa-voice/", TOKEN)["waiting"] == 1  # the worker's own view agrees
             finally:
                 browser.close()
 

@@ -23,9 +23,10 @@ class Progress:
     error: str | None = None
 
 
-def _get(url: str) -> bytes | None:
+def _get(url: str, token: bytes = b"") -> bytes | None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token.decode()}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(request, timeout=2) as r:
             return r.read()
     except OSError:
         return None
@@ -38,12 +39,12 @@ class Observed:
     day: dict[str, tuple[int, float | None, float | None]] = field(default_factory=dict)  # channel -> (answered, ASA s, SL)
 
 
-def observe(ports: list[int]) -> Observed:
+def observe(ports: list[int], token: bytes = b"", metrics_token: bytes = b"") -> Observed:
     from prometheus_client.parser import text_string_to_metric_families
 
     seen = Observed()
     for port in ports:
-        text = _get(f"http://127.0.0.1:{port}/metrics")
+        text = _get(f"http://127.0.0.1:{port}/metrics", metrics_token or token)
         if not text:
             continue
         for family in text_string_to_metric_families(text.decode()):
@@ -52,7 +53,7 @@ def observe(ports: list[int]) -> Observed:
                     seen.processed += int(s.value)
                 elif s.name == "firstline_consumer_lag_records":
                     seen.lag += int(s.value)
-    board = _get(f"http://127.0.0.1:{ports[0]}/wallboard/data") if ports else None
+    board = _get(f"http://127.0.0.1:{ports[0]}/wallboard/data", token) if ports else None
     if board:
         per: dict[str, list[float]] = {}
         for tile in json.loads(board)["tiles"]:

@@ -279,7 +279,7 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                 while not progress.done:
                     if duration_s is not None and time.monotonic() - began >= duration_s:
                         break
-                    seen = observe(ports)
+                    seen = observe(ports, settings.web_token, settings.metrics_token)
                     if live:
                         live.update(progress_table(progress, seen, time.monotonic() - began))
                     elif time.monotonic() - last_line >= 10:
@@ -290,7 +290,7 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                     time.sleep(0.5)
             finally:
                 if live:
-                    live.update(progress_table(progress, observe(ports), time.monotonic() - began))
+                    live.update(progress_table(progress, observe(ports, settings.web_token, settings.metrics_token), time.monotonic() - began))
                     live.stop()
         except KeyboardInterrupt:
             interrupted = True

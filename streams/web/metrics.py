@@ -12,6 +12,7 @@ aggregate them with max by (queue, channel), not sum.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -174,10 +175,15 @@ def exposition(collector: Collector) -> bytes:
     return generate_latest(registry)
 
 
-def register(app: Any, collector: Collector) -> None:
+def register(app: Any, collector: Collector, token: bytes) -> None:
     from faust.web import Request, Response, View
 
+    from streams.web.auth import guarded
+
+    protect = partial(guarded, token)
+
     @app.page("/metrics")
+    @protect
     async def metrics(web: View, request: Request) -> Response:
         await collector.refresh()
         return web.bytes(exposition(collector), content_type=CONTENT_TYPE)

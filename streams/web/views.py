@@ -12,6 +12,7 @@ With several workers, each answers for the queues of the partitions it owns.
 from __future__ import annotations
 
 import gc
+from functools import partial
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -20,19 +21,23 @@ from streams.engine.consumer import App
 from streams.engine.runner import Engine
 from streams.processors.queue_stats import LiveQueues
 from streams.settings import Settings
+from streams.web.auth import guarded
 
 
 def register(app: App, settings: Settings, engine: Engine, live: LiveQueues | None) -> None:
     """`live` is None in a sinks-only worker: it holds no queue state."""
     not_here = {"error": "this worker runs the sinks only (FIRSTLINE_ROLE=sinks)"}
+    protect = partial(guarded, settings.web_token)  # 401 without the token (web/auth.py)
 
     @app.page("/queues/")
+    @protect
     async def all_queues(web: View, request: Request) -> Response:
         if live is None:
             return web.json(not_here, status=404)
         return web.json({"queues": live.all()})
 
     @app.page("/queues/{queue}/")
+    @protect
     async def one_queue(web: View, request: Request, queue: str) -> Response:
         if live is None:
             return web.json(not_here, status=404)
@@ -42,6 +47,7 @@ def register(app: App, settings: Settings, engine: Engine, live: LiveQueues | No
         return web.json(found)
 
     @app.page("/health/")
+    @protect
     async def health(web: View, request: Request) -> Response:
         failed = dict(engine.failures)
         body: dict[str, Any] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from streams.engine.replicas import ReplicaReader
 from streams.settings import Settings
 from streams.topics import spec
 from streams.alerting.levels import Levels
+from streams.web.auth import guarded
 from streams.web.board import Board
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,24 @@ class WallboardFeed:
                     log.warning("wallboard: a record of %s at offset %s could not be read",
                                 message.topic, message.offset, exc_info=True)
 
+    async def topics_exist(self) -> bool:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_servers, client_id="firstline-wallboard")
+        await consumer.start()
+        try:
+            return set(self.reader.topics) <= await consumer.topics()
+        finally:
+            await consumer.stop()
+
     async def run(self) -> None:
-        # The changelog topics exist once the processors' worker created them: wait for them.
+        # The changelog topics exist once the processors' worker created them (at its start, or a
+        # sinks-only worker's processors elsewhere): the reader starts when every topic is there.
         while True:
             try:
+                if not await self.topics_exist():
+                    await asyncio.sleep(1)
+                    continue
                 await self.reader.run()
                 return
             except asyncio.CancelledError:
@@ -105,20 +121,25 @@ class WallboardFeed:
 
 def register(app: App, settings: Settings, feed: WallboardFeed) -> None:
     app.task(feed.run)
+    protect = partial(guarded, settings.web_token)  # 401 without the token (web/auth.py)
 
     @app.page("/")
+    @protect
     async def root(web: View, request: Request) -> Response:
         raise aioweb.HTTPFound("/wallboard/")
 
     @app.page("/wallboard/")
+    @protect
     async def page(web: View, request: Request) -> Response:
         return web.html(PAGE.read_text(encoding="utf-8"))
 
     @app.page("/wallboard/data")
+    @protect
     async def data(web: View, request: Request) -> Response:
         return web.bytes(orjson.dumps(feed.board.snapshot()), content_type="application/json")
 
     @app.page("/wallboard/events")
+    @protect
     async def events(web: View, request: Request) -> Any:
         stream = aioweb.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                 "X-Accel-Buffering": "no"})
