@@ -123,3 +123,57 @@ def test_rule_settings_from_text() -> None:
     for bad in ("sl_windows=0", "windows=3", "min_offered=x"):
         with pytest.raises(ValueError, match="FIRSTLINE_ALERT_RULES"):
             sr.RuleSettings.parse(bad, 0.8, 3, 0.1, 0.05)
+
+
+def test_alert_records_carry_their_figures_ids_and_severities() -> None:
+    state = sr.empty()
+    for minute in (1, 2):
+        sr.on_rolling(RULES, state, rolling(minute * M, 10, 0.5, rate=0.2))
+    assert sr.on_rolling(RULES, state, rolling(2 * M, 10, 0.5, rate=0.2)) == []  # a replayed window counts once
+    assert (state["below"], state["high"]) == (2, 2)
+    raised = sr.on_rolling(RULES, state, rolling(3 * M, 12, 0.25, rate=0.5))
+    sl, abandon = raised
+    assert (sl["kind"], sl["severity"], sl["state"], sl["subject"]) == ("SERVICE_LEVEL", "WARNING", "RAISED", "q VOICE")
+    assert sl["details"] == {"offered": "12", "service_level": "0.25", "abandonment_rate": "0.5",
+                             "window_end": str(3 * M)}
+    assert "25% below 80% for 3 minutes" in sl["summary"]
+    assert (abandon["alert_id"], abandon["severity"]) == (f"ABANDONMENT|q|VOICE|{3 * M}", "WARNING")
+    assert "50% of contacts abandoned" in abandon["summary"]
+    for minute in (4, 5):
+        assert sr.on_rolling(RULES, state, rolling(minute * M, 10, 0.9, rate=0.0)) == []
+    resolved = sr.on_rolling(RULES, state, rolling(6 * M, 10, 0.9, rate=0.0))
+    assert [(a["kind"], a["severity"], a["alert_id"]) for a in resolved] == [
+        ("SERVICE_LEVEL", "INFO", sl["alert_id"]), ("ABANDONMENT", "INFO", abandon["alert_id"])]
+    assert resolved[0]["occurred_at"] == 6 * M and resolved[0]["details"]["service_level"] == "0.9"
+    assert state["open"] == {}
+
+
+def test_oldest_wait_figures() -> None:
+    state = sr.empty()
+    (raised,) = sr.on_live(RULES, state, "q", 20_000, 4, 1_000, 1_000 + 75_500)
+    assert raised["details"] == {"waiting": "4", "oldest_wait_s": "76", "limit_s": "60"}
+    assert raised["occurred_at"] == 76_500 and raised["subject"] == "q"
+    assert "waited 76 s, beyond 60 s" in raised["summary"]
+    assert state["open"]["OLDEST_WAIT"] == [raised["alert_id"], 76_500]
+    (resolved,) = sr.on_live(RULES, state, "q", 20_000, 1, 70_000, 80_000)  # the oldest now waits 10 s
+    assert resolved["state"] == "RESOLVED" and resolved["details"]["oldest_wait_s"] == "10"
+
+
+def test_an_hour_of_many_minutes_and_the_first_week_that_speaks() -> None:
+    state = sr.empty()
+    start = 20 * WEEK
+    for week in range(2):
+        for minute in range(0, 60, 10):  # six minutes of 5 contacts: 30 in the hour
+            assert sr.on_minute(RULES, state, minute_rec(start + week * WEEK + minute * M, 5)) == []
+        sr.on_minute(RULES, state, minute_rec(start + week * WEEK + H, 0))  # the next hour closes it
+    assert state["usual"][str(sr.hour_of_week(start))] == [30.0, 2]
+    # the third week is the first with volume_weeks (2) of history: 90 is far from 30
+    sr.on_minute(RULES, state, minute_rec(start + 2 * WEEK, 90))
+    (raised,) = sr.on_minute(RULES, state, minute_rec(start + 2 * WEEK + H, 0))
+    assert raised["kind"] == "VOLUME" and "above" in raised["summary"]
+    assert raised["details"] == {"offered": "90", "usual": "30.0", "weeks": "2", "hour_start": str(start + 2 * WEEK)}
+    assert raised["alert_id"] == f"VOLUME|q|VOICE|{start + 2 * WEEK}"
+
+
+def minute_rec(start: int, offered: int) -> dict[str, Any]:
+    return minute(start, offered)

@@ -252,3 +252,68 @@ def test_every_workers_page_shows_every_queue(tmp_path: Path) -> None:
         for p in ports:
             tiles = {t["queue"]: t for t in get_json(p, "/wallboard/data")["tiles"]}
             assert all(tiles[q]["waiting"] == 1 for q in queues)
+
+
+def test_board_snapshot_in_full() -> None:
+    """Every field of the snapshot, worked out by hand: newest records win by window and version,
+    the tile's T falls back to the day's, deleted live entries and empty buckets go, the routing
+    window keeps 15 minutes to the newest decision, charts in time order."""
+    board = Board()
+    roll = stat_record("qa", "CHAT", "ROLLING_15_MIN", T0, offered=8, service_level=0.75, asa_ms=30_000.0,
+                       abandonment_rate=0.125, sl_threshold_ms=60_000, version=2)
+    board.on_statistic(roll)
+    board.on_statistic({**roll, "version": 1, "offered": 99})  # older version of the same window: ignored
+    day = stat_record("qa", "CHAT", "DAY", T0 - 3_600_000, offered=40, answered=35, abandoned=3, service_level=0.9,
+                      asa_ms=20_000.0, abandonment_rate=0.075, aht_ms=300_000.0, sl_threshold_ms=60_000)
+    board.on_statistic(day)
+    board.on_statistic(stat_record("qa", "CHAT", "MINUTE", T0 + 60_000, offered=2, asa_ms=None))
+    board.on_statistic(stat_record("qa", "CHAT", "MINUTE", T0, offered=1, asa_ms=1000.0, version=1))
+    board.on_statistic(stat_record("qa", "CHAT", "MINUTE", T0, offered=3, asa_ms=4000.0, version=3))
+    board.on_statistic(stat_record("qa", "CHAT", "MINUTE", T0, offered=7, asa_ms=9000.0, version=2))  # older
+    board.on_statistic(stat_record("qb", "EMAIL", "DAY", T0, offered=5, sl_threshold_ms=86_400_000))  # no rolling yet
+    board.on_live("qa", {"agents": {"a1": "AVAILABLE", "a2": "WRAP_UP", "a3": "AWAY"}, "p": 1})
+    board.on_live("qa|waiting|3", {"waiting": {"c9": T0 + 30_000}, "p": 1})
+    board.on_live("qa|waiting|5", {"waiting": {"c8": T0 + 50_000}, "p": 1})
+    board.on_live("qa|waiting|5", {"waiting": {}, "p": 1})  # emptied
+    board.on_live("gone", {"agents": {"a9": "BUSY"}, "p": 0})
+    board.on_live("gone", None)  # deleted
+    board.on_live(7, {"agents": {}})  # not a text key: ignored
+    board.on_watermark({"sources": {"0": [T0 + 90_000, 0], "1": []}})
+    for at, kind in ((0, "QUEUED"), (900, "ASSIGNED"), (901, "OFFERED")):
+        board.on_routing({"occurred_at": T0 + at * 1000, "kind": kind, "queue": "qa", "group": "g"})
+    snap = board.snapshot()
+    assert snap["as_of"] == T0 + 90_000
+    assert snap["tiles"] == [
+        {"queue": "qa", "channel": "CHAT", "level": "red",
+         "why": ["service level 75% below 80%", "abandonment 12% above 10%"],
+         "waiting": 1, "oldest_wait_ms": 60_000, "agents_available": 1, "agents_busy": 0, "agents_wrap_up": 1,
+         "sl_threshold_ms": 60_000, "service_level": 0.75, "asa_ms": 30_000.0, "abandonment_rate": 0.125,
+         "offered": 8,
+         "day": {"offered": 40, "answered": 35, "abandoned": 3, "service_level": 0.9, "asa_ms": 20_000.0,
+                 "abandonment_rate": 0.075, "aht_ms": 300_000.0}},
+        {"queue": "qb", "channel": "EMAIL", "level": "green", "why": [], "waiting": 0, "oldest_wait_ms": 0,
+         "agents_available": 0, "agents_busy": 0, "agents_wrap_up": 0, "sl_threshold_ms": 86_400_000,
+         "service_level": None, "asa_ms": None, "abandonment_rate": None, "offered": 0,
+         "day": {"offered": 5, "answered": None, "abandoned": None, "service_level": None, "asa_ms": None,
+                 "abandonment_rate": None, "aht_ms": None}},
+    ]
+    assert snap["mix"] == {"CHAT": 40, "EMAIL": 5}
+    assert snap["charts"] == {"qa · CHAT": {"t": [T0, T0 + 60_000], "offered": [3, 2], "asa_s": [4.0, None]}}
+    # the QUEUED decision is 15 min 1 s older than the newest: out of the window
+    assert snap["routing"] == [{"queue": "qa", "decisions": {
+        "QUEUED": 0, "OFFERED": 1, "ASSIGNED": 1, "REQUEUED": 0, "ESCALATED": 0, "UNROUTABLE": 0}}]
+    assert snap["protection"] == {"campaigns": 0, "senders": 0, "reach": 0, "latest": [], "alerts": {}}
+    assert snap["alerts"] == [] and snap["version"] == board.version > 0
+
+
+def test_levels_reasons_word_by_word() -> None:
+    levels = Levels.parse(" sl = 0.9:0.6 , oldest_wait=2:4, abandonment=0.02:0.2 ")
+    assert levels == Levels(sl_warn=0.9, sl_alert=0.6, wait_warn=2.0, wait_alert=4.0, abandon_warn=0.02,
+                            abandon_alert=0.2)
+    assert levels.grade(0.85, 50_000, 20_000, 0.05) == (
+        "amber", ["service level 85% below 90%", "oldest wait 50 s beyond 2×T", "abandonment 5% above 2%"])
+    assert levels.grade(0.5, 90_000, 20_000, 0.3) == (
+        "red", ["service level 50% below 60%", "oldest wait 90 s beyond 4×T", "abandonment 30% above 20%"])
+    assert levels.grade(0.6, 80_000, 20_000, 0.2)[0] == "amber"  # at the alert levels: not beyond them
+    assert levels.grade(None, 10**9, 0, None) == ("green", [])  # no T: the wait says nothing
+    assert Levels.parse("") == Levels()

@@ -164,3 +164,35 @@ def test_alerts_delivered_signed_retried_dead_lettered_and_disabled(tmp_path: Pa
     assert 'firstline_webhook_deliveries_total{endpoint="slow",outcome="skipped"} 3.0' in metrics
     assert 'firstline_webhook_endpoint_enabled{endpoint="slow"} 0.0' in metrics
     assert 'firstline_webhook_endpoint_enabled{endpoint="good"} 1.0' in metrics
+
+
+def test_exact_headers_ids_bodies_and_endpoints() -> None:
+    alert = {"alert_id": "SERVICE_LEVEL|q|VOICE|60000", "occurred_at": 1_764_000_060_000, "state": "RAISED"}
+    digest = hashlib.sha256(b"SERVICE_LEVEL|q|VOICE|60000\x1fRAISED").hexdigest()
+    assert webhooks.message_id(alert) == "msg_" + digest[:32]
+    assert webhooks.message_id({"alert_id": "x", "occurred_at": 0}) == webhooks.message_id(
+        {"alert_id": "x", "occurred_at": 0, "state": "RAISED"})  # an alert of v1 has no state: raised
+    assert webhooks.body(alert) == (b'{"type":"alert.raised","timestamp":"2025-11-24T16:01:00Z","data":'
+                                    b'{"alert_id":"SERVICE_LEVEL|q|VOICE|60000","occurred_at":1764000060000,'
+                                    b'"state":"RAISED"}}')
+    key = b"k" * 32
+    head = webhooks.headers([key], "msg_1", 1_700_000_000, b"{}")
+    expected = base64.b64encode(hmac.new(key, b"msg_1.1700000000.{}", hashlib.sha256).digest()).decode()
+    assert head == {"content-type": "application/json", "webhook-id": "msg_1", "webhook-timestamp": "1700000000",
+                    "webhook-signature": f"v1,{expected}"}
+    secret = "whsec_" + base64.b64encode(key).decode()
+    assert webhooks.verify(secret, head, b"{}", now=1_700_000_300)  # at the tolerance's edge: accepted
+    assert not webhooks.verify(secret, head, b"{}", now=1_700_000_301)
+    assert not webhooks.verify(secret, {**head, "webhook-signature": f"v2,{expected}"}, b"{}", now=1_700_000_000)
+    assert not webhooks.verify(secret, {k: v for k, v in head.items() if k != "webhook-id"}, b"{}", 1_700_000_000)
+    assert webhooks.verify(secret, {k.upper(): v for k, v in head.items()}, b"{}", now=1_700_000_000)
+    assert webhooks.parse_endpoints(" ops-1=https://a.example/h , sec_2=http://b:8080/x ") == [
+        webhooks.Endpoint("ops-1", "https://a.example/h"), webhooks.Endpoint("sec_2", "http://b:8080/x")]
+    assert webhooks.parse_endpoints("") == [] and webhooks.parse_secrets(b"  ") == []
+    with pytest.raises(ValueError, match="not base64"):
+        webhooks.parse_secrets(b"whsec_%%%")
+    with pytest.raises(ValueError, match="named twice"):
+        webhooks.parse_endpoints("a=http://h/,a=http://g/")
+    with pytest.raises(ValueError, match="needs an http"):
+        webhooks.parse_endpoints("a=http://")
+    assert webhooks.new_secret().startswith("whsec_") and len(webhooks.parse_secrets(webhooks.new_secret().encode())[0]) == 32
