@@ -403,6 +403,20 @@ def test_provider_refusals_are_counted_within_the_window_in_bounded_memory() -> 
         held.count(rule, T0 + 2000 + t)
     assert len(held.refused) <= 2 * rule.abuse_limit
     assert ProviderRefusals.decode(held.encode()) == held
+    assert ProviderRefusals.decode([[T0, T0 + 1], None]).refused == [(T0, ""), (T0 + 1, "")]  # older state
+
+
+def test_a_refusal_read_again_is_counted_once() -> None:
+    from streams.protection.subscriptions import ProviderRefusals, SubscriptionRule
+
+    rule = SubscriptionRule(confirm_ms=1, abuse_limit=3, abuse_window_ms=1000)
+    held = ProviderRefusals()
+    assert [held.count(rule, T0, "r1"), held.count(rule, T0 + 1, "r2")] == [1, 2]
+    assert held.count(rule, T0, "r1") == 1  # replayed: the window ending at its time holds it once
+    assert held.count(rule, T0 + 1, "r2") == 2
+    assert held.count(rule, T0 + 1, "r3") == 3  # another request at the same time counts
+    back = ProviderRefusals.decode(held.encode())
+    assert back == held and back.count(rule, T0 + 1, "r3") == 3
 
 
 def test_remembered_pseudonyms_are_the_hmac_sha256_of_the_address() -> None:
@@ -583,7 +597,7 @@ def test_recipients_repeated_across_buckets_are_counted_once_and_the_flag_comes_
 def test_provider_refusals_keep_their_last_alert_across_a_restart() -> None:
     from streams.protection.subscriptions import ProviderRefusals
 
-    held = ProviderRefusals([T0, T0 + 1], alerted_at=T0 + 1)
+    held = ProviderRefusals([(T0, "r1"), (T0 + 1, "r2")], alerted_at=T0 + 1)
     assert ProviderRefusals.decode(orjson.loads(orjson.dumps(held.encode()))) == held
 
 

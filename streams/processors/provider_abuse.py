@@ -44,7 +44,7 @@ class ProviderAbuse(Processor):
             held = self.providers.get(provider)
             state = held if isinstance(held, ProviderRefusals) else (
                 ProviderRefusals.decode(held) if held else ProviderRefusals())
-            refused = state.count(self.rule, at)
+            refused = state.count(self.rule, at, o["request_id"])
             if refused >= self.rule.abuse_limit and cooled(state.alerted_at, at, self.cooldown_ms):
                 state.alerted_at = at
                 alert_id = f"provider-abuse:{provider}:{at}"

@@ -82,23 +82,29 @@ def expired(rule: SubscriptionRule, held: Pending, now: int) -> bool:
 
 @dataclass
 class ProviderRefusals:
-    """One provider's refused requests within the abuse window, and its last alert."""
+    """One provider's refused requests within the abuse window, and its last alert.
 
-    refused: list[int] = field(default_factory=list)  # times, ascending, at most abuse_limit
+    Each refusal is remembered with its request id, so that one read again (a worker replaying
+    what it had not committed, or the refusal published twice) is counted once."""
+
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (time, request id), ascending
     alerted_at: int | None = None
 
-    def count(self, rule: SubscriptionRule, at: int) -> int:
-        """Count a refusal at `at`; returns the refusals within the window up to it."""
-        insort(self.refused, at)
+    def count(self, rule: SubscriptionRule, at: int, request_id: str = "") -> int:
+        """Count a refusal at `at`; returns the distinct refusals within the window up to it."""
+        entry = (at, request_id)
+        if not request_id or entry not in self.refused:
+            insort(self.refused, entry)
         oldest = at - rule.abuse_window_ms
-        within = sum(1 for t in self.refused if oldest <= t <= at)
+        within = sum(1 for t, _ in self.refused if oldest <= t <= at)
         # bounded: the newest refusals are all a later count can need
-        self.refused = [t for t in self.refused if t >= oldest][-2 * rule.abuse_limit:]
+        self.refused = [e for e in self.refused if e[0] >= oldest][-2 * rule.abuse_limit:]
         return within
 
     def encode(self) -> list[Any]:
-        return [self.refused, self.alerted_at]
+        return [[list(e) for e in self.refused], self.alerted_at]
 
     @classmethod
     def decode(cls, v: list[Any]) -> ProviderRefusals:
-        return cls(list(v[0]), v[1])
+        # state written before request ids were kept holds bare times
+        return cls([(e, "") if isinstance(e, int) else (int(e[0]), str(e[1])) for e in v[0]], v[1])
