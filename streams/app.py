@@ -51,6 +51,8 @@ def build_faust_app(settings: Settings) -> App:
     app = App(
         app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
+        # plaintext on the local broker, or TLS and SASL/SCRAM (streams/kafka_auth.py)
+        broker_credentials=settings.kafka_auth.faust_credentials(),
         # Tables live in memory and are rebuilt from their changelog topics on start.
         store="memory://",
         datadir=str(datadir),

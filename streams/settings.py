@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from streams.kafka_auth import KafkaAuth
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,6 +68,19 @@ def redact_url(url: str) -> str:
     return re.sub(r"(?i)(password=)[^&;]*", r"\1***", url)
 
 
+def with_password(url: str, password: bytes) -> str:
+    """A PostgreSQL URL with the password from FIRSTLINE_DATABASE_PASSWORD(_FILE) put in, so that
+    the URL itself need not hold it (compose secrets); logs show only redact_url()."""
+    if not password or not url.startswith(("postgresql://", "postgres://")):
+        return url
+    from urllib.parse import quote
+
+    scheme, _, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0] if at else ""
+    return f"{scheme}://{user}:{quote(password.decode(), safe='')}@{host}"
+
+
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = _env(name, default)
     if raw not in choices:
@@ -76,6 +91,15 @@ def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str = "127.0.0.1:9092"
+    # How the Kafka clients connect (streams/kafka_auth.py): plaintext, or TLS and SASL/SCRAM.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: bytes = field(default=b"", repr=False)
+    kafka_ssl_ca_file: str = ""
+    kafka_ssl_cert_file: str = ""
+    kafka_ssl_key_file: str = ""
+    kafka_ssl_check_hostname: bool = True
     # Prefix of every topic and the faust application id; tests give each run its own.
     namespace: str = "firstline"
     schemas_dir: Path = REPO_ROOT / "schemas"
@@ -209,10 +233,19 @@ class Settings:
         data_dir = Path(_env("FIRSTLINE_DATA_DIR", str(REPO_ROOT / ".local")))
         return cls(
             bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            kafka_security_protocol=_env("FIRSTLINE_KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol).upper(),
+            kafka_sasl_mechanism=_env("FIRSTLINE_KAFKA_SASL_MECHANISM", cls.kafka_sasl_mechanism).upper(),
+            kafka_sasl_username=_env("FIRSTLINE_KAFKA_SASL_USERNAME", ""),
+            kafka_sasl_password=_secret("FIRSTLINE_KAFKA_SASL_PASSWORD", b""),
+            kafka_ssl_ca_file=_env("FIRSTLINE_KAFKA_SSL_CA_FILE", ""),
+            kafka_ssl_cert_file=_env("FIRSTLINE_KAFKA_SSL_CERT_FILE", ""),
+            kafka_ssl_key_file=_env("FIRSTLINE_KAFKA_SSL_KEY_FILE", ""),
+            kafka_ssl_check_hostname=_env("FIRSTLINE_KAFKA_SSL_CHECK_HOSTNAME", "1") not in ("0", "false", "no"),
             namespace=_env("FIRSTLINE_NAMESPACE", cls.namespace),
             schemas_dir=Path(_env("FIRSTLINE_SCHEMAS_DIR", str(REPO_ROOT / "schemas"))),
             data_dir=data_dir,
-            database_url=_env("FIRSTLINE_DATABASE_URL", f"sqlite:///{data_dir / 'firstline.db'}"),
+            database_url=with_password(_env("FIRSTLINE_DATABASE_URL", f"sqlite:///{data_dir / 'firstline.db'}"),
+                                       _secret("FIRSTLINE_DATABASE_PASSWORD", b"")),
             web_port=_env_int("FIRSTLINE_WEB_PORT", cls.web_port),
             web_host=_env("FIRSTLINE_WEB_HOST", cls.web_host),
             web_token=_secret("FIRSTLINE_WEB_TOKEN", b""),
@@ -301,6 +334,13 @@ class Settings:
         from streams.protection.addresses import canonical
 
         return frozenset(canonical(s) for s in self.sms_a2p_senders.split(",") if s.strip())
+
+    @cached_property
+    def kafka_auth(self) -> KafkaAuth:
+        """The Kafka clients' connection security; checked when first asked for."""
+        return KafkaAuth(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username,
+                         self.kafka_sasl_password, self.kafka_ssl_ca_file, self.kafka_ssl_cert_file,
+                         self.kafka_ssl_key_file, self.kafka_ssl_check_hostname)
 
     @property
     def kafka_servers(self) -> list[str]:

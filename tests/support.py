@@ -75,6 +75,12 @@ def free_port() -> int:
 def settings_env(settings: Settings) -> dict[str, str]:
     return {
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "FIRSTLINE_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "FIRSTLINE_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "FIRSTLINE_KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "FIRSTLINE_KAFKA_SASL_PASSWORD": settings.kafka_sasl_password.decode(),
+        "FIRSTLINE_KAFKA_SASL_PASSWORD_FILE": "",
+        "FIRSTLINE_KAFKA_SSL_CA_FILE": settings.kafka_ssl_ca_file,
         "FIRSTLINE_NAMESPACE": settings.namespace,
         "FIRSTLINE_DATA_DIR": str(settings.data_dir),
         "FIRSTLINE_DATABASE_URL": settings.database_url,
@@ -227,7 +233,8 @@ def read_topic(settings: Settings, topic: str, timeout: float = 5.0) -> list[Any
 
 def read_named_topic(settings: Settings, name: str, timeout: float = 5.0) -> list[Any]:
     """Every record of the topic called `name` (a changelog, say)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
+                             **settings.kafka_auth.kafka_python())
     try:
         tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
         consumer.assign(tps)

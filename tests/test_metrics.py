@@ -153,3 +153,19 @@ def test_metrics_endpoint_promtool_and_the_dashboard(tmp_path: Path) -> None:
             for name in used:
                 base = next((name[: -len(s)] for s in SUFFIXES if name.endswith(s)), name)
                 assert name in names or base in families, f"panel {panel['title']!r} asks for {name}, not exported"
+
+
+def test_prometheus_configuration_passes_promtool_with_the_token_file(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is not installed (.ci/run installs Debian's prometheus)")
+        pytest.skip("promtool is not installed: apt-get install prometheus")
+    token = tmp_path / "metrics_token"
+    token.write_text("t" * 48)
+    config = tmp_path / "prometheus.yml"
+    text = (REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    assert "/run/secrets/metrics_token" in text
+    config.write_text(text.replace("/run/secrets/metrics_token", str(token)))
+    checked = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -146,7 +146,7 @@ def test_schemas_check_passes_on_the_repository() -> None:
     assert result.returncode == 0, result.stdout.decode()
 
 
-def test_compose_file_is_valid_and_pins_the_local_kafka_version() -> None:
+def test_compose_file_is_valid_and_pins_the_local_kafka_version(tmp_path: Path) -> None:
     compose = (REPO_ROOT / "docker-compose.yml").read_text()
     version = subprocess.run([str(REPO_ROOT / "deploy" / "kafka" / "kafkactl"), "version"],
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -170,18 +170,42 @@ def test_compose_file_is_valid_and_pins_the_local_kafka_version() -> None:
             text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port.get('published')}"
             assert text.startswith("127.0.0.1:"), (name, port)
     # Every setting given to firstline's containers is one the settings module reads, with a value it takes.
-    known = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", (REPO_ROOT / "streams" / "settings.py").read_text()))
+    settings_py = (REPO_ROOT / "streams" / "settings.py").read_text()
+    known = set(re.findall(r"\"((?:FIRSTLINE|KAFKA)_[A-Z_]+)\"", settings_py))
+    secret = set(re.findall(r"_secret\(\"([A-Z_]+)\"", settings_py))  # these take NAME_FILE too
+    known |= {name + "_FILE" for name in secret}
+    # no secret in the file: each comes from a file make-secrets wrote, mounted under /run/secrets
+    assert "firstline:firstline@" not in compose and "POSTGRES_PASSWORD:" not in compose
+    made = tmp_path / "secrets"
+    subprocess.run([str(REPO_ROOT / "deploy" / "secrets" / "make-secrets")], check=True,
+                   env={**os.environ, "FIRSTLINE_COMPOSE_SECRETS": str(made)})
+    assert oct(made.stat().st_mode & 0o777) == "0o700"
+    files = {p.name: p.read_text() for p in made.iterdir()}
+    assert len(files) == 5 and all(len(v) == 48 for v in files.values()) and len(set(files.values())) == 5
+    declared = yaml.safe_load(result.stdout)["secrets"]
+    assert set(declared) == set(files)
     for name in ("topics", "worker", "simulator"):
         env = services[name]["environment"]
         assert set(env) <= known, (name, set(env) - known)
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-        with mock.patch.dict(os.environ, {k: str(v) for k, v in env.items()}):
+        mounted = {s["source"] if isinstance(s, dict) else s for s in services[name]["secrets"]}
+        for key, value in env.items():
+            if key.endswith("_FILE"):
+                assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in mounted, (name, key)
+        local = {k: str(made / str(v).rsplit("/", 1)[1]) if k.endswith("_FILE") else str(v) for k, v in env.items()}
+        with mock.patch.dict(os.environ, local):
             settings = Settings.from_env()
-        assert settings.database_url.startswith("postgresql://") and settings.web_host == "0.0.0.0"
+        assert settings.database_url == f"postgresql://firstline:{files['postgres_password']}@postgres:5432/firstline"
+        assert settings.web_token == files["web_token"].encode() and settings.web_host == "0.0.0.0"
+        assert settings.metrics_token == files["metrics_token"].encode()
+        assert settings.pseudonym_key == files["pseudonym_key"].encode()
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     web_port = int(services["worker"]["environment"]["FIRSTLINE_WEB_PORT"])
     assert any(str(p).endswith(f":{web_port}/tcp") or str(p).endswith(f":{web_port}") for p in published["worker"])
     # Prometheus scrapes every worker at that port; Grafana gets the datasource and the dashboard.
     scrape = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    assert "metrics_token" in {s if isinstance(s, str) else s["source"] for s in services["prometheus"]["secrets"]}
     sd = scrape["scrape_configs"][0]["dns_sd_configs"][0]
     assert sd["names"] == ["worker"] and sd["port"] == web_port
     assert scrape["scrape_configs"][0]["metrics_path"] == "/metrics"

@@ -20,7 +20,7 @@ class TopicState:
 
 
 def _admin(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_servers,
+    return KafkaAdminClient(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python(),
                             client_id=f"{settings.namespace}-admin", request_timeout_ms=30_000)
 
 

@@ -48,7 +48,7 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, max_records: i
     name = spec(topic).full_name(settings)
     codec = Codec(load_registry(settings.schemas_dir))
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
-                             client_id=f"{settings.namespace}-tail")
+                             client_id=f"{settings.namespace}-tail", **settings.kafka_auth.kafka_python())
     try:
         partitions = consumer.partitions_for_topic(name)
         if not partitions:

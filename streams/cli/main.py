@@ -23,6 +23,19 @@ def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_acls(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.admin.acls import apply, grants
+
+    if args.action == "show":
+        for grant in grants(settings, args.role, args.group_prefix):
+            print(grant)
+        return 0
+    count = apply(settings, args.role, args.principal, args.group_prefix)
+    print(f"{count} ACL(s) for {args.principal} as {args.role} on {settings.bootstrap_servers} "
+          f"({settings.kafka_auth.describe()})")
+    return 0
+
+
 def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from streams.cli.io import produce_lines, stdin_lines
 
@@ -142,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     topics = sub.add_parser("topics", help="create or list the catalogue's topics")
     topics.add_argument("action", choices=["create", "list"])
+    acls = sub.add_parser("acls", help="grant a role (producer, worker, reader) its Kafka ACLs, or show them")
+    acls.add_argument("action", choices=["apply", "show"])
+    acls.add_argument("role", choices=["producer", "worker", "reader"])
+    acls.add_argument("principal", help="the client's user, e.g. User:worker")
+    acls.add_argument("--group-prefix", default="downstream-", help="reader: its consumer groups' prefix")
     produce = sub.add_parser("produce", help="send JSON lines (stdin or --file) to a topic")
     produce.add_argument("topic")
     produce.add_argument("--file", "-f")
@@ -190,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"topics": _cmd_topics, "produce": _cmd_produce, "tail": _cmd_tail,
+COMMANDS = {"topics": _cmd_topics, "acls": _cmd_acls, "produce": _cmd_produce, "tail": _cmd_tail,
             "worker": _cmd_worker, "run": _cmd_run, "schemas": _cmd_schemas,
             "generate": _cmd_generate, "simulate": _cmd_simulate, "report": _cmd_report,
             "spam": _cmd_spam, "block": _cmd_block, "unblock": _cmd_block}

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 
 class ReplicaReader:
     def __init__(self, servers: list[str], topics: Sequence[tuple[str, int]],
-                 apply: Callable[[list[Any]], Awaitable[None]], max_records: int = 5000) -> None:
-        """`topics`: (full name, partitions) pairs, as the catalogue made them."""
+                 apply: Callable[[list[Any]], Awaitable[None]], max_records: int = 5000,
+                 client_options: dict[str, Any] | None = None) -> None:
+        """`topics`: (full name, partitions) pairs, as the catalogue made them; `client_options`:
+        the connection's security (KafkaAuth.aiokafka())."""
         self.servers = servers
+        self.client_options = client_options or {}
         self.topics = [name for name, _ in topics]
         self.partitions = dict(topics)
         self.apply = apply
@@ -38,7 +41,8 @@ class ReplicaReader:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", client_id="firstline-replica")
+                                    auto_offset_reset="earliest", client_id="firstline-replica",
+                                    **self.client_options)
         await consumer.start()
         try:
             tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions[t])]

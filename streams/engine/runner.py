@@ -120,7 +120,8 @@ class Engine:
 
             replica = ReplicaReader(self.settings.kafka_servers,
                                     [(spec(t).full_name(self.settings), spec(t).partition_count(self.settings))
-                                     for t in cls.replicas], apply)
+                                     for t in cls.replicas], apply,
+                                    client_options=self.settings.kafka_auth.aiokafka())
             self.replicas[cls.name] = replica
             self.app.task(self._guarded(cls.name, replica.run))
         self.app.task(self._guarded(cls.name, lambda: self._run(processor, ctx, channel, turn, replica)))

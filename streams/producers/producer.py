@@ -42,6 +42,7 @@ class ChannelProducer:
             max_in_flight_requests_per_connection=5,
             compression_type=None,
             client_id=f"{self.settings.namespace}-producer",
+            **self.settings.kafka_auth.kafka_python(),
         )
         options.update(kafka_options)
         self._producer = KafkaProducer(**options)

@@ -25,7 +25,7 @@ class TopicReader:
     def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.codec = Codec(load_registry(settings.schemas_dir))
         self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False,
-                                      client_id=f"{settings.namespace}-report")
+                                      client_id=f"{settings.namespace}-report", **settings.kafka_auth.kafka_python())
         self.names = {spec(t).full_name(settings): t for t in topics}
         tps = [TopicPartition(name, p) for name in self.names
                for p in sorted(self.consumer.partitions_for_topic(name) or ())]
@@ -98,8 +98,8 @@ def consumed(settings: Settings, topic: str, deadline: float) -> bool:
     from kafka import KafkaAdminClient
 
     name = spec(topic).full_name(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python())
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python())
     try:
         ends = consumer.end_offsets([TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()])
         while time.monotonic() < deadline:

@@ -56,12 +56,12 @@ class WallboardFeed:
         self.live_topic = changelog(settings, "queue-live")
         self.watermark_topic = changelog(settings, "queue-watermarks")
         tables = spec("queue-facts").partition_count(settings)
-        self.reader = ReplicaReader(settings.kafka_servers, [
+        self.reader = ReplicaReader(settings.kafka_servers, client_options=settings.kafka_auth.aiokafka(), topics=[
             (self.stats_topic, spec("queue-statistics").partition_count(settings)),
             (self.alerts_topic, spec("alerts").partition_count(settings)),
             (self.routing_topic, spec("routing-decisions").partition_count(settings)),
             (self.campaign_topic, spec("spam-campaigns").partition_count(settings)),
-            (self.live_topic, tables), (self.watermark_topic, tables)], self.apply)
+            (self.live_topic, tables), (self.watermark_topic, tables)], apply=self.apply)
         self.stats_schema = spec("queue-statistics").value_schema
         self.alert_schema = spec("alerts").value_schema
         self.routing_schema = spec("routing-decisions").value_schema
@@ -95,7 +95,8 @@ class WallboardFeed:
     async def topics_exist(self) -> bool:
         from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_servers, client_id="firstline-wallboard")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_servers, client_id="firstline-wallboard",
+                                    **self.settings.kafka_auth.aiokafka())
         await consumer.start()
         try:
             return set(self.reader.topics) <= await consumer.topics()
