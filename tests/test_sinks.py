@@ -68,7 +68,7 @@ def test_a_row_the_database_refuses_is_dead_lettered_and_the_others_written(tmp_
         for e in [e for c in sorted(SCRIPTED) for e in SCRIPTED[c]]:
             producer.send("contact-events", {**DEFAULTS, **e})
         # A NUL byte is a valid Avro string, and PostgreSQL refuses it in text.
-        producer.send("contact-events", {**DEFAULTS, **ev("NUL", "CREATED", 0), "subscriber_id": "sub\x00-1"})
+        producer.send("contact-events", {**DEFAULTS, **ev("NUL", "CREATED", 0), "region": "chelyabinsk\x00-1"})
         producer.flush()
         wait_until(lambda: {r[0] for r in query(settings, "SELECT contact_id FROM contact_summaries")} == set(SCRIPTED),
                    timeout=60, what="the good contacts in PostgreSQL", worker=worker)

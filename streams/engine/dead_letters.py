@@ -4,6 +4,10 @@ them.
 A dead letter must never be larger than what it reports: the raw value is cut to
 `value_limit` bytes and described by its length and SHA-256 (enough to find the original at its
 source offset, or to match it against a producer's log); keys and reasons are cut too.
+
+Dead letters are kept for weeks and read by operators, so subscriber numbers in the key, the kept
+value and the reason are masked (protection/addresses.py NumberMask: a same-length token from the
+number's keyed pseudonym); the SHA-256 is of the value as it was received.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from streams.codec import DecodeError
 from streams.engine.errors import InvalidRecord
+from streams.protection.addresses import NumberMask
 
 KEY_LIMIT = 1024
 REASON_LIMIT = 1000
@@ -53,7 +58,8 @@ def cut(text: str, limit: int = REASON_LIMIT) -> str:
     return text if len(text) <= limit else f"{text[:limit - 30]}... ({len(text)} characters)"
 
 
-def dead_letter(origin: Origin, exc: BaseException, processor: str, value_limit: int) -> dict[str, Any]:
+def dead_letter(origin: Origin, exc: BaseException, processor: str, value_limit: int,
+                mask: NumberMask) -> dict[str, Any]:
     kind, reason = classify(exc)
     value = origin.value
     return {
@@ -61,12 +67,12 @@ def dead_letter(origin: Origin, exc: BaseException, processor: str, value_limit:
         "source_partition": origin.partition,
         "source_offset": origin.offset,
         "source_timestamp": origin.timestamp,
-        "key": origin.key[:KEY_LIMIT] if origin.key is not None else None,
-        "value": value[:value_limit] if value is not None else None,
+        "key": mask.bytes(origin.key[:KEY_LIMIT]) if origin.key is not None else None,
+        "value": mask.bytes(value[:value_limit]) if value is not None else None,
         "value_length": len(value) if value is not None else None,
         "value_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
         "error_kind": kind,
-        "error": cut(reason),
+        "error": cut(mask.text(reason)),
         "processor": processor,
         "rejected_at": int(time.time() * 1000),
     }

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from streams.codec import Codec
 from streams.engine.dead_letters import Origin, dead_letter
 from streams.engine.errors import TooLarge
+from streams.protection.addresses import NumberMask, Pseudonyms
 from streams.settings import Settings
 from streams.topics import spec
 
@@ -46,6 +47,7 @@ class Outbox:
         # For /metrics (engine/meters.py): records emitted per topic, dead letters per error kind.
         self.emitted: dict[str, int] = {}
         self.dead_letters: dict[str, int] = {}
+        self._mask: NumberMask | None = None  # made with the first dead letter
 
     def _topic(self, name: str) -> tuple[str, str]:
         known = self._topics.get(name)
@@ -72,7 +74,9 @@ class Outbox:
 
     def _file(self, origin: Origin, exc: BaseException) -> None:
         topic, schema = self._topic("dead-letters")
-        record = dead_letter(origin, exc, self.processor, self._settings.dead_letter_value_bytes)
+        if self._mask is None:
+            self._mask = NumberMask(Pseudonyms(self._settings.pseudonym_key))
+        record = dead_letter(origin, exc, self.processor, self._settings.dead_letter_value_bytes, self._mask)
         self.dead_letters[record["error_kind"]] = self.dead_letters.get(record["error_kind"], 0) + 1
         self._sender.add(topic, origin.topic.encode()[:1024], self._codec.encode(schema, record), None)
 

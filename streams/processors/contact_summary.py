@@ -22,6 +22,11 @@ Downstream upserts by (contact_id, version), so a repeat costs nothing. Facts ar
 change of state, and the state is written only after its facts are delivered.
 
 States are forgotten after FIRSTLINE_CONTACT_STATE_RETENTION_H of event time (state_expiry.py).
+
+The subscriber is kept and published only as its keyed pseudonym (HMAC-SHA256 with
+FIRSTLINE_PSEUDONYM_KEY, streams/protection/addresses.py), made as the event is read: the state,
+its changelog, the summary and storage never hold the number. FCR matches contacts by it as well
+as by the number. A state written before (a clear number) is pseudonymised when next read.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from streams.processors.minute_deltas import CheckpointDeltas
 from streams.processors.queue_facts import outcome_changes, outcomes_of
 from streams.processors.source_heartbeats import Heartbeats, PartitionProgress
 from streams.processors.state_expiry import Expiry
+from streams.protection.addresses import Pseudonyms, canonical
 from streams.topics import spec
 
 
@@ -72,6 +78,7 @@ class ContactSummary(Processor):
         self.check_survey = ctx.bounds.checker(definition(self.survey_schema).definition)
         self.partitions = spec("contact-events").partition_count(settings)
         self.max_events = settings.max_events_per_contact
+        self.pseudonyms = Pseudonyms(settings.pseudonym_key)
         # The store keeps ContactState objects (JSON after a recovery, replaced on first use).
         self.state = ctx.table("contact-state", partitions=self.partitions, encode=ContactState.to_json)
         # Per contact-events partition: the offset through which the last checkpoint that sent
@@ -125,8 +132,14 @@ class ContactSummary(Processor):
             return ContactState(contact_id)
         if isinstance(stored, dict):
             stored = ContactState.from_json(stored)
+            if stored.subscriber_id and not stored.subscriber_id.startswith("p:"):
+                stored.subscriber_id = self.pseudonym(stored.subscriber_id)  # a state from before pseudonyms
             self.state.data[contact_id] = stored  # the same value as an object, not a change
         return stored
+
+    def pseudonym(self, subscriber: str) -> str:
+        """The subscriber's keyed pseudonym; one given already ('p:...') is kept."""
+        return subscriber if subscriber.startswith("p:") else self.pseudonyms.of(canonical(subscriber))[0]
 
     def on_batch(self, records: Sequence[Any]) -> int | None:
         ctx, events_topic, touched = self.ctx, self.events_topic, self.touched
@@ -164,6 +177,9 @@ class ContactSummary(Processor):
                 entry.message = message
                 if is_event and record["occurred_at"] > self.newest.get(p, 0):
                     self.newest[p] = record["occurred_at"]
+                subscriber = record.get("subscriber_id")
+                if subscriber and entry.contact.subscriber_id is None:
+                    record["subscriber_id"] = self.pseudonym(subscriber)
                 folded = (entry.contact.apply(record, max_events) if is_event
                           else entry.contact.apply_survey(record, max_events))
                 entry.changed = folded or entry.changed

@@ -9,6 +9,7 @@ FIRSTLINE_PSEUDONYM_KEY (rotation: docs/design.md).
 from __future__ import annotations
 
 import hashlib
+import re
 import hmac
 
 _PUNCT = str.maketrans("", "", " +-()")
@@ -70,3 +71,30 @@ class Pseudonyms:
             digest = self.digest(address)
             known = self._known[address] = ("p:" + digest[:10].hex(), int.from_bytes(digest[:8], "little"))
         return known
+
+
+# A subscriber number inside bytes nobody decoded: 10 to 12 digits (a national number, or one with
+# its 7 or 8), or '+' and 10 to 15 (E.164), not part of a longer run of digits. Times in epoch
+# milliseconds have 13 digits and stay.
+_NUMBER_RUN = re.compile(rb"(?<![0-9])(\+[0-9]{10,15}|[0-9]{10,12})(?![0-9])")
+
+
+class NumberMask:
+    """Replaces every subscriber number in raw bytes or text (a dead letter's key, value and
+    reason) by a token of the same length: 'p' and the leading hex digits of the pseudonym of its
+    canonical form. The bytes keep their framing (an Avro string its length), one number keeps one
+    token, and the token is the start of the pseudonym the processors publish for it."""
+
+    def __init__(self, pseudonyms: Pseudonyms) -> None:
+        self.pseudonyms = pseudonyms
+
+    def _token(self, match: re.Match[bytes]) -> bytes:
+        run = match.group(0)
+        hexed = self.pseudonyms.of(canonical(run.decode()))[0][2:]  # 20 hex digits
+        return ("p" + (hexed * 2)[:len(run) - 1]).encode()
+
+    def bytes(self, data: bytes) -> bytes:
+        return _NUMBER_RUN.sub(self._token, data)
+
+    def text(self, text: str) -> str:
+        return self.bytes(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
