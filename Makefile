@@ -10,13 +10,14 @@ KAFKACTL := deploy/kafka/kafkactl
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench mutate broker broker-stop broker-reset worker topics clean help
+.PHONY: run test bench mutate fuzz broker broker-stop broker-reset worker topics clean help
 
 help:
 	@echo "make run     - the main job on local defaults (broker, SQLite, generated contacts)"
 	@echo "make test    - the test suite against the real local broker"
 	@echo "make bench   - throughput and latency of each processor path vs a raw consumer"
 	@echo "make mutate  - mutation testing of the metric and reliability logic (docs/testing.md)"
+	@echo "make fuzz    - fuzz the C decoder under ASan/UBSan (FUZZ_SECONDS=600), keep new coverage"
 	@echo "make broker | broker-stop | broker-reset - the local Kafka broker"
 
 $(STAMP): pyproject.toml setup.py streams/codec/_native.c streams/engine/_partition.c
@@ -67,6 +68,14 @@ $(MUTATE)/.installed: pyproject.toml
 mutate: $(MUTATE)/.installed
 	$(MUTATE)/bin/mutmut run --max-children 2 || true
 	$(MUTATE)/bin/python -m tests.mutation_scores
+
+# The C decoder under atheris with AddressSanitizer and UndefinedBehaviorSanitizer (needs clang):
+# a copy of the corpus is fuzzed, and what adds coverage is merged back into tests/fuzz/corpus.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	rm -rf .local/fuzz/corpus && mkdir -p .local/fuzz && cp -r tests/fuzz/corpus .local/fuzz/corpus
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CORPUS=.local/fuzz/corpus tests/fuzz/run
+	FUZZ_MERGE=.local/fuzz/corpus tests/fuzz/run
 
 topics: $(STAMP) broker
 	$(BIN)/firstline topics create

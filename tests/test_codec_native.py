@@ -189,3 +189,23 @@ def test_encoding_keeps_no_references() -> None:
                     pass
     gc.collect()
     assert (sys.getrefcount(key), sys.getrefcount(sample), sys.getrefcount(records[0])) == before
+
+
+def test_a_union_index_spelt_in_more_bytes_reads_as_fastavro_reads_it() -> None:
+    """Found by the fuzzer (tests/fuzz): the C decoder read the index as a varint, the Python one
+    refused any but its one-byte spelling."""
+    schema = {"type": "record", "name": "R", "fields": [{"name": "u", "type": ["null", "long"]}]}
+    parsed = fastavro.parse_schema(schema)
+    for data in (b"\x82\x00\x04", b"\x82\x80\x00\x04", b"\x80\x00"):
+        want = (fastavro.schemaless_reader(io.BytesIO(data), parsed, None), len(data))
+        assert compile_decoder(schema)(data, 0) == native_decoder(schema)(data, 0) == want
+    for data in (b"\x84\x00", b"\x81\x00"):  # index 2 of two branches; index -1
+        for decode in (compile_decoder(schema), native_decoder(schema)):
+            with pytest.raises(ValueError, match="union index"):
+                decode(data, 0)
+    enum = {"type": "record", "name": "E", "fields": [{"name": "e", "type": {"type": "enum", "name": "K",
+                                                                           "symbols": ["A", "B"]}}]}
+    parsed = fastavro.parse_schema(enum)
+    for data in (b"\x82\x00", b"\x80\x80\x00"):
+        want = (fastavro.schemaless_reader(io.BytesIO(data), parsed, None), len(data))
+        assert compile_decoder(enum)(data, 0) == native_decoder(enum)(data, 0) == want

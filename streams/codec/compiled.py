@@ -441,9 +441,13 @@ def _emit_decode(src: _Source, schema: Any, namespace: str | None, target: str, 
         add(f"{indent}if e > L: raise ValueError('length runs past the end')")
         add(f"{indent}{target} = d[p:e]{'.decode()' if kind == 'string' else ''}; p = e")
     elif kind == "enum":
-        if len(schema["symbols"]) <= 64:  # the index is one byte: look the byte up
+        if len(schema["symbols"]) <= 64:  # the index is one byte: look the byte up (a longer
+            # spelling of it, a varint with zeros ahead, is read as the C decoder and fastavro do)
             symbols = src.constant({i << 1: sym for i, sym in enumerate(schema["symbols"])}, "_sym")
-            add(f"{indent}{target} = {symbols}[d[p]]; p += 1")
+            add(f"{indent}b = d[p]; p += 1")
+            add(f"{indent}if b > 127:")
+            add(f"{indent}    b, p = _read_long(d, p, b); b = b << 1 if 0 <= b < 64 else -1")
+            add(f"{indent}{target} = {symbols}[b]")
         else:
             symbols = src.constant(tuple(schema["symbols"]), "_sym")
             varint("n")
@@ -453,7 +457,11 @@ def _emit_decode(src: _Source, schema: Any, namespace: str | None, target: str, 
         branches = [src.normalise(b, namespace)[0] for b in schema]
         if len(branches) > 64:
             raise Unsupported("a union of more than 64 types")
-        add(f"{indent}b = d[p]; p += 1")  # the index of a union this small is one even byte
+        add(f"{indent}b = d[p]; p += 1")  # the index of a union this small is one even byte,
+        # unless a writer spent more bytes on it (a varint with zeros ahead): read as the C decoder
+        # and fastavro do, then matched as that byte
+        add(f"{indent}if b > 127:")
+        add(f"{indent}    b, p = _read_long(d, p, b); b = b << 1 if 0 <= b < 64 else -1")
         for i, branch in enumerate(branches):
             add(f"{indent}{'if' if i == 0 else 'elif'} b == {i << 1}:")
             _emit_decode(src, branch, namespace, target, lines, indent + "    ")
