@@ -18,6 +18,7 @@ from streams.producers import ChannelProducer
 from streams.protection.addresses import canonical
 from streams.simulator.sms import CAMPAIGN_TEXT, SmsDay, SmsProfile
 from tests.support import Worker, decoded, isolated_settings, query, wait_until
+from tests.test_faults import private_broker  # noqa: F401 - the fixture
 
 PROFILE = SmsProfile(subscribers=3000, p2p_per_hour=2500, a2p_per_hour=800, mass_recipients=250, mass_minutes=5,
                      campaign_senders=12, campaign_messages=120, campaign_minutes=20, block_changes=60,
@@ -214,3 +215,75 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
     # subscriber numbers appear nowhere in clear in what was published about them
     published = str(decoded(settings, "sms-verdicts")) + str(decoded(settings, "complaint-outcomes"))
     assert "79160001234" not in published and "79030000001" not in published
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_verdicts_and_outcomes_survive_a_broker_restart_and_one_of_two_workers_killed(tmp_path: Path,
+                                                                                     private_broker) -> None:
+    """Two workers share an hour of SMS and the paid-subscription requests; the broker is restarted
+    while they judge, then one worker is killed with SIGKILL. Every deterministic message gets
+    exactly the verdict worked out from the traffic's truth, every request exactly its truth, once
+    each in storage; how long the workers took to carry on is printed (`-s`)."""
+    settings = isolated_settings(tmp_path, bootstrap_servers="127.0.0.1:19192", sms_a2p_senders="MTS,SBERBANK,OZON",
+                                 sms_mass_limit=MASS_LIMIT, pseudonym_key=b"pipeline-test-key",
+                                 provider_abuse_limit=ABUSE_LIMIT, checkpoint_interval_s=0.2, batch_max=100,
+                                 commit_interval_s=5.0, partitions=4)
+    create_topics(settings)
+    day = SmsDay(start=int(time.time() * 1000) - 3_600_000, hours=1.0, seed=12, profile=PROFILE)
+    events = day.events()
+    messages = [r for t, r, _ in events if t == "sms-messages"]
+    expected = expected_verdicts(events)
+    requests = [(r, kind) for t, r, kind in events if t == "subscription-requests"]
+    truth = {(r["provider"], r["request_id"]): kind.split("/") for r, kind in requests if kind}
+    with ChannelProducer(settings) as producer:
+        for topic, r, _ in events:
+            if topic in ("block-list-changes", "subscription-requests"):
+                producer.send(topic, r)
+        producer.flush()
+    first, second = Worker(settings, "worker-1").start(), Worker(settings, "worker-2").start()
+    try:
+        with ChannelProducer(settings) as producer:
+            for r in messages[:len(messages) // 3]:
+                producer.send("sms-messages", r)
+        wait_until(lambda: len(decoded(settings, "sms-verdicts")) >= len(messages) // 6, timeout=120, interval=0.05,
+                   what="some judged", worker=first)
+        private_broker("stop")
+        stopped = time.monotonic()
+        private_broker("start")
+        before = len(decoded(settings, "sms-verdicts"))
+        with ChannelProducer(settings) as producer:
+            for r in messages[len(messages) // 3:2 * len(messages) // 3]:
+                producer.send("sms-messages", r)
+        wait_until(lambda: len(decoded(settings, "sms-verdicts")) > before, timeout=120, interval=0.05,
+                   what="verdicts again after the broker's restart", worker=first)
+        after_restart = time.monotonic() - stopped
+        wait_until(lambda: len(decoded(settings, "sms-verdicts")) >= len(messages) // 2, timeout=120, interval=0.05,
+                   what="half judged", worker=first)
+        second.kill()  # mid-stream: its partitions move to the first worker, what it did not commit is judged again
+        killed = time.monotonic()
+        with ChannelProducer(settings) as producer:
+            for r in messages[2 * len(messages) // 3:]:
+                producer.send("sms-messages", r)
+        verdicts = wait_until(lambda: (v := by_id(decoded(settings, "sms-verdicts"), "message_id"))
+                              and len(v) >= len(messages) and v, timeout=180, what="a verdict for every message",
+                              worker=first)
+        after_kill = time.monotonic() - killed
+        decided = wait_until(lambda: (o := {(x["provider"], x["request_id"]): [x["outcome"], x["reason"]]
+                                            for x in decoded(settings, "subscription-outcomes")})
+                             and len(o) >= len(truth) and o, timeout=90, what="every subscription decided",
+                             worker=first)
+        stored = wait_until(lambda: (rows := query(settings, "SELECT provider, request_id, outcome, reason "
+                                                             "FROM subscription_outcomes"))
+                            and len(rows) >= len(truth) and rows, timeout=60, what="outcomes stored", worker=first)
+        assert first.alive()
+    finally:
+        first.stop()
+        second.stop()
+    wrong = {m: (want, {(v["verdict"], tuple(v["reasons"])) for v in verdicts[m]}) for m, want in expected.items()
+             if {(v["verdict"], tuple(v["reasons"])) for v in verdicts[m]} != {(want[0], tuple(want[1]))}}
+    assert not wrong, list(wrong.items())[:10]
+    assert decided == truth
+    assert len(stored) == len(truth) and {(p, r): [o, why] for p, r, o, why in stored} == truth
+    print(f"\nverdicts resumed {after_restart:.1f} s after the broker was stopped (and restarted); "
+          f"every message judged {after_kill:.1f} s after a worker was killed")

@@ -30,8 +30,8 @@ class BlockListView:
                 self.ctx.bounds.record_size(message.value)
                 ch = self.ctx.codec.decode(message.value, self.schema)
                 self.check(ch)
-                if not ch["subscriber_id"].strip() or not ch["sender"].strip():
-                    raise InvalidRecord("subscriber_id and sender must not be empty")
+                if not ch["change_id"].strip() or not ch["subscriber_id"].strip() or not ch["sender"].strip():
+                    raise InvalidRecord("change_id, subscriber_id and sender must not be empty")
                 check_time("occurred_at", ch["occurred_at"], self.ctx.clock.max_event_time())
             except Exception as exc:
                 # Each worker reads the whole topic, so each one files the bad record (same origin).

@@ -134,6 +134,8 @@ class Router(Processor):
                 ctx.bounds.record_size(message.value)
                 r = ctx.codec.decode(message.value, self.schema)
                 self.check(r)
+                if not r["request_id"].strip():
+                    raise InvalidRecord("request_id must not be empty")
                 group = r["group"]
                 if group not in self.known_groups:
                     raise InvalidRecord(f"routing group {group!r} is not in the routing configuration "

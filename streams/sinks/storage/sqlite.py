@@ -60,7 +60,18 @@ class SqliteStore:
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a database to WAL takes it exclusively, and SQLite answers "locked" at once,
+        # without its busy timeout, while another connection (a second worker opening the same
+        # file) holds it: tried again for as long as that timeout.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         # FULL: a committed batch survives a power cut, not only a killed process; offsets are
         # committed after this returns.
         conn.execute("PRAGMA synchronous=FULL")
