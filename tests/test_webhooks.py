@@ -164,6 +164,8 @@ def test_alerts_delivered_signed_retried_dead_lettered_and_disabled(tmp_path: Pa
     assert 'firstline_webhook_deliveries_total{endpoint="slow",outcome="skipped"} 3.0' in metrics
     assert 'firstline_webhook_endpoint_enabled{endpoint="slow"} 0.0' in metrics
     assert 'firstline_webhook_endpoint_enabled{endpoint="good"} 1.0' in metrics
+    # stopped cleanly: the engine let the sink close its HTTP session
+    assert "webhooks: HTTP session to 4 endpoint(s) closed" in worker.log()
 
 
 def test_exact_headers_ids_bodies_and_endpoints() -> None:

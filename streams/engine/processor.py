@@ -99,6 +99,10 @@ class Processor:
     def on_rebalanced(self) -> None:
         """Partitions moved: caches of what this worker held may be stale."""
 
+    async def on_stop(self) -> None:
+        """The worker stops (its consumer already stopped): release what the processor holds,
+        such as connections."""
+
     def timers(self) -> list[Timer]:
         """(interval in seconds, coroutine function) pairs the engine runs between batches."""
         return []

@@ -132,6 +132,13 @@ class Engine:
         async def rebalanced(*args: Any, **kw: Any) -> None:
             processor.on_rebalanced()
 
+        @self.app.on_before_shutdown.connect  # type: ignore[misc]
+        async def stopping(*args: Any, **kw: Any) -> None:
+            try:
+                await processor.on_stop()
+            except Exception:  # the worker stops anyway: say so, and stop the others too
+                log.exception("Processor %s failed while stopping", cls.name)
+
         return processor
 
     async def _run(self, processor: Processor, ctx: WorkerContext, channel: BatchChannel,

@@ -126,6 +126,12 @@ class WebhookSink(Processor):
                 raise Abandoned("webhooks: deliveries pending while the worker stops or rebalances")
             await asyncio.sleep(min(left, 0.1))
 
+    async def on_stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+            log.info("webhooks: HTTP session to %d endpoint(s) closed", len(self.endpoints))
+
     def status(self) -> dict[str, Any]:
         return {"endpoints": [e.name for e in self.endpoints], "disabled": dict(self.disabled),
                 "deliveries": {f"{e}/{o}": n for (e, o), n in sorted(self.deliveries.items())}}
