@@ -26,6 +26,8 @@ the ratios to the yardstick measured in the same run.
   sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py)
   routing, routing-latency  the live router: a backlog of requests, and queued -> offer at a fixed
                rate with desks answering (tests/bench_routing.py)
+  webhooks, webhooks-latency  alerts delivered, signed, to a receiver on loopback
+               (tests/bench_webhooks.py)
 """
 
 from __future__ import annotations
@@ -486,11 +488,14 @@ def main() -> None:
     parser.add_argument("--routing-contacts", type=int, default=50_000, help="contacts in the routing backlog run")
     parser.add_argument("--routing-rate", type=float, default=500, help="contacts/s queued in the routing-latency run")
     parser.add_argument("--storage-rows", type=int, default=200_000, help="summary rows in the storage run")
+    parser.add_argument("--webhook-alerts", type=int, default=20_000, help="alerts in the webhooks backlog run")
+    parser.add_argument("--webhook-rate", type=float, default=100, help="offered alerts/s in the webhooks-latency run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
                                                                  "pair", "latency", "sms", "sms-latency", "routing",
-                                                                 "routing-latency", "storage"}
+                                                                 "routing-latency", "storage", "webhooks",
+                                                                 "webhooks-latency"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -530,6 +535,12 @@ def main() -> None:
         if "storage" in only:
             from tests.bench_storage import report_storage
             results.update(report_storage(args.storage_rows, Path(tmp)))
+        if "webhooks" in only:
+            from tests.bench_webhooks import report_webhooks
+            results.update(report_webhooks(args.webhook_alerts, Path(tmp)))
+        if "webhooks-latency" in only:
+            from tests.bench_webhooks import report_webhooks_latency
+            results.update(report_webhooks_latency(args.webhook_rate, args.seconds, Path(tmp)))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 
