@@ -26,6 +26,8 @@ the ratios to the yardstick measured in the same run.
   sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py)
   routing, routing-latency  the live router: a backlog of requests, and queued -> offer at a fixed
                rate with desks answering (tests/bench_routing.py)
+  state       a worker restarted with the state of --state-contacts contacts: ready after, memory per
+              contact (tests/bench_state.py; not in the default set: run it by name)
   webhooks, webhooks-latency  alerts delivered, signed, to a receiver on loopback
                (tests/bench_webhooks.py)
 """
@@ -488,6 +490,7 @@ def main() -> None:
     parser.add_argument("--routing-contacts", type=int, default=50_000, help="contacts in the routing backlog run")
     parser.add_argument("--routing-rate", type=float, default=500, help="contacts/s queued in the routing-latency run")
     parser.add_argument("--storage-rows", type=int, default=200_000, help="summary rows in the storage run")
+    parser.add_argument("--state-contacts", type=int, default=1_000_000, help="contacts whose state a worker restores")
     parser.add_argument("--webhook-alerts", type=int, default=20_000, help="alerts in the webhooks backlog run")
     parser.add_argument("--webhook-rate", type=float, default=100, help="offered alerts/s in the webhooks-latency run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
@@ -535,6 +538,9 @@ def main() -> None:
         if "storage" in only:
             from tests.bench_storage import report_storage
             results.update(report_storage(args.storage_rows, Path(tmp)))
+        if "state" in only:
+            from tests.bench_state import report_state
+            results.update(report_state(args.state_contacts, Path(tmp)))
         if "webhooks" in only:
             from tests.bench_webhooks import report_webhooks
             results.update(report_webhooks(args.webhook_alerts, Path(tmp)))

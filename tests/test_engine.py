@@ -3,6 +3,7 @@ sees after each step fails, and the contact-summary processor fed by hand."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from streams.engine.checkpoint import STEPS
@@ -152,3 +153,23 @@ def test_eager_outputs_go_at_once_and_the_checkpoint_still_waits_for_them():
         assert not out
 
     asyncio.run(run())
+
+
+def test_restored_contact_states_stay_bytes_until_their_contact_is_seen_again() -> None:
+    """The contact-state table restores raw (raw_restore): a restarted worker holds the changelog's
+    JSON bytes, and a contact becomes an object when its next event comes, folded as before."""
+    from streams.processors.contact_lifecycle import ContactState
+
+    h = fed(Harness(ContactSummary))
+    h.run()
+    again = h.restart()
+    restored = again.state("contact-state")
+    assert restored and all(isinstance(v, bytes) for v in restored.values())
+    contact = sorted(restored)[0]
+    before = ContactState.from_json(orjson.loads(restored[contact]))
+    again.feed("contact-events", {**ORDER[0], "event_id": "late-one", "contact_id": contact, "type": "HELD",
+                                  "occurred_at": before.last_seen})
+    again.run()
+    after = again.state("contact-state")[contact]
+    assert isinstance(after, ContactState) and len(after.seen) == len(before.seen) + 1
+    assert all(isinstance(v, bytes) for k, v in again.state("contact-state").items() if k != contact)

@@ -137,12 +137,13 @@ class Consumer(faust_aiokafka.Consumer):
         store = table.data
         data, where = store.data, store._key_partition
         to_key, to_value, loads, partition = table._to_key, table._to_value, orjson.loads, tp.partition
+        raw = getattr(table, "firstline_raw_restore", False)  # values kept as their JSON bytes
         for record in records:
             if seen is not None and record.offset <= seen:
                 continue
             try:
                 key = to_key(loads(record.key))
-                value = None if record.value is None else to_value(loads(record.value))
+                value = None if record.value is None else record.value if raw else to_value(loads(record.value))
             except (orjson.JSONDecodeError, TypeError) as exc:  # faust's recovery logs and goes on
                 self.log.warning("Changelog record %s of %s not restored: %r", record.offset, tp, exc)
                 continue

@@ -35,8 +35,10 @@ class Context(Protocol):
     clock: Clock  # the wall clock and the newest event time allowed
 
     def table(self, name: str, *, partitions: int, encode: Callable[[Any], Any] | None = None,
-              marker: bool = False) -> BufferedTable:
-        """A changelog-backed table; `marker`: flushed before the outputs (checkpoint.py, step 1)."""
+              marker: bool = False, raw_restore: bool = False) -> BufferedTable:
+        """A changelog-backed table; `marker`: flushed before the outputs (checkpoint.py, step 1);
+        `raw_restore`: values restored from the changelog stay the record's JSON bytes until the
+        processor reads them (a large table then takes its bytes' memory, not their objects')."""
 
     def outbox(self) -> Outbox:
         """An outbox of the processor's own, delivered when it says (timers)."""

@@ -42,9 +42,10 @@ class WorkerContext(BaseContext):
         return RecordBatches(self.engine.app, self.engine.key_hashes)
 
     def table(self, name: str, *, partitions: int, encode: Callable[[Any], Any] | None = None,
-              marker: bool = False) -> BufferedTable:
+              marker: bool = False, raw_restore: bool = False) -> BufferedTable:
         # Untyped JSON values: value_type=dict fails on changelog recovery.
         table = self.engine.app.Table(name, default=None, key_type=str, partitions=partitions)
+        table.firstline_raw_restore = raw_restore  # type: ignore[attr-defined]  # read by consumer.py
         if (table.key_serializer, table.value_serializer) != ("json", "json"):
             raise ValueError(f"table {name}: keys and values must use the json serializer")
 

@@ -110,7 +110,7 @@ class BrokerlessContext(BaseContext):
         return MemorySender(self.broker, self.partitions, self.hashes)
 
     def table(self, name: str, *, partitions: int, encode: Callable[[Any], Any] | None = None,
-              marker: bool = False) -> BufferedTable:
+              marker: bool = False, raw_restore: bool = False) -> BufferedTable:
         store = self.stores.setdefault(name, {})
         changelog = f"{self.settings.namespace}-{name}-changelog"
         for sent in self.broker.topics.get(changelog, []):  # restore, as a worker does on start
@@ -118,7 +118,7 @@ class BrokerlessContext(BaseContext):
             if sent.value is None:
                 store.pop(key, None)
             else:
-                store[key] = orjson.loads(sent.value)
+                store[key] = sent.value if raw_restore else orjson.loads(sent.value)
         return self._held(BufferedTable(name, changelog, lambda: (store, None), self._sender, encode), marker)
 
     def partition_of(self, key: bytes, partitions: int) -> int:
