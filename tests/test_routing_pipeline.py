@@ -23,6 +23,7 @@ from streams.producers import ChannelProducer
 from streams.topics import spec
 from tests.routing_requests import agent, answer, left, queued
 from tests.support import Worker, isolated_settings, wait_until
+from tests.test_faults import private_broker  # noqa: F401 - the fixture
 
 
 class Desk:
@@ -229,19 +230,23 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
         worker.stop()
         if replacement is not None:
             replacement.stop()
-    # Every decision id names one decision: a replay repeats it with the same agent.
-    by_id: dict[str, dict[str, Any]] = {}
-    for d in desk.seen:
-        first = by_id.setdefault(d["decision_id"], d)
-        assert (first["kind"], first["agent_id"]) == (d["kind"], d["agent_id"]), (first, d)
+    by_id = assert_one_decision_per_id_and_one_agent_at_a_time(desk.seen)
     # The kill came between decisions sent and state written: the second worker sent some again.
     assert len(desk.seen) > len(by_id), "the kill came at no moment that mattered"
     # Nobody timed out: offers are not charged for the time no router ran.
     assert not [d for d in by_id.values() if d["reason"] == "offer timed out"]
-    # Replaying the distinct decisions in order: a contact is never with two agents at once.
+
+
+def assert_one_decision_per_id_and_one_agent_at_a_time(seen: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every decision id names one decision (a replay repeats it with the same agent); replaying
+    the distinct decisions in order, a contact is never with two agents at once."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for d in seen:
+        first = by_id.setdefault(d["decision_id"], d)
+        assert (first["kind"], first["agent_id"]) == (d["kind"], d["agent_id"]), (first, d)
     holder: dict[str, str | None] = {}
     seen_ids = set()
-    for d in desk.seen:
+    for d in seen:
         if d["decision_id"] in seen_ids:
             continue
         seen_ids.add(d["decision_id"])
@@ -250,3 +255,49 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
             holder[d["contact_id"]] = d["agent_id"]
         elif d["kind"] == "REQUEUED":
             holder[d["contact_id"]] = None
+    return by_id
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_broker_restart_while_routing_assigns_every_contact_once(tmp_path: Path, private_broker) -> None:
+    """The router and the desks through a broker stopped and started while contacts wait: every
+    contact assigned, never to two agents at once, every decision id one decision."""
+    settings = isolated_settings(tmp_path, bootstrap_servers="127.0.0.1:19192", routing_tick_s=0.2)
+    create_topics(settings)
+    agents = [f"a{i:02d}" for i in range(10)]
+    contacts = [f"b{i:04d}" for i in range(300)]
+    worker = Worker(settings).start()
+    desk = Desk(settings)
+    answered: set[str] = set()
+    ended: set[str] = set()
+    restarted_at = None
+    try:
+        desk.send(*[agent(now(), a, voice=2, ru=1) for a in agents])
+        sent = served = 0
+        deadline = time.monotonic() + 240
+        while len(ended) < len(contacts) and time.monotonic() < deadline:
+            if sent < len(contacts):
+                desk.send(*[queued(now(), c) for c in contacts[sent:sent + 20]])
+                sent += 20
+            if restarted_at is None and len(ended) >= 60:
+                private_broker("stop")  # contacts are waiting and offers are out
+                private_broker("start")
+                restarted_at = len(desk.seen)
+            desk.poll()
+            for d in desk.seen[served:]:
+                c = d["contact_id"]
+                if d["kind"] == "OFFERED" and d["decision_id"] not in answered:
+                    answered.add(d["decision_id"])
+                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
+                elif d["kind"] == "ASSIGNED" and c not in ended:
+                    ended.add(c)
+                    desk.send(left(now(), c))
+            served = len(desk.seen)
+        assert len(ended) == len(contacts), f"{len(ended)} of {len(contacts)} assigned"
+        assert restarted_at is not None and len(desk.seen) > restarted_at
+        assert worker.alive()
+    finally:
+        desk.close()
+        worker.stop()
+    assert_one_decision_per_id_and_one_agent_at_a_time(desk.seen)
