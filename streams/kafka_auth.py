@@ -70,8 +70,9 @@ class KafkaAuth:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
 
-    def aiokafka(self) -> dict[str, Any]:
-        """Keyword arguments of aiokafka's clients (AIOKafkaConsumer, AIOKafkaProducer)."""
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of the clients: aiokafka's (AIOKafkaConsumer, AIOKafkaProducer) and
+        kafka-python's (KafkaProducer, KafkaConsumer, KafkaAdminClient) take the same names."""
         options: dict[str, Any] = {"security_protocol": self.protocol}
         if self.tls:
             options["ssl_context"] = self.ssl_context
@@ -80,15 +81,8 @@ class KafkaAuth:
                            sasl_plain_password=self.password.decode())
         return options
 
-    def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments of kafka-python's clients (KafkaProducer, KafkaConsumer, KafkaAdminClient)."""
-        options: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.tls:
-            options["ssl_context"] = self.ssl_context
-        if self.sasl:
-            options.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
-                           sasl_plain_password=self.password.decode())
-        return options
+    # named for the library at each call site, should the two ever part
+    aiokafka = kafka_python = options
 
     def faust_credentials(self) -> Any:
         """faust's `broker_credentials`, or None for plaintext."""

@@ -39,6 +39,21 @@ class Desk:
         self.consumer.seek_to_beginning(*tps)
         self.producer = ChannelProducer(settings)
         self.seen: list[dict[str, Any]] = []
+        self.answered: set[str] = set()  # offers answered (a replay repeats some: answered once)
+        self.ended: set[str] = set()  # contacts assigned and ended
+        self.served = 0  # decisions in `seen` acted on
+
+    def serve(self) -> None:
+        """The desks: accept each new offer, end each contact once it is assigned."""
+        for d in self.seen[self.served:]:
+            c = d["contact_id"]
+            if d["kind"] == "OFFERED" and d["decision_id"] not in self.answered:
+                self.answered.add(d["decision_id"])
+                self.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
+            elif d["kind"] == "ASSIGNED" and c not in self.ended:
+                self.ended.add(c)
+                self.send(left(now(), c))
+        self.served = len(self.seen)
 
     def send(self, *requests: dict[str, Any]) -> None:
         for r in requests:
@@ -179,25 +194,10 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
     desk = Desk(settings)
     try:
         desk.send(*[agent(now(), a, voice=2, ru=1) for a in agents])
-        answered: set[str] = set()
-        ended: set[str] = set()
-
-        def serve(decisions: list[dict[str, Any]]) -> None:
-            """The desks: accept each offer (a replay repeats some: answered once), end each
-            contact once it is assigned."""
-            for d in decisions:
-                c = d["contact_id"]
-                if d["kind"] == "OFFERED" and d["decision_id"] not in answered:
-                    answered.add(d["decision_id"])
-                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
-                elif d["kind"] == "ASSIGNED" and c not in ended:
-                    ended.add(c)
-                    desk.send(left(now(), c))
-
-        sent = served = 0  # decisions in desk.seen the desks have acted on
+        sent = 0
         killed = replacement = None
         deadline = time.monotonic() + 240
-        while len(ended) < len(contacts) and time.monotonic() < deadline:
+        while len(desk.ended) < len(contacts) and time.monotonic() < deadline:
             if sent < len(contacts):
                 desk.send(*[queued(now(), c) for c in contacts[sent:sent + 20]])
                 sent += 20
@@ -220,9 +220,8 @@ def test_a_worker_killed_mid_stream_never_offers_a_contact_twice(tmp_path: Path)
                 killed = len(desk.seen)
                 replacement = Worker(settings, "second").start(wait_ready=False)
             desk.poll()
-            serve(desk.seen[served:])
-            served = len(desk.seen)
-        assert len(ended) == len(contacts), f"{len(ended)} of {len(contacts)} assigned"
+            desk.serve()
+        assert len(desk.ended) == len(contacts), f"{len(desk.ended)} of {len(contacts)} assigned"
         # The second half was decided by the second worker (the first was dead by then).
         assert killed is not None and {d["contact_id"] for d in desk.seen[killed:]} >= set(contacts[220:])
     finally:
@@ -269,32 +268,22 @@ def test_a_broker_restart_while_routing_assigns_every_contact_once(tmp_path: Pat
     contacts = [f"b{i:04d}" for i in range(300)]
     worker = Worker(settings).start()
     desk = Desk(settings)
-    answered: set[str] = set()
-    ended: set[str] = set()
     restarted_at = None
     try:
         desk.send(*[agent(now(), a, voice=2, ru=1) for a in agents])
-        sent = served = 0
+        sent = 0
         deadline = time.monotonic() + 240
-        while len(ended) < len(contacts) and time.monotonic() < deadline:
+        while len(desk.ended) < len(contacts) and time.monotonic() < deadline:
             if sent < len(contacts):
                 desk.send(*[queued(now(), c) for c in contacts[sent:sent + 20]])
                 sent += 20
-            if restarted_at is None and len(ended) >= 60:
+            if restarted_at is None and len(desk.ended) >= 60:
                 private_broker("stop")  # contacts are waiting and offers are out
                 private_broker("start")
                 restarted_at = len(desk.seen)
             desk.poll()
-            for d in desk.seen[served:]:
-                c = d["contact_id"]
-                if d["kind"] == "OFFERED" and d["decision_id"] not in answered:
-                    answered.add(d["decision_id"])
-                    desk.send(answer(now(), c, d["agent_id"], offer_id=d["decision_id"]))
-                elif d["kind"] == "ASSIGNED" and c not in ended:
-                    ended.add(c)
-                    desk.send(left(now(), c))
-            served = len(desk.seen)
-        assert len(ended) == len(contacts), f"{len(ended)} of {len(contacts)} assigned"
+            desk.serve()
+        assert len(desk.ended) == len(contacts), f"{len(desk.ended)} of {len(contacts)} assigned"
         assert restarted_at is not None and len(desk.seen) > restarted_at
         assert worker.alive()
     finally:
