@@ -267,3 +267,22 @@ def query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tu
             await store.close()
 
     return asyncio.run(go())
+
+
+def caught_up(settings: Settings, *topics: str, group: str | None = None) -> bool:
+    """Whether the worker's consumer group has committed every record there is on these catalogue
+    topics: it commits a record only once its outputs, state and (for sinks) rows are written, so
+    afterwards nothing more comes of what was sent so far."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python())
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python())
+    try:
+        names = {spec(t).full_name(settings) for t in topics}
+        offsets = next(iter(admin.list_group_offsets([group or settings.namespace]).values()), {})
+        done = {(tp.topic, tp.partition): m.offset for tp, m in offsets.items() if tp.topic in names}
+        tps = [TopicPartition(n, p) for n in names for p in sorted(consumer.partitions_for_topic(n) or [])]
+        return all(done.get((tp.topic, tp.partition), 0) >= end for tp, end in consumer.end_offsets(tps).items())
+    finally:
+        consumer.close()
+        admin.close()

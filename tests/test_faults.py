@@ -24,7 +24,7 @@ from streams.settings import REPO_ROOT, Settings
 from streams.sinks.storage.tables import CONTACT_SUMMARIES
 from streams.topics import spec
 from tests.scenarios import T0
-from tests.support import Worker, isolated_settings, query, read_named_topic, read_topic, wait_until
+from tests.support import Worker, caught_up, isolated_settings, query, read_named_topic, read_topic, wait_until
 
 CONTACTS = 3000
 COLUMNS = CONTACT_SUMMARIES.column_names
@@ -282,7 +282,9 @@ def test_deltas_sent_before_a_crash_are_sent_again_identically_and_counted_once(
         wait_until(lambda: finished(settings, expected), timeout=120, what="all contacts final", worker=second)
         wait_until(lambda: stored_queue_totals(settings) == want, timeout=60,
                    what="every offer, answer and abandon in the minute statistics once", worker=second)
-        time.sleep(2)  # a few more updates: a delta merged twice would show by now
+        # every delta merged and every statistics record stored: a delta merged twice would show
+        wait_until(lambda: caught_up(settings, "contact-events", "queue-facts", "queue-statistics"), timeout=60,
+                   what="everything processed and stored", worker=second)
         assert stored_queue_totals(settings) == want
     late = query(settings, "SELECT COALESCE(SUM(late_events), 0) FROM queue_statistics")[0][0]
     assert late == 0, f"late_events summed over every stored window: {late}"

@@ -4,7 +4,6 @@ figures for the scripted contacts (see tests/scenarios.py and tests/test_queue_w
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from streams.processors.contact_lifecycle import ContactState
 from streams.producers import ChannelProducer
 from streams.sinks.storage.tables import QUEUE_STATISTICS
 from tests.scenarios import EXPECTED, SCRIPTED, T0, delivery_order, ev
-from tests.support import Worker, decoded, free_port, isolated_settings, query, wait_until
+from tests.support import Worker, caught_up, decoded, free_port, isolated_settings, query, wait_until
 from tests.test_contact_lifecycle import SCHEMA_DEFAULTS
 
 DAY0 = T0 - T0 % DAY_MS
@@ -224,7 +223,9 @@ def test_minute_deltas_counted_once_and_bad_ones_dead_lettered(tmp_path: Path) -
                    what="the good deltas counted", worker=worker)
         letters = wait_until(lambda: (found := decoded(settings, "dead-letters")) and len(found) >= 2 and found,
                              timeout=30, what="the bad deltas' dead letters", worker=worker)
-        time.sleep(1.5)  # a few more updates: a delta counted twice would show by now
+        # every delta merged and every statistics record stored: a delta counted twice would show
+        wait_until(lambda: caught_up(settings, "queue-facts", "queue-statistics"), timeout=60,
+                   what="the statistics caught up", worker=worker)
         assert (stat(settings, minute)["offered"], stat(settings, minute)["late_events"]) == (2, 0)
     errors = sorted(letter["error"] for letter in letters)
     assert errors[0].startswith("1 minute deltas: source partition None"), errors
