@@ -223,6 +223,12 @@ def wait_until(check: Callable[[], T | None], timeout: float = 60, interval: flo
             raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log()[-4000:]}")
         time.sleep(interval)
     tail = worker.log()[-4000:] if worker else ""
+    if worker is not None and worker.alive():  # what it waits on (streams/engine/diagnostics.py)
+        worker.proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        log = worker.log()
+        if (at := log.rfind("SIGUSR1: engine state")) >= 0:
+            tail = log[at:][:12000]
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{tail}")
 
 

@@ -5,9 +5,9 @@ running in a real worker."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 
 from streams.admin.topics import create_topics
 from streams.settings import Settings
-from tests.support import Worker, free_port, isolated_settings
+from tests.support import Worker, free_port, isolated_settings, wait_until
 
 PROBE = ("import gc, sys; from streams.engine.collector import tune_garbage_collector as t; "
          "t(int(sys.argv[1])); print(*gc.get_threshold(), gc.get_freeze_count() > 0)")
@@ -100,10 +100,19 @@ def test_a_worker_freezes_survivors_and_runs_its_full_passes(tmp_path: Path) -> 
     with Worker(settings) as worker:
         assert worker.alive()
         before = gc_figures()
-        time.sleep(3.5)
-        after = gc_figures()
+        # An idle worker allocates far fewer than the young threshold: full collections come
+        # from the pacer alone (one per second here).
+        after = wait_until(lambda: (g := gc_figures())["collections"][2] - before["collections"][2] >= 2 and g,
+                           timeout=30, what="two paced full collections", worker=worker)
         assert "Full garbage collection:" in worker.log()  # with what it found and the pause
-    # An idle worker allocates far fewer than the young threshold: full collections come from
-    # the pacer alone (one per second here).
-    assert after["collections"][2] - before["collections"][2] >= 2
-    assert after["frozen"] > 0
+        assert after["frozen"] > 0
+
+        # what the worker waits on, for an operator facing a worker that does nothing
+        worker.proc.send_signal(signal.SIGUSR1)
+        dump = wait_until(lambda: "SIGUSR1: asyncio tasks" in (log := worker.log()) and log, timeout=10,
+                          what="the SIGUSR1 dump", worker=worker)
+        state = dump[dump.index("SIGUSR1: engine state"):]
+        assert all(f"'{name}': {{'buffered'" in state for name in ("contact-summary", "sms-verdicts", "router"))
+        assert "'flow_control': True" in state and ".contact-events[0]': {'read'" in state
+        assert "Stack for <Task" in dump
+        assert worker.alive()

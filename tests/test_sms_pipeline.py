@@ -219,9 +219,6 @@ def test_an_hour_of_sms_traffic_gets_every_expected_verdict_across_a_sigkill(tmp
 
 @pytest.mark.kafka
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known, being investigated (issue 20): in one CI run the surviving worker "
-                   "took every partition after the kill, restored and was ready, then judged none of what was "
-                   "left for 3 minutes; passes here most runs")
 def test_verdicts_and_outcomes_survive_a_broker_restart_and_one_of_two_workers_killed(tmp_path: Path,
                                                                                      private_broker) -> None:
     """Two workers share an hour of SMS and the paid-subscription requests; the broker is restarted

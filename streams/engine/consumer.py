@@ -1,4 +1,4 @@
-"""The faust app and Kafka consumer firstline runs on: faust's, with three changes.
+"""The faust app and Kafka consumer firstline runs on: faust's, with these changes.
 
 1. Records of a BatchChannel (streams/engine/channel.py) go from each fetch straight into the
    channel's buffer, a partition's records in one step, without faust's per-record delivery
@@ -24,6 +24,16 @@
    partition, so a worker restarted after a busy day took minutes to be ready. The restore still follows faust's recovery: which
    changelog partitions are restored, from and to which offsets, and when recovery ends, signalled
    as faust signals it. Standby partitions (FIRSTLINE_STANDBY_REPLICAS) keep faust's path.
+
+5. Records fetched and then not handed on are read again. faust drops records in three places
+   (fetched for a partition just paused by a rebalance's recovery, fetched while the flow was
+   off, dropped from a channel as of an older generation) and relies on the rebalance's seek
+   to the committed offsets to bring them back. A partition this group never committed has no
+   committed offset, so the seek left it where the fetcher was, past the dropped records, and
+   the next commit went over them: a worker that joined while the first records of a new topic
+   arrived lost them (test_sms_pipeline, broker restart and two workers). Now such a partition
+   is sought to its first record and that offset is its baseline (what the watchdog of 3
+   compares with), and a paused partition's fetched records put its position back at once.
 """
 
 from __future__ import annotations
@@ -82,6 +92,24 @@ class Consumer(faust_aiokafka.Consumer):
             channel.clear()
         await super().wait_empty()
 
+    async def perform_seek(self) -> None:
+        """faust's seek to the committed offsets; then every input partition without one goes to
+        its first record (auto_offset_reset=earliest), which becomes its baseline: see point 5."""
+        await super().perform_seek()
+        channels = cast(App, self.app).batch_channels
+        fresh = [tp for tp in self.assignment()
+                 if tp.topic in channels and self._committed_offset.get(tp) is None]
+        if not fresh:
+            return
+        earliest = {TP(tp.topic, tp.partition): offset
+                    for tp, offset in (await self.earliest_offsets(*fresh)).items() if offset is not None}
+        await self.seek_wait(earliest)
+        self.log.info("%d input partition(s) never committed by this group: read from their first "
+                      "record", len(earliest))
+        for tp, offset in earliest.items():
+            self._committed_offset[tp] = offset
+            self._read_offset[tp] = None
+
     def _head_missing(self, tp: TP) -> int | None:
         """The committed offset when it is unacknowledged while later offsets are acknowledged."""
         acked = self._acked.get(tp)
@@ -115,6 +143,7 @@ class Consumer(faust_aiokafka.Consumer):
                 self._stalled.pop(tp, None)
                 self.rereads += 1
                 await self.seek_wait({tp: missing})
+                self._read_offset[tp] = None  # faust keeps it for offset 0: the records would be filtered
 
 
     def _restoring(self, tp: TP) -> Any:
@@ -208,10 +237,15 @@ class Consumer(faust_aiokafka.Consumer):
                     continue
                 generation = self.app.consumer_generation_id
                 restored = False
+                rewind: dict[TP, int] = {}
                 for tp, fetched in records.items():
                     if not self.flow_active or self.app.consumer_generation_id != generation:
-                        break
+                        break  # the rebalance's seek brings them back (point 5)
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        # paused since the fetch began (a rebalance's recovery): not handed on, so
+                        # its position goes back to them (point 5)
+                        if fetched and tp in self.assignment():
+                            rewind[TP(tp.topic, tp.partition)] = fetched[0].offset
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     previous = read_offset[tp]
@@ -243,6 +277,13 @@ class Consumer(faust_aiokafka.Consumer):
                     for record in fetched:
                         await self.wait_first(callback(to_message(tp, record)), self.suspend_flow.wait())
                         read_offset[tp] = record.offset
+                if rewind:
+                    self.log.info("Fetched records of %s not handed on (paused by a rebalance): "
+                                  "reading them again", ", ".join(f"{tp.topic}[{tp.partition}]@{o}"
+                                                                  for tp, o in sorted(rewind.items())))
+                    await self.seek_wait(rewind)
+                    for tp in rewind:
+                        self._read_offset[tp] = None
                 if restored:
                     self._maybe_end_recovery()
                 if self._commit_every is not None and self._n_acked >= self._commit_every:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from streams.codec import Codec
+from streams.engine import diagnostics
 from streams.engine.channel import BatchChannel
 from streams.engine.consumer import App
 from streams.engine.context import BaseContext
@@ -97,6 +98,8 @@ class Engine:
         self.failures: dict[str, str] = {}  # processor -> why it stopped
         self.replicas: dict[str, ReplicaReader] = {}
         self.meters = EngineMeters()
+        self.turns: dict[str, asyncio.Lock] = {}  # processor -> its turn (one callback at a time)
+        diagnostics.install(self)
 
         @app.on_rebalance_complete.connect  # type: ignore[misc]
         async def counted(*args: Any, **kw: Any) -> None:
@@ -112,7 +115,7 @@ class Engine:
                                          capacity=self.settings.batch_max * 4,
                                          partitions=specs[0].partition_count(self.settings))
         ctx.channel = channel
-        turn = asyncio.Lock()  # one callback of a processor at a time
+        turn = self.turns[cls.name] = asyncio.Lock()  # one callback of a processor at a time
         replica = None
         if cls.replicas:
             async def apply(records: list[Any]) -> None:
