@@ -12,7 +12,8 @@ TP0 = TP("contact-events", 0)
 
 
 def consumer(acked: list[int], committed: int | None, gaps: tuple[tuple[int, int], ...] = ()) -> SimpleNamespace:
-    fake = SimpleNamespace(_acked={TP0: acked}, _committed_offset={TP0: committed}, _gap=defaultdict(IntervalTree))
+    fake = SimpleNamespace(_acked={TP0: acked}, _committed_offset={TP0: committed}, _gap=defaultdict(IntervalTree),
+                           _awaiting_baseline={})
     fake._head_missing = lambda tp: Consumer._head_missing(fake, tp)
     for begin, end in gaps:
         fake._gap[TP0].addi(begin, end)
@@ -33,19 +34,28 @@ def test_contiguous_acks_and_known_gaps_do_not() -> None:
     assert Consumer._head_missing(consumer([35], committed=32, gaps=((32, 35),)), TP0) is None
 
 
-def test_a_partition_never_committed_is_read_from_its_first_record_which_becomes_its_baseline() -> None:
+class Bare(Consumer):
+    """The consumer's methods on bookkeeping a test sets, without a service's start."""
+
+    should_stop = False
+
+
+def test_a_partition_never_committed_gets_its_first_offset_as_baseline_and_commits_nothing_before() -> None:
     """A worker's first records of a never-committed partition, fetched and dropped in a
-    rebalance, were committed over: the seek to committed offsets had no offset to go to."""
+    rebalance, were committed over: the seek to committed offsets had no offset to go to, and
+    the watchdog nothing to compare with."""
     import asyncio
     import logging
 
     fresh, committed, changelog = TP("t.sms-messages", 2), TP("t.sms-messages", 0), TP("t-state-changelog", 0)
-    sought: dict[TP, int] = {}
-    worker = object.__new__(Consumer)
+    background: list = []
+    worker = object.__new__(Bare)
     worker.__dict__.update(
-        app=SimpleNamespace(batch_channels={"t.sms-messages": object()}), log=logging.getLogger("test"),
-        _read_offset=defaultdict(lambda: None, {fresh: 106}), _committed_offset=defaultdict(lambda: None),
-        _acked=defaultdict(list), _gap=defaultdict(IntervalTree))
+        app=SimpleNamespace(batch_channels={"t.sms-messages": object()}, consumer_generation_id=2),
+        log=logging.getLogger("test"), _awaiting_baseline={},
+        _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
+        _acked=defaultdict(list), _gap=defaultdict(IntervalTree), add_future=background.append,
+        assignment=lambda: {fresh, committed, changelog})
 
     async def seek_to_committed() -> dict[TP, int | None]:
         return {fresh: None, committed: 40, changelog: None}
@@ -54,15 +64,31 @@ def test_a_partition_never_committed_is_read_from_its_first_record_which_becomes
         assert set(tps) == {fresh}  # not the one with a committed offset, nor a changelog
         return {tp: 0 for tp in tps}
 
-    async def seek_wait(offsets: dict[TP, int]) -> None:
-        sought.update(offsets)
-
-    worker.__dict__.update(seek_to_committed=seek_to_committed, earliest_offsets=earliest_offsets,
-                           seek_wait=seek_wait, assignment=lambda: {fresh, committed, changelog})
+    worker.__dict__.update(seek_to_committed=seek_to_committed, earliest_offsets=earliest_offsets)
     asyncio.run(worker.perform_seek())
-    assert sought == {fresh: 0}
-    assert worker._committed_offset[fresh] == 0 and worker._committed_offset[committed] == 40
-    assert worker._read_offset[fresh] is None
-    # the records before 106 dropped again, later ones acknowledged: the head is missing
+    # records 0-105 dropped in the rebalance, later ones acknowledged: no commit before the
+    # baseline is known, none over the missing head after
     worker._acked[fresh] = [106, 107]
+    assert Consumer._new_offset(worker, fresh) is None and worker._committed_offset[committed] == 40
+    asyncio.run(background.pop())
+    assert worker._committed_offset[fresh] == 0 and not worker._awaiting_baseline
     assert Consumer._head_missing(worker, fresh) == 0 and Consumer._new_offset(worker, fresh) is None
+
+
+def test_a_baseline_asked_for_before_a_rebalance_is_dropped_not_kept() -> None:
+    import asyncio
+    import logging
+
+    tp = TP("t.sms-messages", 1)
+    app = SimpleNamespace(consumer_generation_id=3)
+    worker = object.__new__(Bare)
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        app.consumer_generation_id = 4  # a rebalance while the broker answered
+        return {t: 7 for t in tps}
+
+    worker.__dict__.update(app=app, log=logging.getLogger("test"), _awaiting_baseline={tp: 3},
+                           _committed_offset=defaultdict(lambda: None), earliest_offsets=earliest_offsets,
+                           assignment=lambda: {tp})
+    asyncio.run(Consumer._set_baselines(worker, {tp}, 3))
+    assert worker._awaiting_baseline == {} and worker._committed_offset[tp] is None

@@ -57,6 +57,7 @@ NAMES: tuple[PrivateName, ...] = (
     PrivateName("faust-streaming", _C, "_get_active_partitions", "a full channel pauses its own partitions"),
     PrivateName("faust-streaming", _C, "_buffered_partitions", "faust's on_buffer_full bookkeeping"),
     PrivateName("faust-streaming", _C, "_paused_partitions", "partitions paused by faust stay paused"),
+    PrivateName("faust-streaming", _C, "_active_partitions", "what a worker fetches, in its SIGUSR1 dump (diagnostics.py)"),
     PrivateName("mode-streaming", "mode.services:Service", "_stopped", "the fetcher's stop flag, as faust reads it"),
     # Recovery: changelog records applied in bulk to the memory store.
     PrivateName("faust-streaming", _R, "_set_recovery_ended", RECOVERY),
@@ -74,6 +75,7 @@ NAMES: tuple[PrivateName, ...] = (
 # Set on instances only (the class has no attribute to look up): checked on a fresh instance.
 _INSTANCE_ONLY = {"_committed_offset", "_acked", "_acked_index", "_n_acked", "_gap", "_waiting_for_ack",
                   "_commit_every", "_read_offset", "_buffered_partitions", "_paused_partitions", "_stopped",
+                  "_active_partitions",
                   "_key_partition", "_builder", "_relative_offset"}
 
 

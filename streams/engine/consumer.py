@@ -31,9 +31,9 @@
    to the committed offsets to bring them back. A partition this group never committed has no
    committed offset, so the seek left it where the fetcher was, past the dropped records, and
    the next commit went over them: a worker that joined while the first records of a new topic
-   arrived lost them (test_sms_pipeline, broker restart and two workers). Now such a partition
-   is sought to its first record and that offset is its baseline (what the watchdog of 3
-   compares with), and a paused partition's fetched records put its position back at once.
+   arrived lost them (test_sms_pipeline, broker restart and two workers). Now such a partition's
+   first offset is its baseline, what the watchdog of 3 compares with (it commits nothing until
+   that is known), and a paused partition's fetched records put its position back at once.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class Consumer(faust_aiokafka.Consumer):
         self.restored = 0  # changelog records restored in bulk, in this process's life
         self._restore_began: tuple[float, int] | None = None  # (when, restored) of the current recovery
         self.recoveries = Timings()  # each recovery's duration, for /metrics
+        self._awaiting_baseline: dict[TP, int] = {}  # never committed, first offset asked for in generation
 
     def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """Acknowledge records of one partition its processor has handled: faust's ack() for
@@ -93,22 +94,39 @@ class Consumer(faust_aiokafka.Consumer):
         await super().wait_empty()
 
     async def perform_seek(self) -> None:
-        """faust's seek to the committed offsets; then every input partition without one goes to
-        its first record (auto_offset_reset=earliest), which becomes its baseline: see point 5."""
+        """faust's seek to the committed offsets; then every input partition without one gets its
+        first offset as its baseline (point 5). Asking the broker for it goes through faust's
+        consumer thread, queued behind a fetch of up to a second, so it is asked for in the
+        background, and such a partition commits nothing until it is known."""
         await super().perform_seek()
         channels = cast(App, self.app).batch_channels
-        fresh = [tp for tp in self.assignment()
-                 if tp.topic in channels and self._committed_offset.get(tp) is None]
-        if not fresh:
-            return
-        earliest = {TP(tp.topic, tp.partition): offset
-                    for tp, offset in (await self.earliest_offsets(*fresh)).items() if offset is not None}
-        await self.seek_wait(earliest)
-        self.log.info("%d input partition(s) never committed by this group: read from their first "
-                      "record", len(earliest))
-        for tp, offset in earliest.items():
-            self._committed_offset[tp] = offset
-            self._read_offset[tp] = None
+        fresh = {TP(tp.topic, tp.partition) for tp in self.assignment()
+                 if tp.topic in channels and self._committed_offset.get(tp) is None}
+        if fresh:
+            generation = self.app.consumer_generation_id
+            self._awaiting_baseline.update(dict.fromkeys(fresh, generation))
+            self.add_future(self._set_baselines(fresh, generation))
+
+    async def _set_baselines(self, tps: set[TP], generation: int) -> None:
+        earliest: dict[TP, int] = {}
+        while self.app.consumer_generation_id == generation and not self.should_stop:
+            try:
+                earliest = {TP(tp.topic, tp.partition): offset
+                            for tp, offset in (await self.earliest_offsets(*tps)).items()}
+                break
+            except Exception as exc:  # the broker away: ask again
+                self.log.warning("First offsets of %d partition(s) not known yet: %r", len(tps), exc)
+                await self.sleep(1.0)
+        assigned = self.assignment() if self.app.consumer_generation_id == generation else set()
+        for tp in tps:
+            if self._awaiting_baseline.get(tp) != generation:
+                continue  # a later rebalance's seek asks for it again
+            del self._awaiting_baseline[tp]
+            if tp in assigned and self._committed_offset.get(tp) is None and earliest.get(tp) is not None:
+                self._committed_offset[tp] = earliest[tp]
+        if earliest:
+            self.log.info("%d input partition(s) never committed by this group: from their first offset",
+                          len(earliest))
 
     def _head_missing(self, tp: TP) -> int | None:
         """The committed offset when it is unacknowledged while later offsets are acknowledged."""
@@ -121,7 +139,7 @@ class Consumer(faust_aiokafka.Consumer):
         return committed
 
     def _new_offset(self, tp: TP) -> int | None:
-        if self._head_missing(tp) is not None:
+        if tp in self._awaiting_baseline or self._head_missing(tp) is not None:
             return None
         return super()._new_offset(tp)
 

@@ -15,16 +15,13 @@ import asyncio
 import io
 import logging
 import signal
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from streams.engine.runner import Engine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def describe(engine: Engine) -> dict[str, Any]:
-    """The engine's waiting state as plain data."""
+def describe(engine: Any) -> dict[str, Any]:
+    """The engine's (streams/engine/runner.py) waiting state as plain data."""
     app = engine.app
     consumer = app.consumer
     channels = {}
@@ -64,7 +61,7 @@ def task_stacks(limit: int = 8) -> str:
     return out.getvalue()
 
 
-def dump(engine: Engine) -> None:
+def dump(engine: Any) -> None:
     try:
         state = describe(engine)
     except Exception as exc:  # a dump must not take the worker down
@@ -73,7 +70,7 @@ def dump(engine: Engine) -> None:
     log.warning("SIGUSR1: asyncio tasks\n%s", task_stacks())
 
 
-def install(engine: Engine) -> None:
+def install(engine: Any) -> None:
     """Dump on SIGUSR1 once the worker's loop runs."""
 
     @engine.app.task  # type: ignore[misc]
