@@ -6,11 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEERS := .venv-peers
 KAFKACTL := deploy/kafka/kafkactl
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench mutate fuzz broker broker-stop broker-reset worker topics clean help
+.PHONY: run test bench mutate peers fuzz broker broker-stop broker-reset worker topics clean help
 
 help:
 	@echo "make run     - the main job on local defaults (broker, SQLite, generated contacts)"
@@ -51,8 +52,19 @@ test: $(STAMP) broker
 	  $(BIN)/python -m coverage report --format=total | sed 's/^/total branch coverage of streams\/: /;s/$$/ %/' || true; \
 	  exit $$status
 
-bench: $(STAMP) broker
+bench: $(STAMP) broker $(PEERS)/.installed
 	$(BIN)/python -m tests.bench $(ARGS)
+
+# The peers of the benchmark (tests/peers/): quix-streams in a virtual environment of its own, its
+# dependencies (confluent-kafka, rocksdict, pydantic) are not firstline's.
+$(PEERS)/.installed: pyproject.toml
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q "quixstreams==3.28.1" "kafka-python>=3.0.12,<4" "avro>=1.12.2,<1.13" \
+	  "fastavro>=1.13,<2" "orjson>=3.13,<4"
+	$(PEERS)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+peers: $(PEERS)/.installed
 
 # mutmut in a virtual environment of its own: it wants a newer click than faust allows, and the
 # pure logic it mutates needs no faust.

@@ -23,13 +23,19 @@ the ratios to the yardstick measured in the same run.
   pair        the national path with two whole workers in one consumer group, sharing the input
               partitions (4 of them) and one SQLite file: what a second process on the second
               core adds
-  sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py)
+  sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py); sms-pair: one
+              worker process, then two in one group, on 4 partitions
   routing, routing-latency  the live router: a backlog of requests, and queued -> offer at a fixed
                rate with desks answering (tests/bench_routing.py)
   state       a worker restarted with the state of --state-contacts contacts: ready after, memory per
               contact (tests/bench_state.py; not in the default set: run it by name)
   webhooks, webhooks-latency  alerts delivered, signed, to a receiver on loopback
                (tests/bench_webhooks.py)
+  peers       the contact-summary fold in firstline, faust-streaming and quix-streams on one
+              backlog (tests/bench_peers.py, tests/peers/; quix in .venv-peers: `make peers`)
+  recovery    SMS verdicts at a fixed rate through a worker killed and replaced, one of two
+              workers killed, and a broker restart: outage and time until on time again
+              (tests/bench_recovery.py)
 """
 
 from __future__ import annotations
@@ -493,12 +499,15 @@ def main() -> None:
     parser.add_argument("--state-contacts", type=int, default=1_000_000, help="contacts whose state a worker restores")
     parser.add_argument("--webhook-alerts", type=int, default=20_000, help="alerts in the webhooks backlog run")
     parser.add_argument("--webhook-rate", type=float, default=100, help="offered alerts/s in the webhooks-latency run")
+    parser.add_argument("--peer-contacts", type=int, default=25_000, help="contacts in the peers' backlog")
+    parser.add_argument("--recovery-rate", type=float, default=1_000, help="offered SMS/s in the recovery runs")
+    parser.add_argument("--recovery-seconds", type=float, default=45, help="length of each recovery run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
-                                                                 "pair", "latency", "sms", "sms-latency", "routing",
+                                                                 "pair", "latency", "sms", "sms-pair", "sms-latency", "routing",
                                                                  "routing-latency", "storage", "webhooks",
-                                                                 "webhooks-latency"}
+                                                                 "webhooks-latency", "recovery", "peers"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -526,6 +535,9 @@ def main() -> None:
         if "sms" in only:
             from tests.bench_sms import report_sms
             results.update(report_sms(args.sms, Path(tmp)))
+        if "sms-pair" in only:
+            from tests.bench_sms import report_sms_pair
+            results.update(report_sms_pair(args.sms, Path(tmp)))
         if "sms-latency" in only:
             from tests.bench_sms import report_sms_latency
             results.update(report_sms_latency(args.sms_rate, args.seconds, Path(tmp)))
@@ -547,6 +559,12 @@ def main() -> None:
         if "webhooks-latency" in only:
             from tests.bench_webhooks import report_webhooks_latency
             results.update(report_webhooks_latency(args.webhook_rate, args.seconds, Path(tmp)))
+        if "peers" in only:
+            from tests.bench_peers import report_peers
+            results.update(report_peers(args.peer_contacts, Path(tmp)))
+        if "recovery" in only:
+            from tests.bench_recovery import report_recovery
+            results.update(report_recovery(args.recovery_rate, args.recovery_seconds, Path(tmp)))
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

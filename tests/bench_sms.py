@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import statistics
 import time
 from pathlib import Path
@@ -93,10 +94,10 @@ def committed(settings: Settings, topic: str) -> int:
         admin.close()
 
 
-def bench_sms(messages: int, tmp: Path, **overrides: Any) -> dict[str, float]:
+def bench_sms(messages: int, tmp: Path, workers: int = 1, partitions: int = 3, **overrides: Any) -> dict[str, float]:
     defaults = Settings.from_env()
-    settings = isolated_settings(tmp / "sms", partitions=3, role="processors", sms_a2p_senders=A2P,
-                                 commit_interval_s=defaults.commit_interval_s,
+    settings = isolated_settings(tmp / f"sms-{workers}-{partitions}", partitions=partitions, role="processors",
+                                 sms_a2p_senders=A2P, commit_interval_s=defaults.commit_interval_s,
                                  checkpoint_interval_s=defaults.checkpoint_interval_s,
                                  **{"gc_young_threshold": defaults.gc_young_threshold, **overrides})
     create_topics(settings)
@@ -108,13 +109,25 @@ def bench_sms(messages: int, tmp: Path, **overrides: Any) -> dict[str, float]:
     raw_s, raw_cpu = asyncio.run(raw_decode(settings, sms))
     from tests.bench import cpu_seconds  # here: tests.bench imports this module
 
-    with Worker(settings, "sms") as worker:
-        assert worker.proc is not None
-        ready_ms, cpu_from = worker.ready_ms(), cpu_seconds(worker.proc.pid)
+    running = [Worker(settings, f"sms-{i + 1}").start(wait_ready=False) for i in range(workers)]
+    try:
+        # the clock starts when every worker is ready in the generation they share
+        def settled() -> bool:
+            logs = [w.log() for w in running]
+            generations = {m[-1] if (m := re.findall(r"generation id (\d+)", log)) else None for log in logs}
+            return len(generations) == 1 and None not in generations and all(
+                log.rfind("Worker ready") > log.rfind("generation id") for log in logs)
+
+        wait_until(settled, timeout=120, what="the workers ready in one generation")
+        ready_s = max(w.ready_ms() for w in running) / 1000
+        cpu_from = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
         done = wait_until(lambda: committed(settings, "sms-messages") >= sms and time.time(), timeout=600,
-                          interval=0.1, what="every SMS judged", worker=worker)
-        cpu = cpu_seconds(worker.proc.pid) - cpu_from
-    span = done - ready_ms / 1000
+                          interval=0.1, what="every SMS judged", worker=running[0])
+        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu_from
+    finally:
+        for w in running:
+            w.stop()
+    span = done - ready_s
     return {"sms_messages": sms, "sms_verdicts_per_s": sms / span, "sms_raw_decode_per_s": sms / raw_s,
             "sms_cpu_us_per_message": cpu / sms * 1e6, "sms_raw_cpu_us_per_message": raw_cpu / sms * 1e6}
 
@@ -195,6 +208,18 @@ def report_sms(messages: int, tmp: Path) -> dict[str, float]:
     print(f"{'':<13} worker CPU {b['sms_cpu_us_per_message']:.0f} us per SMS after start-up; raw decoding consumer "
           f"{b['sms_raw_cpu_us_per_message']:.1f} us per SMS")
     return b
+
+
+def report_sms_pair(messages: int, tmp: Path) -> dict[str, float]:
+    """One worker process, then two in one consumer group, on 4 partitions of the same traffic."""
+    out: dict[str, float] = {}
+    for workers in (1, 2):
+        b = bench_sms(messages, tmp, workers=workers, partitions=4)
+        print(f"sms, {workers} worker{'s' if workers > 1 else ''}  {b['sms_verdicts_per_s']:>9,.0f} SMS/s  "
+              f"({b['sms_verdicts_per_s'] / workers:,.0f} per process)  CPU {b['sms_cpu_us_per_message']:.0f} us per SMS  "
+              f"raw decoding consumer {b['sms_raw_decode_per_s']:,.0f}/s")
+        out.update({f"sms_{workers}w_{k}": v for k, v in b.items()})
+    return out
 
 
 def report_sms_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:

@@ -1,0 +1,42 @@
+"""The contact-summary fold in faust-streaming, as its documentation writes one: an agent over
+the topic taking batches with `stream.take()`, the state in a Table (memory store, changelog),
+each summary sent with `topic.send()`.
+
+  PEER_INPUT, PEER_OUTPUT  topic names; PEER_GROUP the app id; PEER_EXPECTED records to count
+  python -m tests.peers.faust_fold worker -l warning
+"""
+
+from __future__ import annotations
+
+import os
+
+import faust
+
+from streams.settings import Settings
+from tests.peers.fold import Fold, Meter, env
+
+settings = Settings.from_env()
+fold = Fold(settings)
+app = faust.App(env("GROUP"), broker=[f"kafka://{s}" for s in settings.kafka_servers], store="memory://",
+                datadir=os.environ.get("PEER_DATADIR", "/tmp/peer-faust"), topic_partitions=settings.partitions,
+                web_enabled=False, consumer_auto_offset_reset="earliest")
+source = app.topic(env("INPUT"), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+summaries = app.topic(env("OUTPUT"), key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw")
+contacts = app.Table("peer-contact-state", default=None, partitions=settings.partitions)
+meter = Meter(int(env("EXPECTED")), lambda: None)
+
+
+@app.agent(source)
+async def fold_contacts(stream: faust.StreamT) -> None:
+    async for values in stream.take(500, within=0.2):
+        for value in values:
+            event = fold.decode(value)
+            contact_id = event["contact_id"]
+            contacts[contact_id], summary = fold.apply(event, contacts.get(contact_id))
+            await summaries.send(key=contact_id.encode(), value=summary)
+            meter.tick()
+
+
+if __name__ == "__main__":
+    app.main()
