@@ -500,6 +500,7 @@ def main() -> None:
     parser.add_argument("--webhook-alerts", type=int, default=20_000, help="alerts in the webhooks backlog run")
     parser.add_argument("--webhook-rate", type=float, default=100, help="offered alerts/s in the webhooks-latency run")
     parser.add_argument("--peer-contacts", type=int, default=25_000, help="contacts in the peers' backlog")
+    parser.add_argument("--peer-rounds", type=int, default=2, help="rounds of the peers, in turn")
     parser.add_argument("--recovery-rate", type=float, default=1_000, help="offered SMS/s in the recovery runs")
     parser.add_argument("--recovery-seconds", type=float, default=45, help="length of each recovery run")
     parser.add_argument("--json", type=Path, help="also write every figure (and the runs' timelines) to this file")
@@ -561,7 +562,7 @@ def main() -> None:
             results.update(report_webhooks_latency(args.webhook_rate, args.seconds, Path(tmp)))
         if "peers" in only:
             from tests.bench_peers import report_peers
-            results.update(report_peers(args.peer_contacts, Path(tmp)))
+            results.update(report_peers(args.peer_contacts, Path(tmp), args.peer_rounds))
         if "recovery" in only:
             from tests.bench_recovery import report_recovery
             results.update(report_recovery(args.recovery_rate, args.recovery_seconds, Path(tmp)))
