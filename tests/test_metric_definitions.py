@@ -96,8 +96,15 @@ def test_an_abandoned_contact_keeps_its_first_abandon() -> None:
     assert (got["status"], got["abandoned_at"], got["wait_ms"], got["duration_ms"]) == ("ABANDONED", 40 * S, 30 * S, 30 * S)
 
 
-def contact(cid: str, at: int, line: int = 1) -> Contact:
-    return Contact(cid, "VOICE", "q", "sub", "billing", "ENDED", line, at, True, None)
+def contact(cid: str, at: int, line: int = 1, status: str = "ENDED") -> Contact:
+    return Contact(cid, "VOICE", "q", "sub", "billing", status, line, at, True, None)
+
+
+def test_fcr_a_contact_still_being_handled_is_not_counted_yet_but_makes_a_later_one_a_repeat() -> None:
+    # The README: "the others, once ended, are first contacts"; "resolved when it ended at line 1".
+    open_one, later = fcr_outcomes([contact("a", 0, status="IN_PROGRESS"), contact("b", DAY)], as_of=30 * DAY)
+    assert (open_one.first, open_one.resolved) == (False, False)
+    assert (later.first, later.resolved) == (False, False)
 
 
 @pytest.mark.parametrize("gap, repeat", [(7 * DAY, True), (7 * DAY + 1, False), (6 * DAY, True)])

@@ -39,7 +39,7 @@ def by_hand(rows: list[tuple], threshold_s: dict[str, int]) -> dict[str, dict]:
             same = [o for o in eligible if (o[9], o[10]) == (r[9], r[10]) and o is not r]
             earlier = any(r[12] - 7 * 86_400_000 <= o[12] < r[12] or (o[12] == r[12] and o[0] < r[0]) for o in same)
             later = any(r[12] < o[12] <= r[12] + 7 * 86_400_000 or (o[12] == r[12] and o[0] > r[0]) for o in same)
-            if not earlier:
+            if not earlier and r[2] == "ENDED":  # one still being handled counts once it ends
                 first += 1
                 resolved += r[11] <= 1 and not later
         figures[channel] = {

@@ -11,6 +11,7 @@ repeatable; other seeds were tried when it was written (docs/testing.md).
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import pytest
@@ -18,10 +19,16 @@ import pytest
 from streams.analytics import erlang
 from streams.simulator.engine import HOUR_MS, Simulation
 from streams.simulator.profile import erlang_profile
-from tests.test_erlang_agreement import batch_se
 
 THRESHOLD_S = 20.0
 START = 1_764_000_000_000
+
+
+def batch_se(values: list[float], batches: int = 20) -> float:
+    """The standard error of the mean by batch means: successive waits are correlated."""
+    size = len(values) // batches
+    means = [statistics.fmean(values[i * size:(i + 1) * size]) for i in range(batches)]
+    return statistics.stdev(means) / math.sqrt(batches)
 
 
 def waits_of(simulation: Simulation, hours: int) -> list[float]:

@@ -20,9 +20,10 @@ import pytest
 
 from streams.admin.topics import create_topics
 from streams.producers import ChannelProducer
-from tests.scenarios import EXPECTED, SCRIPTED, ev
+from streams.producers.contact_generator import contact_events
+from tests.scenarios import EXPECTED, SCRIPTED, T0, ev
 from tests.support import Worker, decoded, firstline, free_port, isolated_settings, query, wait_until
-from tests.test_faults import assert_exactly_the_expected, finished, publish
+from tests.test_faults import CONTACTS, assert_exactly_the_expected, finished, publish
 
 DEFAULTS = {"queue": None, "agent_id": None, "language": None, "segment": None, "line": 1,
             "disposition": None, "after_contact_work_ms": None}
@@ -101,7 +102,7 @@ def test_a_server_restart_while_the_sink_writes_loses_and_doubles_nothing(tmp_pa
         stats = health(port)["processors"]["queue-statistics-sink"]
         assert sink["retries"] + stats["retries"] > 0, "the restart never reached the sinks"
         assert sink["refused_rows"] == 0 and worker.alive()
-    assert_exactly_the_expected(settings, expected)
+    assert_exactly_the_expected(settings, expected, contact_events(CONTACTS, T0, seed=47))
 
 
 @pytest.mark.kafka

@@ -9,6 +9,9 @@ replayed or simulated history gives the same figures as a live one.
 FCR (first contact resolution), per contact answered with a known subscriber and reason:
 - a *repeat* is an answered contact by the same subscriber on the same reason within the window
   (default 7 days) after an earlier one; the others are *first contacts*;
+- a first contact counts once it has ended (one still being handled may yet be escalated, so
+  its resolution is not known: it is left out until it ends, but it still makes a later contact
+  a repeat);
 - a first contact is *resolved* when it ended at line 1 (no escalation to line 2) and no repeat
   followed within the window; it is *final* once the window has passed (or a repeat came),
   *provisional* before;
@@ -65,7 +68,7 @@ async def load_contacts(store: Store) -> list[Contact]:
 @dataclass(frozen=True)
 class FcrOutcome:
     contact: Contact
-    first: bool      # not a repeat of an earlier contact within the window
+    first: bool      # ended, and not a repeat of an earlier contact within the window
     resolved: bool   # for first contacts: line 1 and no repeat (so far, if provisional)
     final: bool      # the window has passed, or a repeat settled it
 
@@ -85,7 +88,7 @@ def fcr_outcomes(contacts: Iterable[Contact], window_ms: int = 7 * DAY_MS,
         for i, c in enumerate(group):
             earlier = bisect_left(times, c.created_at - window_ms, 0, i) < i
             repeated = bisect_right(times, c.created_at + window_ms) > i + 1
-            first = not earlier
+            first = not earlier and c.status == "ENDED"
             resolved = first and c.line <= 1 and not repeated
             final = repeated or as_of >= c.created_at + window_ms
             out.append(FcrOutcome(c, first, resolved, final))
