@@ -15,6 +15,7 @@ detector on, next to a raw consumer that decodes the same topic in the same run.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import statistics
@@ -132,15 +133,18 @@ def bench_sms(messages: int, tmp: Path, workers: int = 1, partitions: int = 3, *
             "sms_cpu_us_per_message": cpu / sms * 1e6, "sms_raw_cpu_us_per_message": raw_cpu / sms * 1e6}
 
 
-def offer(settings: Settings, rate: float, seconds: float, texts: list[str], done: Any) -> None:
+def offer(settings: Settings, rate: float, seconds: float, texts: list[str], done: Any, part: int = 0,
+          parts: int = 1) -> None:
     """In a process of its own (the measuring consumers must not slow the producer, nor it them):
-    send SMS at `rate` for `seconds`, each stamped with its send time."""
+    send SMS at `rate` for `seconds`, each stamped with its send time; `part` of `parts` such
+    processes (one Python producer does not offer much more than 3,000 SMS/s here)."""
     producer = ChannelProducer(settings, check=False, linger_ms=0)
     n, began = 0, time.perf_counter()
     while time.perf_counter() - began < seconds:
-        producer.send("sms-messages", {"message_id": f"l{n}", "occurred_at": int(time.time() * 1000),
-                                       "sender": f"7916{n % 50_000:07d}", "recipient": f"7926{n % 70_001:07d}",
-                                       "text": texts[n % len(texts)], "origin_network": None, "source": "smsc"})
+        k = n * parts + part
+        producer.send("sms-messages", {"message_id": f"l{k}", "occurred_at": int(time.time() * 1000),
+                                       "sender": f"7916{k % 50_000:07d}", "recipient": f"7926{k % 70_001:07d}",
+                                       "text": texts[k % len(texts)], "origin_network": None, "source": "smsc"})
         n += 1
         if n % 20 == 0:
             producer.flush()
@@ -151,7 +155,8 @@ def offer(settings: Settings, rate: float, seconds: float, texts: list[str], don
     done.put((n, time.perf_counter() - began))
 
 
-async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides: Any) -> dict[str, float]:
+async def bench_sms_latency(rate: float, seconds: float, tmp: Path, senders: int = 0,
+                            **overrides: Any) -> dict[str, float]:
     import multiprocessing
 
     settings = isolated_settings(tmp / "sms-latency", partitions=3, role="processors", sms_a2p_senders=A2P,
@@ -180,12 +185,17 @@ async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides:
 
         readers = [asyncio.create_task(read(t)) for t in lat]
         await asyncio.sleep(3)
-        done: Any = multiprocessing.get_context("fork").Queue()
-        sender = multiprocessing.get_context("fork").Process(target=offer, args=(settings, rate, seconds, texts, done))
-        sender.start()
-        while sender.is_alive():
+        fork = multiprocessing.get_context("fork")
+        done: Any = fork.Queue()
+        parts = senders or max(1, math.ceil(rate / 2_500))
+        processes = [fork.Process(target=offer, args=(settings, rate / parts, seconds, texts, done, part, parts))
+                     for part in range(parts)]
+        for sender in processes:
+            sender.start()
+        while any(sender.is_alive() for sender in processes):
             await asyncio.sleep(0.2)
-        n, offered_s = done.get(timeout=10)
+        sent = [done.get(timeout=10) for _ in processes]
+        n, offered_s = sum(c for c, _ in sent), max(t for _, t in sent)
         await asyncio.sleep(3)
         stop.set()
         await asyncio.gather(*readers)
@@ -196,7 +206,7 @@ async def bench_sms_latency(rate: float, seconds: float, tmp: Path, **overrides:
         return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 2 else float("nan")
 
     v, raw = lat["sms-verdicts"], lat["sms-messages"]
-    return {"sms_offered": n, "sms_offered_per_s": n / offered_s, "sms_verdicts_read": len(v),
+    return {"sms_offered": n, "sms_offered_per_s": n / offered_s, "sms_senders": parts, "sms_verdicts_read": len(v),
             "sms_verdict_p50_ms": pct(v, 50), "sms_verdict_p99_ms": pct(v, 99),
             "sms_raw_p50_ms": pct(raw, 50), "sms_raw_p99_ms": pct(raw, 99)}
 
@@ -224,7 +234,8 @@ def report_sms_pair(messages: int, tmp: Path) -> dict[str, float]:
 
 def report_sms_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
     r = asyncio.run(bench_sms_latency(rate, seconds, tmp))
-    print(f"sms latency at {r['sms_offered_per_s']:,.0f} SMS/s offered ({r['sms_offered']:,}; {r['sms_verdicts_read']:,} "
+    print(f"sms latency at {r['sms_offered_per_s']:,.0f} SMS/s offered by {r['sms_senders']} processes "
+          f"({r['sms_offered']:,}; {r['sms_verdicts_read']:,} "
           f"verdicts read)  verdict p50 {r['sms_verdict_p50_ms']:.0f} ms p99 {r['sms_verdict_p99_ms']:.0f} ms  "
           f"raw consumer p50 {r['sms_raw_p50_ms']:.0f} ms p99 {r['sms_raw_p99_ms']:.0f} ms")
     return r

@@ -53,6 +53,11 @@ class SmsVerdicts(Processor):
     name = "sms-verdicts"
     inputs = ("sms-messages",)
     replicas = ("block-list-changes", "spam-campaigns", "content-model-updates")
+    # In the delivery path of every SMS: a batch starts with its first message, without waiting
+    # for more. (Sending the verdicts after every batch and the senders' windows only at the
+    # checkpoint interval was tried: a checkpoint then writes the windows of every sender of the
+    # interval at once, and the messages behind it wait; see docs/benchmarks.md.)
+    linger_s = 0.0
 
     def __init__(self, ctx: Context, model: ContentModel | None = None) -> None:
         super().__init__(ctx)
