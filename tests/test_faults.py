@@ -229,6 +229,12 @@ def test_broker_restart_under_load_leaves_every_result_once(tmp_path: Path, priv
     assert_exactly_the_expected(settings, expected, contact_events(CONTACTS, T0, seed=11))
 
 
+def generation(worker: Worker) -> int:
+    """The newest generation of the group the worker has joined (0: none yet)."""
+    return max((int(g) for g in re.findall(r"Joined group '\S+' \(generation (\d+)\)", worker.log())),
+               default=0)
+
+
 @pytest.mark.kafka
 def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Settings) -> None:
     """Rebalances under load: one worker starts while contacts are being published (no waiting for
@@ -242,10 +248,14 @@ def test_workers_joining_and_leaving_while_publishing_lose_nothing(settings: Set
     try:
         publisher.start()
         second = Worker(settings, "worker-2").start(wait_ready=False)
-        wait_until(lambda: query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0] > 300,
-                   timeout=120, what="some stored summaries", worker=first)
+        # Both in the group at once (one generation), sharing the partitions, before one leaves.
+        shared = wait_until(lambda: (g := generation(first)) and g == generation(second) and g, timeout=120,
+                            what="both workers in one generation of the group", worker=first)
         second.stop()
         publisher.join()
+        # The partitions moved: the first worker joined a later generation, alone.
+        wait_until(lambda: generation(first) > shared, timeout=60, what="a rebalance after the second left",
+                   worker=first)
         wait_until(lambda: finished(settings, expected), timeout=180, what="all contacts final", worker=first)
     finally:
         first.stop()
