@@ -4,6 +4,7 @@ the same scripted history end to end (producer -> broker -> worker -> storage ->
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,92 @@ def test_growth_over_months() -> None:
     assert months[1].growth == pytest.approx(0.35) and months[1].online_growth == pytest.approx(0.35)
     assert months[2].online_growth == pytest.approx(1.0)
     assert months[2].online_share == pytest.approx(54 / 150)
+
+
+def at(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def test_weeks_and_months_across_a_new_year_with_empty_ones_between() -> None:
+    """ISO weeks: 2025-12-22 is in 2025-W52, 2026-01-01 in 2026-W01, 2026-01-12 in 2026-W03 (W02
+    empty). Months: November 2025 to February 2026, January empty."""
+    contacts = [Contact(cid, "VOICE", None, None, None, "ENDED", 1, at(when), True, None)
+                for cid, when in [("a", "2025-11-30T23:59"), ("b", "2025-12-22T10:00"), ("c", "2026-01-01T00:00"),
+                                  ("d", "2026-01-12T08:00"), ("e", "2026-02-02T12:00")]]
+    weeks = channel_mix(contacts[1:4], "week")
+    assert [(w.period, w.contacts) for w in weeks] == [("2025-W52", 1), ("2026-W01", 1), ("2026-W02", 0),
+                                                       ("2026-W03", 1)]
+    months = channel_mix([contacts[0], contacts[1], contacts[4]], "month")
+    assert [(m.period, m.contacts) for m in months] == [("2025-11", 1), ("2025-12", 1), ("2026-01", 0),
+                                                        ("2026-02", 1)]
+    assert [d.period for d in channel_mix(contacts[:1])] == ["2025-11-30"]  # by day unless told
+    with pytest.raises(ValueError, match="day, week or month"):
+        period_of(at("2026-01-01T00:00"), "year")
+
+
+def test_periods_are_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Vladivostok")  # UTC+10: 23:30 UTC is the next day there
+    time.tzset()
+    try:
+        assert period_of(at("2026-03-31T23:30"), "day") == "2026-03-31"
+        assert period_of(at("2026-03-31T23:30"), "month") == "2026-03"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_fcr_and_csat_by_week_month_and_queue() -> None:
+    """Each grouping by its name; a contact with no queue is grouped under "-"; provisional counts
+    every first contact whose window is still open."""
+    rows = [Contact("w1", "VOICE", "voice-general", "s1", "billing", "ENDED", 1, at("2025-12-29T10:00"), True, 5),
+            Contact("w2", "CHAT", None, "s2", "billing", "ENDED", 1, at("2025-12-30T10:00"), True, 4),
+            Contact("w3", "CHAT", None, "s3", "billing", "ENDED", 1, at("2026-01-05T09:00"), True, 3),
+            Contact("w4", "APP", None, "s4", "billing", "ENDED", 1, at("2026-01-05T10:00"), True, None)]
+    found = fcr_outcomes(rows)
+    # as of the newest (w4), w1's window has just closed (exactly 7 days), the others' have not
+    assert {r.group: (r.first_contacts, r.provisional) for r in fcr_rates(found, ("week",))} == {
+        ("2026-W01",): (2, 1), ("2026-W02",): (2, 2)}
+    assert {r.group: r.first_contacts for r in fcr_rates(found, ("month",))} == {("2025-12",): 2, ("2026-01",): 2}
+    assert {r.group: r.first_contacts for r in fcr_rates(found, ("queue",))} == {("-",): 3, ("voice-general",): 1}
+    assert {c.group: c.responses for c in csat(rows, ("queue", "channel"))} == {("-", "CHAT"): 2,
+                                                                              ("voice-general", "VOICE"): 1}
+
+
+def test_contacts_are_loaded_from_storage_as_stored(tmp_path: Path) -> None:
+    """load_contacts on a real SQLite database: each column to its field, a missing line as 1, an
+    answer time as `answered`, no score as None."""
+    import asyncio
+    import sqlite3
+
+    from streams.reports.outcomes import load_contacts
+    from streams.sinks.storage import open_store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+
+    async def load() -> list[Contact]:
+        store = open_store(url)
+        await store.open()
+        try:
+            return await load_contacts(store)
+        finally:
+            await store.close()
+
+    asyncio.run(load())  # creates the tables
+    db = sqlite3.connect(tmp_path / "store.db")
+    db.executemany("INSERT INTO contact_summaries (contact_id, version, status, channel, first_queue, subscriber_id, "
+                   "reason, created_at, answered_at, transfers, line, updated_at, csat_score) "
+                   "VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)",
+                   [("A", "ENDED", "VOICE", "voice-general", "p-1", "billing", 1000, 2000, 2, 4),
+                    ("B", "ABANDONED", "CHAT", None, None, None, 3000, None, 1, None),
+                    ("C", "IN_PROGRESS", "APP", "app-general", "p-2", "tariff", 4000, 5000, 1, None)])
+    db.commit()
+    db.close()
+    assert sorted(asyncio.run(load()), key=lambda c: c.contact_id) == [
+        Contact("A", "VOICE", "voice-general", "p-1", "billing", "ENDED", 2, 1000, True, 4),
+        Contact("B", "CHAT", None, None, None, "ABANDONED", 1, 3000, False, None),
+        Contact("C", "APP", "app-general", "p-2", "tariff", "IN_PROGRESS", 1, 4000, True, None)]
 
 
 def events(row: tuple) -> list[dict]:
