@@ -18,10 +18,15 @@ DAY0 = T0 - T0 % DAY_MS
 
 
 class DictStore(dict):
+    """A table in memory; every write names its changelog partition (the input's), or a restart
+    on another worker would not find it."""
+
     def put(self, key, value, partition):  # noqa: ANN001 - mirrors the Store protocol
+        assert isinstance(partition, int), (key, partition)
         self[key] = value
 
     def delete(self, key, partition):  # noqa: ANN001
+        assert isinstance(partition, int), (key, partition)
         self.pop(key, None)
 
 
@@ -108,6 +113,92 @@ def test_late_fact_is_counted_not_added() -> None:
     assert (minute["offered"], minute["late_events"], minute["final"]) == (1, 1, True)
     day = records[("voice-general", "*", "DAY", DAY0)]
     assert (day["offered"], day["late_events"], day["final"]) == (2, 1, False)
+
+
+def test_two_late_facts_count_twice_and_late_facts_move_the_versions() -> None:
+    windows = engine()
+    watermark = feed(windows, all_facts())
+    closing = T0 + 10 * MINUTE_MS + LATENESS
+    windows.close(0, closing)
+    offered = next(f for f in all_facts() if f["kind"] == "OFFERED")
+    before = by_window(windows.updates([f"voice-general|VOICE|*|{T0}"]))
+    for n in (1, 2):
+        windows.apply({**offered, "fact_id": f"X{n}|OFFERED|0", "contact_id": f"X{n}"}, 0, max(watermark, closing))
+    after = by_window(windows.updates([f"voice-general|VOICE|*|{T0}"]))
+    # counted as late in the closed minute and in its day, added to neither
+    for window in (("voice-general", "*", "MINUTE", T0), ("voice-general", "*", "DAY", DAY0)):
+        assert after[window]["late_events"] == 2
+        assert after[window]["offered"] == before[window]["offered"]
+        assert after[window]["version"] > before[window]["version"]
+
+
+def test_each_queue_has_its_own_threshold_and_every_record_its_end() -> None:
+    """A queue with a threshold of its own (100 s for voice-general; the channel's default is 20
+    s): A answered after 90 s is then within it, in the minute, the 15 minutes and the day."""
+    default = Settings().sl_threshold_ms
+    windows = QueueWindows(DictStore(), DictStore(), DictStore(), LATENESS,
+                           lambda queue, channel: 100_000 if (queue, channel) == ("voice-general", "VOICE")
+                           else default(queue, channel))
+    feed(windows, all_facts())
+    finals = by_window(windows.close(0, DAY0 + DAY_MS + LATENESS))
+    day = finals[("voice-general", "*", "DAY", DAY0)]
+    assert (day["sl_threshold_ms"], day["service_level"], day["window_end"]) == (100_000, 1.0, DAY0 + DAY_MS)
+    minute = finals[("voice-general", "*", "MINUTE", T0 + MINUTE_MS)]
+    assert (minute["sl_threshold_ms"], minute["answered_within_threshold"]) == (100_000, 1)
+    assert minute["window_end"] == T0 + 2 * MINUTE_MS
+    rolling = finals[("voice-general", "*", "ROLLING_15_MIN", T0 + 5 * MINUTE_MS - 15 * MINUTE_MS)]
+    assert (rolling["sl_threshold_ms"], rolling["service_level"]) == (100_000, 1.0)
+    line2 = finals[("voice-line2", "*", "DAY", DAY0)]
+    assert line2["sl_threshold_ms"] == 20_000  # the channel's default
+
+
+def test_a_minute_closes_exactly_when_the_watermark_passes_its_end_by_the_lateness() -> None:
+    windows = engine()
+    feed(windows, all_facts())
+    end = T0 + MINUTE_MS  # the first minute's end
+    assert not [r for r in windows.close(0, end + LATENESS - 1) if r["window"] == "MINUTE" and r["window_start"] == T0]
+    closed = [r for r in windows.close(0, end + LATENESS) if r["window"] == "MINUTE" and r["window_start"] == T0]
+    assert closed and all(r["final"] for r in closed)
+
+
+def test_a_fact_of_a_minute_never_seen_is_late_exactly_from_its_end_plus_the_lateness() -> None:
+    """A first fact for a minute the worker never held: open while the watermark is below the
+    minute's end + lateness, late (a final minute, counted as late only) from there on."""
+    offered = {**next(f for f in all_facts() if f["kind"] == "OFFERED"), "fact_id": "N|OFFERED|0", "contact_id": "N"}
+    end = offered["at"] - offered["at"] % MINUTE_MS + MINUTE_MS
+    on_time = engine()
+    changed = on_time.apply(offered, 0, end + LATENESS - 1)
+    assert changed  # the minute's keys (its region and all regions)
+    minute = by_window(on_time.updates(changed))[("voice-general", "*", "MINUTE", end - MINUTE_MS)]
+    assert (minute["offered"], minute["late_events"], minute["final"]) == (1, 0, False)
+    rolling = [r for r in on_time.updates(changed) if r["window"] == "ROLLING_15_MIN"]
+    assert rolling and not any(r["final"] for r in rolling)  # only a closed minute makes its view final
+    late = engine()
+    minute = by_window(late.updates(late.apply(offered, 0, end + LATENESS)))[("voice-general", "*", "MINUTE",
+                                                                               end - MINUTE_MS)]
+    assert (minute["offered"], minute["late_events"], minute["final"]) == (0, 1, True)
+
+
+def test_a_fact_moved_to_another_minute_changes_both() -> None:
+    windows = engine()
+    offered = {**next(f for f in all_facts() if f["kind"] == "OFFERED"), "fact_id": "M|OFFERED|0", "contact_id": "M"}
+    first = set(windows.apply(offered, 0, offered["at"]))
+    moved = set(windows.apply({**offered, "at": offered["at"] + MINUTE_MS}, 0, offered["at"]))
+    assert first < moved and len(moved) == 2 * len(first)  # taken out of the old, put into the new
+
+
+def test_each_partition_closes_its_own_windows() -> None:
+    """Queues live in the partitions of their facts: a watermark of one partition closes its
+    windows, not another's."""
+    windows = engine()
+    for fact in all_facts():
+        windows.apply(fact, 0 if fact["queue"].startswith("voice") else 1, fact["at"])
+    far = DAY0 + DAY_MS + LATENESS
+    first = {r["queue"] for r in windows.close(0, far)}
+    assert first and all(q.startswith("voice") for q in first)
+    second = {r["queue"] for r in windows.close(1, far)}
+    assert second and not any(q.startswith("voice") for q in second)
+    assert windows.close(0, far + DAY_MS) == [] and windows.close(1, far + DAY_MS) == []
 
 
 def test_day_cache_is_rebuilt_from_the_store() -> None:
