@@ -19,7 +19,7 @@ from streams.settings import REPO_ROOT
 from streams.alerting.levels import Levels
 from streams.web.board import Board
 from tests.scenarios import T0, ev
-from tests.support import Worker, free_port, isolated_settings, wait_until
+from tests.support import Worker, free_port, isolated_settings, query, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("FIRSTLINE_ARTIFACTS_DIR", REPO_ROOT / "artifacts"))
@@ -240,11 +240,16 @@ def test_every_workers_page_shows_every_queue(tmp_path: Path) -> None:
             producer.send("contact-events", ev(f"mw-wait{n}", "QUEUED", 100 + n, queue=queue))
         producer.flush()
 
-        def everywhere() -> bool:
+        def missing() -> list[list[str]]:
             boards = [{t["queue"] for t in get_json(p, "/wallboard/data")["tiles"]} for p in ports]
-            return all(set(queues) <= b for b in boards)
+            return [sorted(set(queues) - b) for b in boards]
 
-        wait_until(everywhere, timeout=120, what="every queue on both wallboards", worker=first)
+        try:
+            wait_until(lambda: not any(missing()), timeout=120, worker=first, what="every queue on both wallboards")
+        except AssertionError as exc:
+            stored = query(base, "SELECT contact_id, status, first_queue FROM contact_summaries ORDER BY contact_id")
+            live = [sorted(q["queue"] for q in get_json(p, "/queues/")["queues"]) for p in ports]
+            raise AssertionError(f"missing on each board: {missing()}; stored {stored}; live {live}; {exc}") from None
         own = [{q["queue"] for q in get_json(p, "/queues/")["queues"]} & set(queues) for p in ports]
         assert own[0] | own[1] == set(queues)
         assert own[0] and own[1] and own[0] != set(queues) and own[1] != set(queues)  # each holds some only
