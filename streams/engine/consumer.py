@@ -118,21 +118,12 @@ class Consumer(faust_aiokafka.Consumer):
                 self.log.warning("First offsets of %d partition(s) not known yet: %r", len(tps), exc)
                 await self.sleep(1.0)
         assigned = self.assignment() if self.app.consumer_generation_id == generation else set()
-        rewind: dict[TP, int] = {}
         for tp in tps:
             if self._awaiting_baseline.get(tp) != generation:
                 continue  # a later rebalance's seek asks for it again
             del self._awaiting_baseline[tp]
             if tp in assigned and self._committed_offset.get(tp) is None and earliest.get(tp) is not None:
                 self._committed_offset[tp] = earliest[tp]
-                if self._read_offset.get(tp) is None and not self._acked.get(tp):
-                    # Nothing of it handed on since the seek, but the fetcher may be past records
-                    # it fetched and dropped in the rebalance; with no later record to show the
-                    # gap, the watchdog would never see them (a partition whose only records
-                    # came then). Back to the first offset: nothing is skipped or read twice.
-                    rewind[tp] = earliest[tp]
-        if rewind and self.app.consumer_generation_id == generation:
-            await self.seek_wait(rewind)
         if earliest:
             self.log.info("%d input partition(s) never committed by this group: from their first offset",
                           len(earliest))
