@@ -22,6 +22,10 @@ class Acks:
     def __init__(self) -> None:
         self.offsets: list[int] = []
         self.end: int | None = None
+        self.dropped: list[tuple[int, int]] = []  # (partition, first offset) as told
+
+    def note_dropped(self, tp: TP, offset: int) -> None:
+        self.dropped.append((tp.partition, offset))
 
     def highwater(self, tp: TP) -> int | None:
         return self.end
@@ -38,9 +42,10 @@ def channel_with(acks: Acks) -> Any:
     return channel
 
 
-def put(channel: Any, *offsets: int) -> None:
-    channel.put(1, TP0, [ConsumerRecord("contact-events", 0, o, 0, 0, b"k", b"v", None, 1, 1, ())
-                         for o in offsets])
+def put(channel: Any, *offsets: int, generation: int = 1, partition: int = 0) -> None:
+    channel.put(generation, TP("contact-events", partition),
+                [ConsumerRecord("contact-events", partition, o, 0, 0, b"k", b"v", None, 1, 1, ())
+                 for o in offsets])
     channel.wake()
 
 
@@ -182,6 +187,7 @@ def test_a_rebalance_with_nothing_buffered_gets_an_empty_checkpoint() -> None:
         next_batch = asyncio.ensure_future(take(batches))
         await asyncio.wait_for(waiting, 5)
         assert acks.offsets == [0, 1]
+        assert acks.dropped == [(0, 2)]  # the consumer reads the cleared record again
         next_batch.cancel()
 
     asyncio.run(run())
@@ -197,5 +203,43 @@ def test_without_an_interval_every_batch_is_a_checkpoint() -> None:
         assert (await take(batches)).checkpoint
         assert acks.offsets == [0]
         await batches.aclose()
+
+    asyncio.run(run())
+
+
+def test_every_record_dropped_is_told_to_the_consumer() -> None:
+    """Records fetched under an older generation or taken while the flow is off are not handed
+    on; the consumer must know the first of each partition to read them again (a never-committed
+    partition has no committed offset the rebalance's seek would go back to)."""
+    async def run() -> None:
+        acks = Acks()
+        channel = channel_with(acks)
+        batches = channel.batches(10)
+        put(channel, 3, 4, generation=0)
+        put(channel, 7, 8, generation=0, partition=1)
+        put(channel, 9, 10)
+        batch = await take(batches)
+        assert [r.offset for r in batch] == [9, 10]
+        assert acks.dropped == [(0, 3), (1, 7)]
+        # drop_older (the rebalance's seek) drops them at once, keeping the current generation's
+        acks.dropped.clear()
+        put(channel, 20, 21, generation=0, partition=2)
+        put(channel, 11, 12)
+        channel.drop_older(1)
+        assert acks.dropped == [(2, 20)]
+        batch = await take(batches)
+        assert [r.offset for r in batch] == [11, 12]
+        # taken while the flow is off
+        acks.dropped.clear()
+        channel.app.flow_control.is_active = lambda: False
+        put(channel, 13, 14)
+        put(channel, 30, partition=3)
+        waiting = asyncio.ensure_future(take(batches))  # nothing comes: no batch is due
+        for _ in range(100):
+            if acks.dropped:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(acks.dropped) == [(0, 13), (3, 30)] and not waiting.done()
+        waiting.cancel()
 
     asyncio.run(run())

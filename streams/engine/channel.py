@@ -15,8 +15,9 @@ value), and `batches()` hands them out as lists. The rules are faust's own:
   outputs were delivered and its writes made durable; offsets are committed up to acknowledged
   records only; a rebalance waits until the batch in hand is done (`idle`);
 - records fetched under an older consumer generation, or taken while flow control is off (a
-  rebalance is under way), are dropped, neither processed nor acknowledged: the consumer's
-  watchdog reads them again (see transport.py), as for records a faust Stream skips;
+  rebalance is under way), are dropped, neither processed nor acknowledged; the consumer is told
+  (`note_dropped`) and reads them again at the rebalance's seek (streams/engine/consumer.py,
+  point 5);
 - the buffer is bounded: the consumer stops fetching while it holds more than `capacity` records.
 
 A batch is what the buffer holds once `linger_s` has passed since the first record arrived, up
@@ -111,8 +112,29 @@ class BatchChannel(faust.Topic):
 
     def clear(self) -> None:
         """Drop what is buffered (partitions were revoked; see the module's docstring)."""
+        for _, tp, records in self._chunks:
+            self._dropped(tp, records)
         self._chunks.clear()
         self._settle()
+
+    def drop_older(self, generation: int) -> None:
+        """Drop the records fetched under a generation before `generation` now, not when a batch
+        is next taken: the rebalance's seek (which calls this) must know every dropped record."""
+        if all(fetched_in == generation for fetched_in, _, _ in self._chunks):
+            return
+        kept: deque[tuple[int, TP, list[ConsumerRecord]]] = deque()
+        for chunk in self._chunks:
+            if chunk[0] == generation:
+                kept.append(chunk)
+            else:
+                self._dropped(chunk[1], chunk[2])
+                self._held -= len(chunk[2])
+        self._chunks = kept
+        self._settle()
+
+    def _dropped(self, tp: TP, records: list[ConsumerRecord]) -> None:
+        if records:
+            self.app.consumer.note_dropped(tp, records[0].offset)
 
     # -- the processor's side -------------------------------------------------------------------
 
@@ -139,8 +161,10 @@ class BatchChannel(faust.Topic):
                 except asyncio.TimeoutError:
                     pass
             batch, taken = self._take(max_size, app.consumer_generation_id)
-            if not app.flow_control.is_active():
-                batch = []  # a rebalance is under way: see the module's docstring
+            if not app.flow_control.is_active():  # a rebalance is under way: see the module's docstring
+                for tp, offsets in taken.items() if batch else ():
+                    consumer.note_dropped(tp, offsets[0])
+                batch = []
             if not batch and not pending:
                 continue
             if batch and not pending:
@@ -194,6 +218,8 @@ class BatchChannel(faust.Topic):
             if fetched_in == generation:
                 batch.extend(part)
                 taken.setdefault(tp, []).extend([r.offset for r in part])
+            else:
+                self._dropped(tp, part)
         self._settle()
         return batch, taken
 

@@ -31,9 +31,13 @@
    to the committed offsets to bring them back. A partition this group never committed has no
    committed offset, so the seek left it where the fetcher was, past the dropped records, and
    the next commit went over them: a worker that joined while the first records of a new topic
-   arrived lost them (test_sms_pipeline, broker restart and two workers). Now such a partition's
-   first offset is its baseline, what the watchdog of 3 compares with (it commits nothing until
-   that is known), and a paused partition's fetched records put its position back at once.
+   arrived lost them (test_sms_pipeline, broker restart and two workers), and a worker whose
+   recovery ended while the first contacts arrived lost them when the fetch of its resumed
+   partitions came before the flow was on (test_wallboard, two workers). Now every drop is
+   noted (`note_dropped`, the first offset per partition) and the seek puts such a partition
+   back to it; a paused partition's fetched records put its position back at once. Such a
+   partition's first offset is also its baseline, what the watchdog of 3 compares with (it
+   commits nothing until that is known).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Consumer(faust_aiokafka.Consumer):
         self._restore_began: tuple[float, int] | None = None  # (when, restored) of the current recovery
         self.recoveries = Timings()  # each recovery's duration, for /metrics
         self._awaiting_baseline: dict[TP, int] = {}  # never committed, first offset asked for in generation
+        self._dropped: dict[TP, int] = {}  # first offset fetched and not handed on, since the last seek
 
     def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """Acknowledge records of one partition its processor has handled: faust's ack() for
@@ -93,13 +98,38 @@ class Consumer(faust_aiokafka.Consumer):
             channel.clear()
         await super().wait_empty()
 
+    def note_dropped(self, tp: TP, offset: int) -> None:
+        """Records of `tp` from `offset` on were fetched and will not be handed on (point 5)."""
+        tp = TP(tp.topic, tp.partition)
+        if offset < self._dropped.get(tp, offset + 1):
+            self._dropped[tp] = offset
+
     async def perform_seek(self) -> None:
-        """faust's seek to the committed offsets; then every input partition without one gets its
-        first offset as its baseline (point 5). Asking the broker for it goes through faust's
-        consumer thread, queued behind a fetch of up to a second, so it is asked for in the
-        background, and such a partition commits nothing until it is known."""
-        await super().perform_seek()
+        """faust's seek to the committed offsets; then every input partition without one that
+        dropped records goes back to the first of them, and gets its first offset as its
+        baseline (point 5). Asking the broker for that goes through faust's consumer thread,
+        queued behind a fetch of up to a second, so it is asked for in the background, and such
+        a partition commits nothing until it is known."""
         channels = cast(App, self.app).batch_channels
+        for channel in set(channels.values()):
+            channel.drop_older(self.app.consumer_generation_id)
+        await super().perform_seek()
+        while self._dropped:  # until none is left: records may be dropped while this one seeks
+            dropped, self._dropped = self._dropped, {}
+            assigned = self.assignment()
+            back = {tp: offset for tp, offset in dropped.items() if tp.topic in channels
+                    and tp in assigned and self._committed_offset.get(tp) is None}
+            if not back:
+                continue
+            self.log.info("Records of never-committed partitions fetched and not handed on: "
+                          "reading them again from %s", ", ".join(
+                              f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(back.items())))
+            try:
+                await self.seek_wait(back)
+            except Exception as exc:  # revoked meanwhile: its next owner reads it from its start
+                self.log.warning("Seek back to dropped records failed: %r", exc)
+            for tp in back:
+                self._read_offset[tp] = None  # faust keeps it for offset 0: the records would be filtered
         fresh = {TP(tp.topic, tp.partition) for tp in self.assignment()
                  if tp.topic in channels and self._committed_offset.get(tp) is None}
         if fresh:
@@ -248,6 +278,9 @@ class Consumer(faust_aiokafka.Consumer):
                 if records is None or self.should_stop:
                     continue
                 if not self.flow_active:
+                    for tp, fetched in records.items():
+                        if fetched:
+                            self.note_dropped(tp, fetched[0].offset)
                     try:  # as faust's getmany: fetched while a rebalance started
                         await self.perform_seek()
                     except Exception as exc:
@@ -256,9 +289,13 @@ class Consumer(faust_aiokafka.Consumer):
                 generation = self.app.consumer_generation_id
                 restored = False
                 rewind: dict[TP, int] = {}
-                for tp, fetched in records.items():
+                fetches = list(records.items())
+                for at, (tp, fetched) in enumerate(fetches):
                     if not self.flow_active or self.app.consumer_generation_id != generation:
-                        break  # the rebalance's seek brings them back (point 5)
+                        for tp, fetched in fetches[at:]:  # the rebalance's seek brings them back (point 5)
+                            if fetched:
+                                self.note_dropped(tp, fetched[0].offset)
+                        break
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         # paused since the fetch began (a rebalance's recovery): not handed on, so
                         # its position goes back to them (point 5)
