@@ -7,9 +7,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
+from streams.engine import channel as channel_module
 from streams.engine.channel import Batch
 from streams.engine.consumer import App
 
@@ -109,15 +111,32 @@ def test_an_empty_buffer_is_not_caught_up_while_the_partition_has_more() -> None
     asyncio.run(run())
 
 
-def test_a_backlog_gets_a_checkpoint_per_interval() -> None:
+class Clock:
+    """The channel's monotonic clock, moved by the test (no sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(channel_module, "time", fake)
+    return fake
+
+
+def test_a_backlog_gets_a_checkpoint_per_interval(clock: Clock) -> None:
     async def run() -> None:
         acks = Acks()
         channel = channel_with(acks)
-        batches = channel.batches(1, checkpoint_s=0.2)
+        batches = channel.batches(1, checkpoint_s=0.25)
         put(channel, *range(10))
         assert not (await take(batches)).checkpoint
         assert not (await take(batches)).checkpoint
-        await asyncio.sleep(0.25)
+        clock.now += 0.25  # the interval is up (binary fractions: no rounding at the edge)
         assert (await take(batches)).checkpoint
         assert not (await take(batches)).checkpoint  # a new interval
         assert acks.offsets == [0, 1, 2]
@@ -126,7 +145,7 @@ def test_a_backlog_gets_a_checkpoint_per_interval() -> None:
     asyncio.run(run())
 
 
-def test_a_checkpoint_comes_by_the_interval_when_records_stop_short_of_the_end() -> None:
+def test_a_checkpoint_comes_by_the_interval_when_records_stop_short_of_the_end(clock: Clock) -> None:
     async def run() -> None:
         acks = Acks()
         channel = channel_with(acks)
@@ -135,11 +154,13 @@ def test_a_checkpoint_comes_by_the_interval_when_records_stop_short_of_the_end()
         acks.end = 50  # offsets 2-49 never come (say, dropped as fetched under an older generation)
         first = await take(batches)
         assert [r.offset for r in first] == [0, 1] and not first.checkpoint
-        # Nothing more arrives: an empty checkpoint batch comes when the interval is up.
-        started = asyncio.get_running_loop().time()
+        # Nothing more arrives. The channel waits up to the interval for records (a real wait of
+        # 0.3 s); by its clock the interval has not passed, so what it hands out is no checkpoint.
+        early = await take(batches)
+        assert list(early) == [] and not early.checkpoint
+        clock.now += 0.5  # the interval is up: an empty checkpoint batch at once
         second = await take(batches)
         assert list(second) == [] and second.checkpoint
-        assert asyncio.get_running_loop().time() - started > 0.2
         assert acks.offsets == []  # not before the processor's checkpoint has run
         put(channel, 5)
         await take(batches)

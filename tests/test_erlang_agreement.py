@@ -12,7 +12,6 @@ run is too short for that (its standard error of ASA is about 40 %).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,9 @@ from streams.admin.topics import create_topics
 from streams.simulator.engine import DAY_MS, HOUR_MS, Simulation
 from streams.simulator.profile import erlang_profile
 from streams.simulator.publish import publish
+from streams.topics import spec
 from tests import expected_figures
-from tests.support import Worker, isolated_settings, query, wait_until
+from tests.support import Worker, decoded, isolated_settings, query, wait_until
 
 HOURS = 40
 THRESHOLD_MS = 20_000
@@ -36,9 +36,16 @@ def test_pipeline_figures_of_an_erlang_run_equal_the_hand_fold(tmp_path: Path) -
     start = 1_764_000_000_000 - 1_764_000_000_000 % DAY_MS
     simulation = Simulation(erlang_profile(), start, seed=5, id_prefix="erl")
     with Worker(settings) as worker:
-        # Long enough for every source partition to be declared idle before the backlog arrives:
-        # the woken partitions must hold the watermark back at once (source_heartbeats.py).
-        time.sleep(3 * settings.watermark_idle_s)
+        # Every source partition declared idle before the backlog arrives: the woken partitions
+        # must hold the watermark back at once (source_heartbeats.py).
+        sources = set(range(spec("contact-events").partition_count(settings)))
+
+        def all_idle() -> bool:
+            idle = {f["source_partition"] for r in decoded(settings, "queue-facts")
+                    for f in r["facts"] if f.get("source_idle")}
+            return idle >= sources
+
+        wait_until(all_idle, timeout=120, worker=worker, what="every source partition declared idle")
         publish(simulation, settings, HOURS * HOUR_MS, progress_every_ms=50 * HOUR_MS)
         answered = simulation.stats["answered"]
         assert simulation.stats["abandoned"] == 0 and answered > 7_000

@@ -4,9 +4,12 @@ nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from streams.analytics.queue_window import DAY_MS, MINUTE_MS
+from streams.analytics.queue_window import DAY_MS, MINUTE_MS, WindowAgg
+from streams.analytics.sketch import Sketch
 from streams.processors.contact_lifecycle import ContactState, InvalidEvent
 from streams.processors.minute_deltas import (MAX_MINUTES_PER_RECORD, CheckpointDeltas, from_delta, to_delta,
                                               validate_delta)
@@ -150,3 +153,74 @@ def test_a_delta_round_trips_and_bad_ones_are_refused() -> None:
                 {"wait_buckets": [10**9, 1]}, {"start": 0}, {"start": FAR_FUTURE + MINUTE_MS - FAR_FUTURE % MINUTE_MS}):
         with pytest.raises(InvalidEvent):
             validate_delta({**delta, **bad}, FAR_FUTURE)
+
+
+def test_several_wait_buckets_round_trip() -> None:
+    waits = Sketch(1, {3: 2, 50: 1, 400: 4})
+    agg = WindowAgg(version=8, waits=waits, answered=8, wait_sum=123_456, wait_max=99_000)
+    start = T0 - T0 % MINUTE_MS
+    delta = to_delta("VOICE", "perm", start, agg)
+    assert delta["wait_buckets"] == [3, 2, 50, 1, 400, 4]
+    assert from_delta(delta).waits == waits
+
+
+def test_refusal_reasons_name_what_is_wrong() -> None:
+    """The reasons go to the dead-letter topic: an operator reads them."""
+    state, key, answered = voice_answer()
+    ((_, record),) = records_of([(state, [(1, key, answered)])])
+    (delta,) = record["minutes"]
+    start = delta["start"]
+
+    def reason(**bad: object) -> str:
+        with pytest.raises(InvalidEvent) as refused:
+            validate_delta({**delta, **bad}, FAR_FUTURE)
+        return str(refused.value)
+
+    assert reason(region="") == f"minute delta without channel or region: {delta['channel']!r}, ''"
+    assert reason(start=start + 1) == f"minute delta start {start + 1} is not the start of a minute"
+    assert reason(start=0) == "minute delta start 0 is before 2000: not UTC epoch milliseconds"
+    assert reason(facts=0) == f"minute delta with 0 facts and longest wait {delta['wait_max']}"
+    not_pairs = "minute delta wait buckets are not (index, count) pairs of a 1 % sketch"
+    assert reason(wait_buckets=[1]) == not_pairs
+    assert reason(wait_buckets=[1, 5, 10_001, 1]) == not_pairs  # the second index is checked too
+    assert reason(wait_buckets=[1, 5, -10_001, 1]) == not_pairs
+    validate_delta({**delta, "wait_buckets": [1, 5, 10_000, 1]}, FAR_FUTURE)  # the largest index allowed
+
+
+def test_records_carry_region_queue_threshold_and_live_facts_where_they_belong() -> None:
+    answered_state, key, answered = voice_answer()
+    no_region = dataclasses.replace(answered_state, region=None)
+    waiting_state = state_of(SCRIPTED["D"])
+    wkey, waiting = next((k, o) for k, o in outcomes_of(waiting_state).items() if k[0] == "WAITING")
+    asked: list[tuple[str, str]] = []
+
+    def threshold(queue: str, channel: str) -> int:
+        asked.append((queue, channel))
+        return 1 if queue == "voice-general" else 10**9  # answered within T only in other queues
+
+    deltas = CheckpointDeltas(threshold)
+    # a WAITING outcome first: the contact's other outcomes still count
+    deltas.add(0, no_region, [(1, wkey, waiting), (1, key, answered)], None)
+    records = dict(deltas.records(0, None, 10))
+    assert asked == [(answered[0], no_region.channel)]
+    minutes = records[answered[0]]["minutes"]
+    assert [(d["region"], d["answered"], d["answered_within"]) for d in minutes] == [("unknown", 1, 0)]
+    assert records[answered[0]]["queue"] == answered[0]
+    assert waiting[0] != answered[0] and records[answered[0]]["facts"] == []  # sums only: no facts
+    assert len(records[waiting[0]]["facts"]) == 1
+
+    # a partition with live facts only
+    only_live = CheckpointDeltas(threshold)
+    only_live.add(4, waiting_state, [(1, wkey, waiting)], 55)
+    ((queue, record),) = only_live.records(4, 55, 3)
+    assert queue == waiting[0] and record["queue"] == queue and record["minutes"] == [] and len(record["facts"]) == 1
+
+
+def test_live_facts_go_in_the_first_part_only() -> None:
+    state = state_of(SCRIPTED["D"])
+    wkey, waiting = next((k, o) for k, o in outcomes_of(state).items() if k[0] == "WAITING")
+    changes = [(1, ("OFFERED", i), (waiting[0], T0 + i * MINUTE_MS, None, None, None))
+               for i in range(MAX_MINUTES_PER_RECORD + 1)]
+    records = records_of([(state, [(1, wkey, waiting), *changes])])
+    assert [(r["part"], len(r["facts"]), len(r["minutes"])) for _, r in records] == [
+        (0, 1, MAX_MINUTES_PER_RECORD), (1, 0, 1)]

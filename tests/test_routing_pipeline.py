@@ -130,6 +130,7 @@ def test_scenarios_on_the_broker(tmp_path: Path) -> None:
 ORDERING = """
 [routing]
 offer_timeout_s = 30
+stall_s = 60  # the test moves the router's clock 7 s in one step: not a stall
 
 [[queues]]
 name = "general"
@@ -158,24 +159,26 @@ def test_priority_fifo_aging_and_escalation_on_the_broker(tmp_path: Path) -> Non
     with Worker(settings) as worker:
         desk = Desk(settings)
         desk.send(queued(now(), "old", queue="general"))
-        time.sleep(7)  # "old" waits 7 s: priority 0 + 3 by aging
-        desk.send(queued(now(), "low", queue="general"), queued(now(), "vip", queue="general", segment="vip"))
+        # Everything after comes 7 s later by the router's clock (its time is the newest event's
+        # or TICK's), so "old" has waited 7 s: priority 0 + 3 by aging, without sleeping here.
+        ahead = lambda: now() + 7_000  # noqa: E731
+        desk.send(queued(ahead(), "low", queue="general"), queued(ahead(), "vip", queue="general", segment="vip"))
         desk.until(lambda: desk.latest("vip") is not None and desk.latest("low") is not None, "queued", worker)
         assert desk.latest("vip")["priority"] == 3 and desk.latest("vip")["position"] == 0
-        desk.send(agent(now(), "a", voice=1))
+        desk.send(agent(ahead(), "a", voice=1))
         order = []
         while len(order) < 3:
             offered = desk.until(lambda: next((d for d in desk.seen if d["kind"] == "OFFERED"
                                                and d["contact_id"] not in order), None), "an offer", worker)
             order.append(offered["contact_id"])
-            desk.send(answer(now(), offered["contact_id"], "a", offer_id=offered["decision_id"]),
-                      left(now(), offered["contact_id"]))
+            desk.send(answer(ahead(), offered["contact_id"], "a", offer_id=offered["decision_id"]),
+                      left(ahead(), offered["contact_id"]))
         # "old" at 0 + 3 ties with "vip" at 3 and is older; "low" (0, younger) last. Without aging
         # "vip" would come first.
         assert order == ["old", "vip", "low"]
         # Escalation: only an agent without the voice skill is there; after 4 s the ring widens.
-        desk.send(agent(now(), "a", state="OFFLINE"), agent(now(), "b", other=1))
-        desk.send(queued(now(), "esc", queue="general"))
+        desk.send(agent(ahead(), "a", state="OFFLINE"), agent(ahead(), "b", other=1))
+        desk.send(queued(ahead(), "esc", queue="general"))
         desk.until(lambda: desk.latest("esc") is not None and desk.latest("esc")["kind"] == "OFFERED",
                    "the escalated offer", worker, timeout=30)
         kinds = [(d["kind"], d["agent_id"]) for d in desk.seen if d["contact_id"] == "esc"]

@@ -119,10 +119,8 @@ def test_sigterm_stops_a_worker_whose_sink_is_retrying(tmp_path: Path, postgres_
                 producer.send("contact-events", {**DEFAULTS, **e})
         wait_until(lambda: "retrying in" in worker.log(), timeout=60, what="the sink to retry", worker=worker)
         assert worker.proc is not None
-        began = time.monotonic()
         worker.proc.send_signal(signal.SIGTERM)
-        worker.proc.wait(timeout=60)
-        assert time.monotonic() - began <= 30, "SIGTERM took longer than 30 s"
+        worker.proc.wait(timeout=30)  # it stops while the sink retries, not once retries run out
     finally:
         pg(server, "start")
         worker.stop()

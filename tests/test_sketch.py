@@ -51,3 +51,27 @@ def test_quantiles_in_one_pass_answer_as_quantile_does() -> None:
         qs = (0.0, 0.1, 0.5, 0.9, 0.95, 1.0)
         assert sketch.quantiles(*qs) == [sketch.quantile(q) for q in qs]
     assert Sketch().quantiles(0.5, 0.9) == [None, None]
+
+
+def test_one_value_small_values_and_counts() -> None:
+    """A sketch of one value answers it; values below 1 are values, not zeros; add() counts one."""
+    one = Sketch()
+    one.add(42_000.0)
+    assert one.count == 1
+    assert one.quantile(0.5) == pytest.approx(42_000.0, rel=RELATIVE_ACCURACY)
+    small = Sketch()
+    small.add(0.5)
+    assert small.zeros == 0 and small.quantile(0.0) == pytest.approx(0.5, rel=RELATIVE_ACCURACY)
+
+
+def test_removing_a_merged_sketch_restores_zeros_and_buckets() -> None:
+    base, part = Sketch(), Sketch()
+    for v in (0.0, 0.0, 5.0, 900.0):
+        base.add(v)
+    for v in (0.0, 5.0, 7_000.0):
+        part.add(v)
+    before = Sketch.from_json(base.to_json())
+    base.merge(part)
+    assert base.zeros == 3 and base.count == 7
+    base.remove(part)
+    assert base == before and base.zeros == 2

@@ -85,3 +85,44 @@ def test_no_watermark_passes_the_wall_clock() -> None:
     assert wm.effective(state, 1, now=1, started=0, silent_s=30, wall_ms=wall) == wall
     assert wm.effective(state, 1, now=1, started=0, silent_s=30, wall_ms=wall - 1) == wall - 1
     assert not wm.observe(state, 0, T0, now=2, wall_ms=wall)  # and it never moves back
+
+
+def test_edges_of_idleness_silence_and_the_start() -> None:
+    """Exactly `idle_s` quiet is idle; exactly `silent_s` unheard is gone; a source not heard
+    since a start `silent_s` ago no longer holds the watermark at 0 (the start need not be 0)."""
+    assert wm.source_idle(now=20, last_record=10, processed_up_to=100, highwater=100, idle_s=10)
+    state: dict = {}
+    wm.observe(state, 1, T0 + 1_000, now=70)
+    wm.observe(state, 0, T0 + 7_000, now=99)
+    assert wm.effective(state, 2, now=99, started=0, silent_s=30) == T0 + 1_000  # 29 s: still holds
+    wm.observe(state, 0, T0 + 7_000, now=100)
+    assert wm.effective(state, 2, now=100, started=0, silent_s=30) == T0 + 7_000  # 30 s: gone
+
+    started = 1_000.0  # a worker's monotonic clock starts anywhere
+    state = {}
+    wm.observe(state, 0, T0 + 5_000, now=started + 10)
+    assert wm.effective(state, 2, now=started + 10, started=started, silent_s=30) == 0  # 1 not heard yet
+    assert wm.effective(state, 2, now=started + 29, started=started, silent_s=30) == 0
+    wm.observe(state, 0, T0 + 5_000, now=started + 30)
+    assert wm.effective(state, 2, now=started + 30, started=started, silent_s=30) == T0 + 5_000
+
+
+def test_empty_and_first_states() -> None:
+    assert wm.effective({}, 2, now=100, started=0, silent_s=30) == 0  # nobody heard, ever
+    assert wm.effective({}, 2, now=100, started=0, silent_s=30, wall_ms=T0) == 0
+    state: dict = {}
+    assert not wm.observe(state, 3, None, now=1)  # a heartbeat with no watermark yet
+    assert state["sources"]["3"] == [0, 1, False]
+    # The changelog of an earlier version held [watermark, heard] without the idle flag.
+    old = {"sources": {"0": [T0 + 4_000, 1], "1": [T0 + 9_000, 1]}}
+    assert wm.effective(old, 2, now=2, started=0, silent_s=30) == T0 + 4_000
+
+
+def test_the_closing_watermark_never_moves_back_under_the_wall_clock() -> None:
+    wall = T0 + 600_000
+    state: dict = {}
+    wm.observe(state, 0, T0 + 60_000, now=1, wall_ms=wall)
+    wm.observe(state, 1, T0, now=1, idle=True, wall_ms=wall)
+    assert wm.effective(state, 2, now=1, started=0, silent_s=30, wall_ms=wall) == T0 + 60_000
+    wm.observe(state, 1, T0 + 1_000, now=2, wall_ms=wall)  # wakes up behind: holds from now on
+    assert wm.effective(state, 2, now=2, started=0, silent_s=30, wall_ms=wall) == T0 + 60_000
