@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from streams.admin.topics import create_topics
+from streams.codec import Codec, load_registry
 from streams.processors.contact_lifecycle import ContactState
 from streams.producers import ChannelProducer
 from streams.producers.contact_generator import contact_events
@@ -112,6 +113,10 @@ def test_worker_killed_mid_stream_leaves_every_result_once(tmp_path: Path) -> No
     # Kill it while it is part-way: some summaries stored, far from all.
     kill_when(Worker(settings, "worker-1").start(), "SELECT COUNT(*) FROM contact_summaries", 100,
               "some stored summaries")
+    # The fault: the dead worker had processed records its group had not committed yet, so the
+    # next worker reads them again.
+    replayed = stored_past_commit(settings)
+    assert replayed, "the kill came right after a commit: nothing is read again"
     partial = query(settings, "SELECT COUNT(*) FROM contact_summaries")[0][0]
     with Worker(settings, "worker-2") as second:
         wait_until(lambda: finished(settings, expected), timeout=180, what="all contacts final", worker=second)
@@ -134,6 +139,29 @@ def stored_queue_totals(settings: Settings) -> dict[str, dict[str, int]]:
     rows_ = query(settings, "SELECT queue, SUM(offered), SUM(answered), SUM(abandoned) FROM queue_statistics "
                             "WHERE \"window\" = 'MINUTE' AND region = '*' GROUP BY queue")
     return {q: {"OFFERED": o, "ANSWERED": a, "ABANDONED": ab} for q, o, a, ab in rows_}
+
+
+
+def stored_past_commit(settings: Settings) -> list[tuple[int, int]]:
+    """After a kill: the contact-summaries records (partition, offset) whose rows the dead
+    worker's storage sink had written at or beyond the offset its group committed. The next
+    worker reads those records again and writes their rows a second time."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, **settings.kafka_auth.kafka_python())
+    try:
+        offsets = next(iter(admin.list_group_offsets([settings.namespace]).values()), {})
+    finally:
+        admin.close()
+    name = spec("contact-summaries").full_name(settings)
+    committed = {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == name}
+    stored = set(query(settings, "SELECT contact_id, version FROM contact_summaries"))
+    codec = Codec(load_registry(settings.schemas_dir))
+    first: dict[tuple[str, int], tuple[int, int]] = {}  # (contact, version) -> its first record
+    for r in read_topic(settings, "contact-summaries"):
+        summary = codec.decode(r.value)
+        first.setdefault((summary["contact_id"], summary["version"]), (r.partition, r.offset))
+    return sorted(at for key, at in first.items() if key in stored and at[1] >= committed.get(at[0], 0))
 
 
 @pytest.mark.kafka

@@ -214,6 +214,8 @@ def test_records_carry_region_queue_threshold_and_live_facts_where_they_belong()
     only_live.add(4, waiting_state, [(1, wkey, waiting)], 55)
     ((queue, record),) = only_live.records(4, 55, 3)
     assert queue == waiting[0] and record["queue"] == queue and record["minutes"] == [] and len(record["facts"]) == 1
+    assert deltas.sources() == {0} and only_live.sources() == {4}
+    assert only_live.records(0, None, 1) == []  # a partition this checkpoint had nothing from
 
 
 def test_live_facts_go_in_the_first_part_only() -> None:
