@@ -96,19 +96,21 @@ def test_the_clock_ticks_through_the_topic_while_an_offer_is_pending(tmp_path):
     h.feed("routing-requests", agent(wall(), "v1", voice=3, ru=1))
     h.feed("routing-requests", queued(wall(), "c1"))
     h.run()
+    now = [time.time()]
+    h.ctx.clock.now = lambda: now[0]  # the worker's clock, moved by the test
     ticks_read = 0
-    while decisions(h)[-1][0] != "REQUEUED" and ticks_read < 50:
-        time.sleep(0.1)
+    for step_s in (0.5, 0.6):  # the offer is 0.5 s old, then 1.1 s: past its timeout
+        assert decisions(h)[-1] == ("OFFERED", "c1", "v1")
+        now[0] += step_s
         h.tick()  # a TICK goes to the group's partition while the offer is pending
         ticks = [r for r in h.outputs("routing-requests") if r["kind"] == "TICK"][ticks_read:]
-        assert ticks and all(t["group"] == "default" for t in ticks)
-        for t in ticks:
-            h.feed("routing-requests", t)  # read back, as the worker would
-        ticks_read += len(ticks)
+        assert len(ticks) == 1 and ticks[0]["group"] == "default" and ticks[0]["occurred_at"] == int(now[0] * 1000)
+        h.feed("routing-requests", ticks[0])  # read back, as the worker would
+        ticks_read += 1
         h.run()
     assert decisions(h)[-1] == ("REQUEUED", "c1", "v1")
     assert h.outputs("routing-decisions")[-1]["reason"] == "offer timed out"
-    assert ticks_read >= 5  # a second of ticks, none of them a stall
+    assert ticks_read == 2  # the second tick timed it out
 
 
 def test_the_state_records_stay_small_however_busy_the_group():

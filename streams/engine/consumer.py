@@ -72,6 +72,7 @@ class Consumer(faust_aiokafka.Consumer):
         self.recoveries = Timings()  # each recovery's duration, for /metrics
         self._awaiting_baseline: dict[TP, int] = {}  # never committed, first offset asked for in generation
         self._dropped: dict[TP, int] = {}  # first offset fetched and not handed on, since the last seek
+        self._sought: set[TP] = set()  # partitions the last seek to the committed offsets moved
 
     def ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """Acknowledge records of one partition its processor has handled: faust's ack() for
@@ -104,6 +105,13 @@ class Consumer(faust_aiokafka.Consumer):
         if offset < self._dropped.get(tp, offset + 1):
             self._dropped[tp] = offset
 
+    async def seek_to_committed(self) -> Any:
+        """faust's seek; notes which partitions it moved: aiokafka seeks only to a committed offset
+        above 0, and a baseline (point 5) is no committed offset."""
+        committed = await super().seek_to_committed()
+        self._sought = {TP(tp.topic, tp.partition) for tp, offset in committed.items() if offset and offset > 0}
+        return committed
+
     async def perform_seek(self) -> None:
         """faust's seek to the committed offsets; then every input partition without one that
         dropped records goes back to the first of them, and gets its first offset as its
@@ -118,7 +126,7 @@ class Consumer(faust_aiokafka.Consumer):
             dropped, self._dropped = self._dropped, {}
             assigned = self.assignment()
             back = {tp: offset for tp, offset in dropped.items() if tp.topic in channels
-                    and tp in assigned and self._committed_offset.get(tp) is None}
+                    and tp in assigned and tp not in self._sought}
             if not back:
                 continue
             self.log.info("Records of never-committed partitions fetched and not handed on: "
