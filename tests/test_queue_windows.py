@@ -363,3 +363,211 @@ def test_open_minutes_found_in_the_store_after_a_restart_are_handed_out_once_for
     again.close(0, 1)  # a new worker's first look at partition 0 (nothing closes)
     assert again.take_recovered() == open_keys
     assert again.take_recovered() == set()
+
+
+def test_every_final_record_of_two_simulated_hours_equals_the_hand_fold() -> None:
+    """Two hours of the seed's traffic (every channel, abandons, transfers, escalations), facts
+    applied in time order and windows closed as the watermark passes them, as a worker does:
+    every final MINUTE, ROLLING_15_MIN and DAY record of every queue (all regions) equals the
+    hand fold of the same events for its window (tests/expected_figures.py, none of this code)."""
+    from streams.simulator.engine import HOUR_MS, Simulation
+    from streams.simulator.profile import seed_profile
+    from tests import expected_figures
+
+    start = DAY0 + 9 * HOUR_MS
+    events = list(Simulation(seed_profile(), start, seed=4, id_prefix="qw").run(2 * HOUR_MS))
+    contacts = expected_figures.contacts_of(events)
+    by_contact: dict[str, list[dict]] = {}
+    for topic, e in events:
+        if topic == "contact-events":
+            by_contact.setdefault(e["contact_id"], []).append(e)
+    facts = sorted(({**f, "sign": 1} for evs in by_contact.values() for f in facts_of(state_of(evs)).values()),
+                   key=lambda f: f["at"])
+    windows = engine()
+    finals: list[dict] = []
+    watermark = 0
+    for fact in facts:
+        if fact["at"] > watermark + 10_000:  # the worker closes between batches
+            finals += windows.close(0, watermark)
+        watermark = max(watermark, fact["at"])
+        windows.apply(fact, 0, watermark)
+    finals += windows.close(0, DAY0 + DAY_MS + LATENESS)
+    names = set(expected_figures.QueueDay("VOICE", 0).figures())
+    got: dict[tuple, dict] = {}
+    for r in finals:
+        if r["region"] == "*":
+            assert r["final"] is True and r["window_end"] == r["window_start"] + {
+                "MINUTE": MINUTE_MS, "ROLLING_15_MIN": 15 * MINUTE_MS, "DAY": DAY_MS}[r["window"]]
+            got[(r["queue"], r["window"], r["window_start"])] = {k: v for k, v in r.items() if k in names}
+    want: dict[tuple, dict] = {}
+    kinds = {"MINUTE": MINUTE_MS, "ROLLING_15_MIN": 15 * MINUTE_MS, "DAY": DAY_MS}
+    for queue, window, window_start in got:
+        figures = expected_figures.window_figures(contacts.values(), window_start, kinds[window])
+        want[(queue, window, window_start)] = figures[queue].figures() if queue in figures else None
+    empty = [k for k, v in want.items() if v is None]  # windows with nothing by hand must be empty
+    assert all(got[k]["offered"] == got[k]["answered"] == got[k]["abandoned"] == 0 for k in empty)
+    want = {k: v for k, v in want.items() if v is not None}
+    assert not expected_figures.differences({k: got[k] for k in want}, want)
+    windows_of = {w for _, w, _ in got}
+    assert windows_of == set(kinds) and len(got) > 400
+    for minute in range(start, start + 2 * HOUR_MS, MINUTE_MS):  # and no minute with outcomes is missing
+        for queue, day in expected_figures.window_figures(contacts.values(), minute, MINUTE_MS).items():
+            f = day.figures()
+            if f["offered"] or f["answered"] or f["abandoned"] or f["transfers"] or day.handles:
+                assert (queue, "MINUTE", minute) in got, (queue, minute)
+    assert sum(v["abandoned"] for (_, w, _), v in got.items() if w == "DAY") > 0
+    assert sum(v["transfers"] + v["escalations"] for (_, w, _), v in got.items() if w == "DAY") > 0
+
+
+def offered_fact(fact_id: str, at: int, queue: str = "voice-general", channel: str = "VOICE",
+                 region: str = "perm") -> dict:
+    return {"kind": "OFFERED", "fact_id": fact_id, "contact_id": fact_id.split("|")[0], "queue": queue,
+            "channel": channel, "region": region, "at": at, "wait_ms": None, "handle_ms": None,
+            "duration_ms": None, "sign": 1}
+
+
+def test_closing_bumps_the_version_once_and_the_retention_forgets_everything() -> None:
+    windows = engine()
+    at = T0 + 5_000
+    assert windows.apply(offered_fact("a|OFFERED|0", at), 0, at)
+    key = f"voice-general|VOICE|*|{T0}"
+    (open_minute,) = [r for r in windows.updates([key]) if r["window"] == "MINUTE"]
+    # a fact for a minute never seen, after its lateness: a closed minute is made for it
+    late_at = T0 - 10 * MINUTE_MS
+    windows.apply(offered_fact("b|OFFERED|0", late_at), 0, at + 10 * MINUTE_MS)
+    finals = by_window(windows.close(0, T0 + MINUTE_MS + LATENESS))
+    closed = finals[("voice-general", "*", "MINUTE", T0)]
+    assert closed["version"] == open_minute["version"] + 1 and closed["final"] is True
+    assert windows.counted == {}  # forgotten once its minute closed
+    windows.day_record("voice-general", "VOICE", "*", at)  # the day in the cache
+    windows.close(0, DAY0 + 2 * DAY_MS + 3_600_000)  # past the retention of the day and its minutes
+    assert windows.minutes == {} and windows.days == {}
+    assert all(starts == [] for starts in windows._all_starts().values())
+    assert windows._day_cache == {}
+
+
+def test_a_restarted_worker_indexes_every_partition_and_forgets_after_the_retention() -> None:
+    windows = engine()
+    for n in range(6):  # minutes and counted facts of two partitions, interleaved in the stores
+        at = T0 + n * MINUTE_MS
+        windows.apply(offered_fact(f"c{n}|OFFERED|0", at, queue=f"q{n % 2}"), n % 2, at)
+    before = windows.day_record("q0", "VOICE", "*", T0)
+    again = QueueWindows(windows.minutes, windows.days, windows.counted, LATENESS, Settings().sl_threshold_ms)
+    assert again.day_record("q0", "VOICE", "*", DAY0 + DAY_MS - 1) == before  # merged from its minutes
+    assert all(held[6] == int(key.split("|")[0][1]) for key, held in windows.counted.items())
+    end = T0 + 6 * MINUTE_MS + LATENESS
+    finals = again.close(0, end)
+    assert windows.counted and all(held[6] == 1 for held in windows.counted.values())  # partition 1's wait
+    finals += again.close(1, end)
+    assert {(r["queue"], r["window_start"]) for r in finals if r["window"] == "MINUTE" and r["region"] == "*"} == {
+        (f"q{n % 2}", T0 + n * MINUTE_MS) for n in range(6)}
+    assert windows.counted == {}
+    day_end = DAY0 + DAY_MS + LATENESS
+    assert len([r for r in again.close(0, day_end) + again.close(1, day_end) if r["window"] == "DAY"]) == 4
+    third = QueueWindows(windows.minutes, windows.days, windows.counted, LATENESS, Settings().sl_threshold_ms)
+    far = DAY0 + 2 * DAY_MS + 3_600_000
+    third.close(0, far)
+    third.close(1, far)  # final days found in the store are forgotten too, none of them cached here
+    assert windows.minutes == {} and windows.days == {}
+
+
+def test_a_fact_is_remembered_until_its_minute_closes_and_then_forgotten() -> None:
+    windows = engine()
+    at = T0 + 30_000
+    fact = offered_fact("d|OFFERED|0", at)
+    windows.apply(fact, 0, at)
+    end = T0 + MINUTE_MS
+    windows.close(0, end + LATENESS - 1)  # not closed yet: delivered again, not counted again
+    assert windows.apply(fact, 0, end + LATENESS - 1) == []
+    windows.close(0, end + LATENESS)
+    assert windows.counted == {}
+
+
+def test_returned_keys_of_repeats_and_moves() -> None:
+    windows = engine()
+    at = T0 + 1_000
+    fact = offered_fact("e|OFFERED|0", at)
+    first = windows.apply(fact, 0, at)
+    assert sorted(first) == sorted([f"voice-general|VOICE|perm|{T0}", f"voice-general|VOICE|*|{T0}"])
+    assert windows.apply(fact, 0, at) == []  # delivered before: nothing changed
+    moved = windows.apply({**fact, "at": at + MINUTE_MS}, 0, at)
+    assert sorted(moved) == sorted(first + [f"voice-general|VOICE|perm|{T0 + MINUTE_MS}",
+                                            f"voice-general|VOICE|*|{T0 + MINUTE_MS}"])
+
+
+def test_offsets_and_merge_tags_decide_what_was_taken_in_before() -> None:
+    windows = engine()
+    at = T0 + 1_000
+    keys = windows.apply(offered_fact("f|OFFERED|0", at), 0, at)
+    # a minute that never recorded an offset takes in a record at offset 0 or 1
+    assert windows.apply(offered_fact("g|OFFERED|0", at), 0, at, offset=0)
+    assert windows.apply(offered_fact("h|OFFERED|0", at), 0, at, offset=1)
+    windows.mark_applied(keys, 1)
+    assert windows.apply(offered_fact("i|OFFERED|0", at), 0, at, offset=1) == []
+    # deltas: tags of two senders are both remembered
+    from streams.analytics.queue_window import WindowAgg
+
+    one = WindowAgg(version=1, offered=1)
+    minute = windows.apply_delta("chat-general", one, "CHAT", "perm", T0, 0, at, "0", [5, 0], offset=0)
+    assert minute
+    windows.mark_merged(minute, "0", [5, 0])
+    windows.mark_merged(minute, "1", [3, 0])
+    assert windows.minutes[minute[0]]["h"] == {"0": [5, 0], "1": [3, 0]}
+    assert windows.apply_delta("chat-general", one, "CHAT", "perm", T0, 0, at, "0", [5, 0]) == []
+    # a minute that exists but never recorded an offset takes in a delta of the record at offset 0
+    assert windows.apply_delta("chat-general", one, "CHAT", "perm", T0, 0, at, "2", [1, 0], offset=0)
+    assert windows.apply_delta("chat-general", one, "CHAT", "perm", T0, 0, at, "1", [3, 0]) == []
+
+
+def test_updates_give_each_view_of_the_changed_minutes() -> None:
+    thresholds = {"voice-general": 15_000}
+    windows = QueueWindows(DictStore(), DictStore(), DictStore(), LATENESS,
+                           lambda q, c: thresholds.get(q, 99_000) if c == "VOICE" else 1)
+    keys: list[str] = []
+    for n in (2, 0, 1):
+        at = T0 + n * MINUTE_MS
+        keys += windows.apply(offered_fact(f"u{n}|OFFERED|0", at), 0, at)
+    out = windows.updates(["missing|VOICE|*|0", *keys])
+    rolling = [r for r in out if r["window"] == "ROLLING_15_MIN"]
+    assert sorted((r["queue"], r["channel"], r["region"], r["window_end"], r["final"], r["sl_threshold_ms"])
+                  for r in rolling) == [
+        ("voice-general", "VOICE", "*", T0 + 3 * MINUTE_MS, False, 15_000),
+        ("voice-general", "VOICE", "perm", T0 + 3 * MINUTE_MS, False, 15_000)]
+    assert len([r for r in out if r["window"] == "MINUTE"]) == 6
+    days = [r for r in out if r["window"] == "DAY"]
+    assert sorted((r["channel"], r["region"], r["window_start"], r["offered"]) for r in days) == [
+        ("VOICE", "*", DAY0, 3), ("VOICE", "perm", DAY0, 3)]
+
+
+def test_one_queue_name_on_two_channels_has_two_days() -> None:
+    windows = engine()
+    at = T0 + 1_000
+    windows.apply(offered_fact("v|OFFERED|0", at, queue="shared", channel="VOICE"), 0, at)
+    windows.apply(offered_fact("w|OFFERED|0", at, queue="shared", channel="CHAT"), 0, at)
+    windows.apply(offered_fact("x|OFFERED|0", at + 1, queue="shared", channel="CHAT"), 0, at + 1)
+    voice = windows.day_record("shared", "VOICE", "*", at)
+    chat = windows.day_record("shared", "CHAT", "*", at)
+    assert (voice["channel"], voice["offered"], chat["channel"], chat["offered"]) == ("VOICE", 1, "CHAT", 2)
+    assert voice["window_start"] == chat["window_start"] == DAY0 and voice["window_end"] == DAY0 + DAY_MS
+
+
+def test_a_closed_day_stays_closed_when_a_late_fact_makes_a_new_minute_in_it() -> None:
+    windows = engine()
+    at = T0 + 1_000
+    windows.apply(offered_fact("y|OFFERED|0", at), 0, at)
+    day_end = DAY0 + DAY_MS
+    assert [r["window"] for r in windows.close(0, day_end + LATENESS) if r["window"] == "DAY"] == ["DAY", "DAY"]
+    windows.apply(offered_fact("z|OFFERED|0", at + 7 * MINUTE_MS), 0, day_end + LATENESS)  # late, a new minute
+    assert not [r for r in windows.close(0, day_end + LATENESS + MINUTE_MS) if r["window"] == "DAY"]
+    assert windows.day_record("voice-general", "VOICE", "*", at)["late_events"] == 1
+
+
+def test_an_older_workers_closed_minute_of_a_region_and_a_stored_json_minute() -> None:
+    windows = engine()
+    closed = {"q": "voice-general", "c": "VOICE", "r": "perm", "s": T0, "p": 0, "facts": None,
+              "agg": {"v": 1}}
+    windows.minutes[f"voice-general|VOICE|perm|{T0}"] = closed
+    windows.close(0, T0)  # builds the index, which upgrades it
+    assert closed["open"] is False and "facts" not in closed and windows.counted == {}
+    entry = {"agg": {"v": 3}, "s": T0}
+    assert stored_minute(entry) is entry
