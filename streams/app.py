@@ -108,15 +108,13 @@ def create_app(settings: Settings | None = None) -> Pipeline:
     engine = Engine(app, settings, codec)
     live = None
     if settings.role in ("all", "processors"):
-        engine.add(ContactSummary)
-        engine.add(AgentState)
-        live = engine.add(QueueStatistics).view
-        engine.add(SmsVerdicts)
-        engine.add(SmsCampaigns)
-        engine.add(Complaints)
-        engine.add(Subscriptions)
-        engine.add(ProviderAbuse)
-        engine.add(Router)
+        wanted = set(settings.processors.split(",")) if settings.processors else None
+        for processor in (ContactSummary, AgentState, QueueStatistics, SmsVerdicts, SmsCampaigns, Complaints,
+                          Subscriptions, ProviderAbuse, Router):
+            if wanted is None or processor.name in wanted:
+                added = engine.add(processor)
+                if processor is QueueStatistics:
+                    live = added.view
     if settings.role in ("all", "sinks"):
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)

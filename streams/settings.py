@@ -57,6 +57,9 @@ def _secret(name: str, default: bytes) -> bytes:
 
 
 ROLES = ("all", "processors", "sinks")
+# The stream processors a worker of the "all" or "processors" role can run (FIRSTLINE_PROCESSORS).
+PROCESSORS = ("contact-summary", "agent-state", "queue-stats", "sms-verdicts", "sms-campaigns", "complaints",
+              "subscriptions", "provider-abuse", "router")
 
 
 def redact_url(url: str) -> str:
@@ -79,6 +82,14 @@ def with_password(url: str, password: bytes) -> str:
     creds, at, host = rest.rpartition("@")
     user = creds.split(":", 1)[0] if at else ""
     return f"{scheme}://{user}:{quote(password.decode(), safe='')}@{host}"
+
+
+def _env_names(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _env(name, default)
+    unknown = [n for n in raw.split(",") if n.strip() and n.strip() not in choices]
+    if unknown:
+        raise ValueError(f"{name}: unknown {', '.join(map(repr, unknown))}; known: {', '.join(choices)}")
+    return ",".join(n.strip() for n in raw.split(",") if n.strip())
 
 
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -139,6 +150,9 @@ class Settings:
     # What a worker process runs: "all", or "processors" / "sinks" to split one worker's load
     # over two processes (the sinks then form a consumer group of their own).
     role: str = "all"
+    # Which of the role's stream processors this worker runs, "contact-summary,queue-stats,...";
+    # empty: every one (PROCESSORS). To move a busy processor to workers of its own.
+    processors: str = ""
     # The worker's garbage collector looks for cycles every this many new container objects
     # (Python's default is 700; see streams/engine/collector.py). 0 keeps Python's default.
     gc_young_threshold: int = 500_000
@@ -265,6 +279,7 @@ class Settings:
             sl_thresholds=_env("FIRSTLINE_SL_THRESHOLDS", cls.sl_thresholds),
             watermark_idle_s=_env_float("FIRSTLINE_WATERMARK_IDLE_S", cls.watermark_idle_s),
             role=_env_choice("FIRSTLINE_ROLE", cls.role, ROLES),
+            processors=_env_names("FIRSTLINE_PROCESSORS", cls.processors, PROCESSORS),
             gc_young_threshold=_env_int("FIRSTLINE_GC_YOUNG_THRESHOLD", cls.gc_young_threshold),
             gc_freeze_interval_s=_env_float("FIRSTLINE_GC_FREEZE_INTERVAL_S", cls.gc_freeze_interval_s),
             gc_full_interval_s=_env_float("FIRSTLINE_GC_FULL_INTERVAL_S", cls.gc_full_interval_s),
