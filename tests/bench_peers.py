@@ -81,7 +81,10 @@ def bench_peers(contacts: int, tmp: Path, rounds: int = 2) -> dict[str, Any]:
 
     runs: dict[str, list[dict[str, float]]] = {"raw": [], "firstline": [], "faust": [], "quix": []}
     for round_ in range(rounds):
+        # firstline runs the contact-summary processor alone, as the peers fold contact summaries
+        # alone (it still sends the minute deltas the statistics would merge, which they do not).
         settings = isolated_settings(tmp / f"peers-{round_}", partitions=3, role="processors",
+                                     processors="contact-summary",
                                      commit_interval_s=Settings.from_env().commit_interval_s)
         create_topics(settings)
         events = load(settings, contacts, int(time.time() * 1000) - 3 * 86_400_000, seed=3)
