@@ -51,3 +51,26 @@ def test_a_channel_with_nothing_answered_or_surveyed() -> None:
     assert (only.contacts, only.offered, only.answered) == (1, 1, 0)
     assert (only.asa_s, only.service_level, only.aht_s, only.fcr, only.csat_top_box) == (None, None, None, None, None)
     assert only.abandonment == 0.0
+
+
+def test_each_queue_its_own_threshold_and_the_edges() -> None:
+    """SL within each contact's own queue's T (a queue of its own at 5 s, the channel's 20 s
+    otherwise, and the channel's for a contact with no queue); an abandon at exactly T is a short
+    one; a contact answered and not yet ended counts; an ended contact never answered has no
+    handle time; channels with as many contacts are listed by name."""
+    thresholds = {("vip", "VOICE"): 5_000}
+    rows = [
+        ("a1", "VOICE", "vip", "ENDED", 10, 20, 6_000, 60_000, 70_000),              # after vip's 5 s
+        ("a2", "VOICE", "voice-general", "ANSWERED", 10, 20, 6_000, None, None),     # within 20 s, not ended
+        ("a3", "VOICE", None, "ENDED", 10, 20, 19_000, 30_000, 40_000),              # no queue: 20 s
+        ("a4", "VOICE", "voice-general", "ABANDONED", 10, None, 20_000, None, 21_000),  # at T: short
+        ("a5", "VOICE", "vip", "ABANDONED", 10, None, 6_000, None, 7_000),           # after vip's T
+        ("a6", "VOICE", "voice-general", "ENDED", None, None, None, None, 9_000),     # IVR only
+        ("z1", "AAA", None, "CREATED", None, None, None, None, None),
+        ("a0", "ZZZ", None, "CREATED", None, None, None, None, None),
+    ]
+    voice, first, last = channel_reports(rows, lambda q, c: thresholds.get((q, c), T.get(c, 1)), [])
+    assert voice.service_level == pytest.approx(2 / (3 + 1))  # a2, a3 of 3 answered + a5
+    assert voice.aht_s == pytest.approx((60 + 30) / 2) and voice.duration_s == pytest.approx((70 + 40 + 9) / 3)
+    assert (first.channel, last.channel) == ("AAA", "ZZZ")
+    assert (first.offered, first.abandonment, first.surveys, first.service_level) == (0, None, 0, None)

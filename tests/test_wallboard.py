@@ -321,3 +321,12 @@ def test_levels_reasons_word_by_word() -> None:
     assert levels.grade(0.6, 80_000, 20_000, 0.2)[0] == "amber"  # at the alert levels: not beyond them
     assert levels.grade(None, 10**9, 0, None) == ("green", [])  # no T: the wait says nothing
     assert Levels.parse("") == Levels()
+    # seconds rounded from milliseconds; a T of 1 ms still grades the wait
+    assert Levels().grade(None, 1_000_000, 1, None) == ("red", ["oldest wait 1000 s beyond 3×T"])
+    assert Levels().grade(None, 1_999_000, 1_000_000, None) == ("amber", ["oldest wait 1999 s beyond 1×T"])
+    # equal warn and alert levels are allowed; the refusals name what is known
+    assert Levels.parse("sl=0.8:0.8,abandonment=0.1:0.1").sl_alert == 0.8
+    with pytest.raises(ValueError) as refused:
+        Levels.parse("speed=1:2")
+    assert str(refused.value) == ("FIRSTLINE_WALLBOARD_LEVELS: unknown figure 'speed'; "
+                                  "known: sl, oldest_wait, abandonment")

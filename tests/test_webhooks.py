@@ -198,3 +198,25 @@ def test_exact_headers_ids_bodies_and_endpoints() -> None:
     with pytest.raises(ValueError, match="needs an http"):
         webhooks.parse_endpoints("a=http://")
     assert webhooks.new_secret().startswith("whsec_") and len(webhooks.parse_secrets(webhooks.new_secret().encode())[0]) == 32
+
+
+def test_configuration_and_receiver_edges() -> None:
+    """A URL may carry '=' in its query; a bad name is refused; the secrets' refusals word by
+    word; an alert without a state is a raised one; a request without a signature is refused."""
+    (ep,) = webhooks.parse_endpoints("ops=https://hooks.example/in?token=a=b")
+    assert (ep.name, ep.url) == ("ops", "https://hooks.example/in?token=a=b")
+    with pytest.raises(ValueError, match="is not a name"):
+        webhooks.parse_endpoints("bad name=https://hooks.example/in")
+    for raw, reason in ((b"sk_abc", "FIRSTLINE_WEBHOOK_SECRETS: each secret starts with whsec_"),
+                        (b"whsec_!!notbase64", "FIRSTLINE_WEBHOOK_SECRETS: a secret is not base64 after whsec_")):
+        with pytest.raises(ValueError) as refused:
+            webhooks.parse_secrets(raw)
+        assert str(refused.value) == reason
+    alert = {"alert_id": "a1", "occurred_at": 1_764_000_000_000}
+    assert json.loads(webhooks.body(alert))["type"] == "alert.raised"
+    secret = webhooks.new_secret()
+    payload = webhooks.body(alert)
+    head = webhooks.headers(webhooks.parse_secrets(secret.encode()), "msg_1", 1_764_000_000, payload)
+    assert webhooks.verify(secret, head, payload, now=1_764_000_000)
+    unsigned = {k: v for k, v in head.items() if k != "webhook-signature"}
+    assert not webhooks.verify(secret, unsigned, payload, now=1_764_000_000)
