@@ -177,3 +177,85 @@ def test_an_hour_of_many_minutes_and_the_first_week_that_speaks() -> None:
 
 def minute_rec(start: int, offered: int) -> dict[str, Any]:
     return minute(start, offered)
+
+
+def test_settings_names_edges_and_refusal_words() -> None:
+    rules = sr.RuleSettings.parse("min_offered=3, volume_weeks=1, sl_windows=1", 0.8, 3, 0.1, 0.05)
+    assert (rules.min_offered, rules.volume_weeks, rules.sl_windows) == (3, 1, 1)  # 1 is above 0
+    with pytest.raises(ValueError) as refused:
+        sr.RuleSettings.parse("windows=3", 0.8, 3, 0.1, 0.05)
+    assert str(refused.value) == ("FIRSTLINE_ALERT_RULES: unknown setting 'windows'; "
+                                  "known: sl_windows, min_offered, volume_factor, volume_weeks")
+    assert sr.hour_of_week(WEEK + 2 * H + 5 * M) == 2 and isinstance(sr.hour_of_week(WEEK + 2 * H), int)
+
+
+def test_resolutions_name_their_subject_and_counts_restart_when_interrupted() -> None:
+    """min_offered contacts are enough to judge; after a raise, a window back on the wrong side
+    starts the count of good windows again; resolutions carry the subject."""
+    state = sr.empty()
+    for m in (1, 2, 3):  # exactly min_offered (5) offered
+        out = sr.on_rolling(RULES, state, rolling(m * M, 5, 0.5, rate=0.5))
+    assert [(a["kind"], a["state"], a["subject"]) for a in out] == [
+        ("SERVICE_LEVEL", "RAISED", "q VOICE"), ("ABANDONMENT", "RAISED", "q VOICE")]
+    for m, sl, rate in ((4, 0.9, 0.0), (5, 0.9, 0.0), (6, 0.5, 0.5), (7, 0.9, 0.0), (8, 0.9, 0.0)):
+        assert sr.on_rolling(RULES, state, rolling(m * M, 10, sl, rate=rate)) == [], m
+    resolved = sr.on_rolling(RULES, state, rolling(9 * M, 10, 0.9, rate=0.0))
+    assert [(a["kind"], a["state"], a["subject"], a["severity"]) for a in resolved] == [
+        ("SERVICE_LEVEL", "RESOLVED", "q VOICE", "INFO"), ("ABANDONMENT", "RESOLVED", "q VOICE", "INFO")]
+    # a state written by an earlier version, without the abandonment counts
+    older = {k: v for k, v in sr.empty().items() if k not in ("high", "low")}
+    for m in (1, 2):
+        assert sr.on_rolling(RULES, older, rolling(m * M, 10, 0.9, rate=0.5)) == []
+    assert kinds(sr.on_rolling(RULES, older, rolling(3 * M, 10, 0.9, rate=0.5))) == [("ABANDONMENT", "RAISED")]
+
+
+def test_volume_alerts_word_by_word_and_the_edges_of_far() -> None:
+    def weeks(offered: list[int], start: int = 30 * WEEK) -> list[dict[str, Any]]:
+        """One hour a week; returns what the last closing said."""
+        state = sr.empty()
+        out: list[dict[str, Any]] = []
+        for week, n in enumerate(offered):
+            s = start + week * WEEK
+            out = sr.on_minute(RULES, state, minute(s, n)) + sr.on_minute(RULES, state, minute(s + H, 0))
+        return out
+
+    # usual 4: far is beyond 3 x sqrt(4) = 6 and beyond 2; 10 is exactly 6 away
+    assert weeks([2, 6, 10]) == []
+    # usual 100: 150 is beyond 30 but exactly half the usual away
+    assert weeks([100, 100, 150]) == []
+    # usual 1: the square root's floor of 1 gives 3; 5 is 4 away
+    (raised,) = weeks([1, 1, 5])
+    start = 30 * WEEK + 2 * WEEK
+    assert (raised["kind"], raised["severity"], raised["subject"], raised["alert_id"]) == (
+        "VOLUME", "WARNING", "q VOICE", f"VOLUME|q|VOICE|{start}")
+    assert raised["summary"] == "q VOICE: 5 contacts in the hour, far above the usual 1 for this hour of the week"
+    (low,) = weeks([40, 41, 3])
+    assert low["summary"] == "q VOICE: 3 contacts in the hour, far below the usual 40 for this hour of the week"
+    assert low["details"]["usual"] == "40.5"
+    assert weeks([1, 2, 4, 12])[0]["details"]["usual"] == "2.3"  # 1.5 + (4 - 1.5) / 3, to a tenth
+    (back,) = weeks([1, 1, 5, 2])
+    assert (back["state"], back["subject"], back["summary"]) == (
+        "RESOLVED", "q VOICE", "q VOICE: volume back to its usual level")
+
+
+def test_an_empty_hour_far_below_its_usual_is_raised_for_its_queue() -> None:
+    state = sr.empty()
+    start = 40 * WEEK
+    for week in range(2):
+        sr.on_minute(RULES, state, minute(start + week * WEEK, 50))
+        sr.on_minute(RULES, state, minute(start + week * WEEK + H, 0))
+    sr.on_minute(RULES, state, minute(start + 2 * WEEK - H, 1))  # the hour before, then none in ours
+    out = sr.on_minute(RULES, state, minute(start + 2 * WEEK + 2 * H, 1))
+    (raised,) = [a for a in out if a["kind"] == "VOLUME" and a["state"] == "RAISED"]
+    assert (raised["subject"], raised["alert_id"]) == ("q VOICE", f"VOLUME|q|VOICE|{start + 2 * WEEK}")
+
+
+def test_oldest_wait_words_with_a_long_threshold() -> None:
+    state = sr.empty()
+    t = 200_000  # 3 x T = 600 s
+    assert sr.on_live(RULES, state, "q", t, 0, 1_000, 900_000) == []  # nobody waits: a stale start says nothing
+    (raised,) = sr.on_live(RULES, state, "q", t, 1, 1_000, 1_000 + 700_000)
+    assert raised["details"] == {"waiting": "1", "oldest_wait_s": "700", "limit_s": "600"}
+    assert raised["summary"] == "q: a contact has waited 700 s, beyond 600 s"
+    (resolved,) = sr.on_live(RULES, state, "q", t, 0, None, 1_000 + 800_000)
+    assert (resolved["subject"], resolved["summary"]) == ("q", "q: nobody waits beyond 600 s")
