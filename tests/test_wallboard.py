@@ -330,3 +330,85 @@ def test_levels_reasons_word_by_word() -> None:
         Levels.parse("speed=1:2")
     assert str(refused.value) == ("FIRSTLINE_WALLBOARD_LEVELS: unknown figure 'speed'; "
                                   "known: sl, oldest_wait, abandonment")
+
+
+def test_board_counts_every_fold_once_and_keeps_what_it_should() -> None:
+    """The version moves by one per fold (the page is pushed on a change); the newest event
+    comes from an older worker's entry too; a bucket key without a number is a bucket of its
+    own; deletions of what was never there are no errors; a queue known only from its waiting
+    contacts has a tile of channel UNKNOWN; alerts kept, campaigns newest first, charts capped,
+    the routing window's edge, a decision without a queue."""
+    from streams.web import board as board_module
+
+    board = Board()
+    assert board.version == 0 and board.newest_event == 0
+    board.on_live("qa", {"agents": {"a1": "AVAILABLE"}, "waiting": {"c0": T0 + 5_000}, "p": 0})  # older form
+    assert board.newest_event == T0 + 5_000 and board.version == 1
+    board.on_live("nobody", None)
+    board.on_live("qa|waiting|1", {"waiting": {"c1": T0}, "p": 0})
+    board.on_live("qa|waiting|old", {"waiting": {"c2": T0 + 1_000}, "p": 0})  # not a number: its own bucket
+    board.on_live("qa|waiting|9", None)
+    board.on_live("qz|waiting|2", {"waiting": {"c3": T0 + 2_000}, "p": 0})  # waiting contacts only
+    assert board.version == 6
+    board.on_live("qa|waiting|old", None)  # that bucket deleted: bucket 1 stays
+    board.on_live("qa|waiting|old", {"waiting": {"c2": T0 + 1_000}, "p": 0})
+    assert board.version == 8
+    assert board.queue_live("qa")["waiting"] == 3 and board.queue_live("nope") is None
+    only_waiting = board.queue_live("qz")
+    assert (only_waiting["queue"], only_waiting["waiting"], only_waiting["agents_logged_in"]) == ("qz", 1, 0)
+    no_waiting = Board()
+    no_waiting.on_live("qb", {"agents": {"a": "BUSY"}, "p": 0})
+    assert no_waiting.queue_live("qb")["waiting"] == 0
+    board.on_statistic(stat_record("qa", "VOICE", "DAY", T0, offered=None, sl_threshold_ms=20_000))
+    board.on_statistic(stat_record("qa", "CHAT", "DAY", T0, offered=4))
+    for n in range(board_module.CHART_MINUTES + 2):
+        board.on_statistic(stat_record("qa", "VOICE", "MINUTE", T0 + n * 60_000, offered=n, asa_ms=1_250.0))
+    board.on_statistic(stat_record("qa", "VOICE", "ROLLING_15_MIN", T0, offered=5, version=3))
+    board.on_statistic(stat_record("qa", "VOICE", "ROLLING_15_MIN", T0, offered=6, version=3))  # same version: newer
+    board.on_statistic(stat_record("qa", "VOICE", "MINUTE", T0 + 5 * 60_000, offered=77, asa_ms=1_000_000.0,
+                                   version=1))  # the same version again
+    board.on_statistic(stat_record("qa", "VOICE", "ROLLING_15_MIN", T0, offered=6, version=3, sl_threshold_ms=15_000))
+    board.on_statistic(stat_record("qb", "CHAT", "DAY", T0, offered=3))
+    assert board.version == 8 + 2 + board_module.CHART_MINUTES + 2 + 2 + 3
+    before = board.version
+    for n in range(board_module.ALERTS_KEPT + 3):
+        board.on_alert({"alert_id": f"a{n}", "occurred_at": T0, "kind": "VOLUME", "severity": "WARNING",
+                        "subject": "q", "summary": "s", "details": {}})  # no state: a raised one
+    resolved = {"alert_id": "a0", "occurred_at": T0, "kind": "VOLUME", "severity": "INFO", "subject": "q",
+                "summary": "back", "details": {}, "state": "RESOLVED"}
+    board.on_alert(resolved)
+    board.on_alert(resolved)  # again: kept once
+    assert board.version == before + board_module.ALERTS_KEPT + 3 + 1
+    assert sum(1 for a in board.alerts if a["alert_id"] == "a0") == 1
+    for n, confirmed in enumerate((3, 1, 4, 2)):
+        board.on_campaign({"campaign_id": f"k{n}", "confirmed_at": T0 + confirmed, "sender_count": 10 + n,
+                           "reach": 100 + n, "sample": "x" * 100})
+    board.on_routing({"occurred_at": T0, "kind": "QUEUED", "queue": None})
+    board.on_routing({"occurred_at": T0 + 1, "kind": "QUEUED", "queue": None, "ewt_ms": 9_000, "position": 2})
+    board.on_routing({"occurred_at": T0 + 15 * 60_000, "kind": "OFFERED", "queue": None})  # exactly 15 min later
+    # out of order: a decision 41 min old arrives between newer ones and stays held, out of the window
+    board.on_routing({"occurred_at": T0 + 40 * 60_000, "kind": "REQUEUED", "queue": "late"})
+    board.on_routing({"occurred_at": T0, "kind": "ESCALATED", "queue": "late"})
+    board.on_routing({"occurred_at": T0 + 41 * 60_000, "kind": "ASSIGNED", "queue": "late"})
+    assert board.version == before + board_module.ALERTS_KEPT + 3 + 1 + 4 + 6
+    snap = board.snapshot()
+    assert snap["version"] == board.version
+    assert [(t["queue"], t["channel"]) for t in snap["tiles"]] == [
+        ("qa", "CHAT"), ("qa", "VOICE"), ("qb", "CHAT"), ("qz", "UNKNOWN")]
+    voice = snap["tiles"][1]
+    assert (voice["offered"], voice["sl_threshold_ms"]) == (6, 15_000)  # the rolling's T before the day's
+    assert snap["tiles"][3]["sl_threshold_ms"] == 0
+    assert snap["tiles"][0]["sl_threshold_ms"] == 20_000  # stat_record's T, from the day
+    assert snap["mix"] == {"VOICE": 0, "CHAT": 7}
+    chart = snap["charts"]["qa · VOICE"]
+    assert len(chart["t"]) == board_module.CHART_MINUTES and chart["t"][0] == T0 + 2 * 60_000
+    assert chart["asa_s"][0] == 1.2  # 1.25 s to a tenth
+    assert (chart["offered"][3], chart["asa_s"][3]) == (77, 1000.0)  # the later record of the same version
+    assert len(snap["alerts"]) == board_module.ALERTS_KEPT and snap["protection"]["alerts"] == {"VOLUME": 23}
+    assert [c["campaign_id"] for c in snap["protection"]["latest"]] == ["k2", "k0", "k3"]
+    assert snap["protection"]["latest"][0] == {"campaign_id": "k2", "senders": 12, "reach": 102, "sample": "x" * 80}
+    unqueued, late = snap["routing"]
+    assert (unqueued["queue"], unqueued["decisions"]["QUEUED"], unqueued["decisions"]["OFFERED"]) == ("-", 2, 1)
+    assert (unqueued["at"], unqueued["ewt_ms"], unqueued["position"]) == (T0 + 1, 9_000, 2)
+    assert late["decisions"] == {"QUEUED": 0, "OFFERED": 0, "ASSIGNED": 1, "REQUEUED": 1, "ESCALATED": 0,
+                                 "UNROUTABLE": 0}
