@@ -28,3 +28,10 @@ def test_no_queue_name_is_taken_for_a_waiting_bucket() -> None:
     assert queue_key(sneaky) != sneaky and is_queue_key(queue_key(sneaky))
     assert not is_queue_key(waiting_key(sneaky, "contact"))
     assert queue_key("voice-general") == "voice-general"
+
+
+def test_escaping_round_trips_backslashes_and_bars() -> None:
+    for part in ("a\\b", "a\\|b", "\\", "|", "a|b\\", "plain"):
+        assert unescape(escape(part)) == part, part
+    assert escape("a\\b") == "a\\\\b" and escape("a|b") == "a\\|b" and escape("plain") == "plain"
+    assert unescape("a\\") == "a\\"  # a lone backslash at the end (not made by escape) is kept
