@@ -73,7 +73,7 @@ $(MUTATE)/.installed: pyproject.toml
 	test -x $(MUTATE)/bin/python || $(PYTHON) -m venv $(MUTATE)
 	$(MUTATE)/bin/python -m pip install -q "mutmut==3.8.1" "kafka-python>=3.0.12,<4" "avro>=1.12.2,<1.13" \
 	  "fastavro>=1.13,<2" "orjson>=3.13,<4" "psycopg[binary]>=3.3,<4" "pytest>=9,<10" \
-	  "datasketch>=2.0,<3" "numpy>=2.0,<3" "scikit-learn>=1.6,<2"
+	  "datasketch>=2.0,<3" "numpy>=2.0,<3" "scikit-learn>=1.6,<2" "hypothesis>=6.170,<7"
 	$(MUTATE)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
