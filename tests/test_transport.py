@@ -49,23 +49,40 @@ def test_a_partition_never_committed_gets_its_first_offset_as_baseline_and_commi
 
     fresh, committed, changelog = TP("t.sms-messages", 2), TP("t.sms-messages", 0), TP("t-state-changelog", 0)
     background: list = []
+    sought: list[dict[TP, int]] = []
     worker = object.__new__(Bare)
-    worker.__dict__.update(
-        app=SimpleNamespace(batch_channels={"t.sms-messages": object()}, consumer_generation_id=2),
-        log=logging.getLogger("test"), _awaiting_baseline={},
-        _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
-        _acked=defaultdict(list), _gap=defaultdict(IntervalTree), add_future=background.append,
-        assignment=lambda: {fresh, committed, changelog})
+
+    class Channel:
+        """A channel holding records of an older generation, dropped at the seek."""
+
+        def drop_older(self, generation: int) -> None:
+            assert generation == 2
+            worker.note_dropped(fresh, 0)
+            worker.note_dropped(committed, 41)
 
     async def seek_to_committed() -> dict[TP, int | None]:
         return {fresh: None, committed: 40, changelog: None}
+
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.append(dict(partitions))
+
+    worker.__dict__.update(
+        app=SimpleNamespace(batch_channels={"t.sms-messages": Channel()}, consumer_generation_id=2),
+        log=logging.getLogger("test"), _awaiting_baseline={}, _dropped={}, _sought=set(),
+        _thread=SimpleNamespace(seek_to_committed=seek_to_committed), seek_wait=seek_wait,
+        _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
+        _acked=defaultdict(list), _gap=defaultdict(IntervalTree), add_future=background.append,
+        assignment=lambda: {fresh, committed, changelog})
 
     async def earliest_offsets(*tps: TP) -> dict[TP, int]:
         assert set(tps) == {fresh}  # not the one with a committed offset, nor a changelog
         return {tp: 0 for tp in tps}
 
-    worker.__dict__.update(seek_to_committed=seek_to_committed, earliest_offsets=earliest_offsets)
+    worker.__dict__.update(earliest_offsets=earliest_offsets)
     asyncio.run(worker.perform_seek())
+    # the dropped records of the never-committed partition are read again; the committed one
+    # went back to its committed offset already
+    assert sought == [{fresh: 0}] and worker._sought == {committed} and not worker._dropped
     # records 0-105 dropped in the rebalance, later ones acknowledged: no commit before the
     # baseline is known, none over the missing head after
     worker._acked[fresh] = [106, 107]
