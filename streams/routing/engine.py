@@ -308,9 +308,9 @@ class Router:
                 continue
             c = self.contacts[contact_id]
             if kind == "offer":
-                self._timed_out(c, due)
+                self._timed_out(c)
             else:
-                self._step(c, due)
+                self._step(c)
 
     # -- contacts -------------------------------------------------------------------------------
 
@@ -400,7 +400,7 @@ class Router:
         if c.ring < len(queue.escalation):
             self._at(c.entered_at + queue.escalation[c.ring].after_ms, "step", c.contact_id, c.seq)
 
-    def _step(self, c: Contact, due: int) -> None:
+    def _step(self, c: Contact) -> None:
         queue = self.config.queues[c.queue]
         step = queue.escalation[c.ring]
         if step.queue is not None:
@@ -466,11 +466,11 @@ class Router:
         if c.ring < len(self.config.queues[c.queue].escalation):
             step = self.config.queues[c.queue].escalation[c.ring]
             if step.queue is not None and c.entered_at + step.after_ms <= self.now:
-                self._step(c, self.now)  # an overflow put off while it was offered
+                self._step(c)  # an overflow put off while it was offered
                 return
         self._dispatch_contact(c)
 
-    def _timed_out(self, c: Contact, due: int) -> None:
+    def _timed_out(self, c: Contact) -> None:
         agent = self.agents.get(c.offered_to or "")
         agent_id = c.offered_to
         if agent_id is not None and agent_id not in c.declined:
