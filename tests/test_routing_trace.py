@@ -483,3 +483,39 @@ def test_violations_count_a_channel_missing_from_the_capacity_as_none():
     r = _offered()
     r.agents["a"].capacity = {"CHAT": 2}
     assert violations(r) == ["a holds 1 VOICE over its capacity {'CHAT': 2}"]
+
+
+def test_the_ewt_uses_the_learnt_handle_time_and_every_place_that_could_take_the_contact():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                AgentChanged(0, "b", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                AgentChanged(0, "n", "AVAILABLE", {"chat": 1}, {"VOICE": 1}),  # cannot take billing
+                ContactQueued(1_000, "c1", "VOICE", "billing"), ContactQueued(1_000, "c2", "VOICE", "billing"))
+    rate = r.rates.setdefault(("billing", "VOICE"), ServiceRate())
+    rate.handle_ms, rate.ends = 60_000.0, 20
+    out = _handle_all(r, ContactQueued(2_000, "c3", "VOICE", "billing"), ContactQueued(2_000, "c4", "VOICE", "billing"))
+    assert [(o.position, o.ewt_ms) for o in out] == [(0, 30_000), (1, 60_000)]
+
+
+def test_every_accepted_offer_counts_for_the_agent():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}))
+    for i in range(3):
+        _handle_all(r, ContactQueued(1_000 * i, f"c{i}", "VOICE", "billing"),
+                    OfferAnswered(1_000 * i, f"c{i}", "a", True), ContactLeft(1_000 * i + 500, f"c{i}"))
+    assert r.agents["a"].handled == 3
+
+
+def test_an_answer_to_another_offer_of_the_same_contact_is_stale():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                ContactQueued(1_000, "c", "VOICE", "billing"))
+    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:1")) == [] and r.stale_answers == 1
+    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:2"))[0].kind == "ASSIGNED"
+
+
+def test_single_channel_fills_the_one_channel_in_hand():
+    r = router(BASIC.replace('mixing = "voice-exclusive"', 'mixing = "single-channel"'))
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"chat": 1}, {"CHAT": 2}),
+                ContactQueued(1, "c1", "CHAT", "chat"), ContactQueued(2, "c2", "CHAT", "chat"))
+    assert r.contacts["c1"].offered_to == r.contacts["c2"].offered_to == "a"
