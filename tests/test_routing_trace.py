@@ -24,7 +24,7 @@ OVERFLOW = "waited 120 s in billing: overflow to line2"
 
 
 def test_one_agent_four_callers_every_decision_whole():
-    r = router(BASIC.replace("offer_timeout_s = 20", "offer_timeout_s = 20"))
+    r = router()
     assert r.handle(AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1})) == []
     assert r.handle(ContactQueued(1_000, "c1", "VOICE", "billing")) == [
         d("QUEUED", "c1", 1, 1_000, 0, "rule as-queued", position=0, ewt_ms=0),
