@@ -519,3 +519,115 @@ def test_single_channel_fills_the_one_channel_in_hand():
     _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"chat": 1}, {"CHAT": 2}),
                 ContactQueued(1, "c1", "CHAT", "chat"), ContactQueued(2, "c2", "CHAT", "chat"))
     assert r.contacts["c1"].offered_to == r.contacts["c2"].offered_to == "a"
+
+
+# -- the last untriaged mutants of the engine, each with the case that tells it apart --------------------
+
+def test_the_ewt_window_is_counted_in_minutes_of_the_epoch():
+    rate = ServiceRate()
+    minute = 29_000_000  # 2025, in minutes since 1970
+    rate.per_minute = {minute - 20: 10}  # busy 20 minutes ago, out of the 15-minute window
+    assert rate.ewt_ms(minute * 60_000, 0, 2) == 90_000  # so the mean handle time over two places
+    rate.per_minute = {20: 5}
+    assert rate.ewt_ms(20 * 60_000 + 500, 4, 1) == 1_000  # half a second in: a second at least, exactly
+
+
+def test_the_position_counts_every_higher_priority_ahead():
+    r = router(BASIC + '\n[[rules]]\nname = "gold"\nsegment = ["gold"]\nqueue = "billing"\npriority = 1\n')
+    _handle_all(r, ContactQueued(1, "v", "VOICE", "billing", segment="vip"),
+                ContactQueued(2, "g1", "VOICE", "billing", segment="gold"),
+                ContactQueued(3, "g2", "VOICE", "billing", segment="gold"))
+    out = _handle_all(r, ContactQueued(4, "n", "VOICE", "billing"))
+    assert (out[0].position, out[0].ewt_ms) == (3, 4 * 180_000)  # one vip and two gold ahead
+
+
+def test_the_ewt_counts_the_places_of_the_first_ring_and_of_the_contacts_channel_only():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                AgentChanged(0, "w", "AVAILABLE", {"billing": 1}, {"VOICE": 1}),  # only once widened
+                AgentChanged(0, "v", "AVAILABLE", {"billing": 5}, {"CHAT": 2}),  # no calls
+                ContactQueued(1_000, "c1", "VOICE", "billing"))
+    assert r.contacts["c1"].offered_to == "a"
+    rate = r.rates.setdefault(("billing", "VOICE"), ServiceRate())
+    rate.handle_ms, rate.ends = 60_000.0, 20
+    out = _handle_all(r, ContactQueued(2_000, "c2", "VOICE", "billing"))
+    assert (out[0].position, out[0].ewt_ms) == (0, 60_000)  # a's one place
+
+
+def test_an_offer_timing_out_at_the_moment_a_ring_widens_goes_back_first():
+    r = router()
+    _handle_all(r, AgentChanged(0, "w", "AVAILABLE", {"billing": 1}, {"VOICE": 1}),
+                ContactQueued(0, "c", "VOICE", "billing"),
+                AgentChanged(40_000, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}))
+    assert r.contacts["c"].offered_to == "a"  # rings out at 60 s, when the first ring widens
+    assert _handle_all(r, Tick(60_000)) == [
+        d("REQUEUED", "c", 3, 60_000, 1, "offer timed out", "a"),
+        d("ESCALATED", "c", 4, 60_000, 1, WIDEN, escalated=True),
+        d("OFFERED", "c", 5, 60_000, 1, "longest-idle in billing", "w", escalated=True)]
+
+
+def test_an_agent_present_all_along_keeps_its_offers_and_its_idle_time():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                AgentChanged(1_000, "b", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
+                AgentChanged(5_000, "a", "AVAILABLE", {"billing": 5, "chat": 1}))  # new skills, still idle
+    assert r.agents["a"].idle_since == 0
+    _handle_all(r, ContactQueued(6_000, "c", "VOICE", "billing"))
+    assert r.contacts["c"].offered_to == "a"  # idle the longest
+    assert _handle_all(r, AgentChanged(7_000, "a", "BUSY")) == []  # still at the desk: the offer stays
+    assert r.contacts["c"].offered_to == "a" and r.agents["a"].idle_since == 0
+
+
+ROUND_ROBIN = BASIC.replace('name = "chat"\n', 'name = "chat"\nstrategy = "round-robin"\n')
+
+
+def test_round_robin_goes_by_agent_id_after_the_last_one_given_a_contact():
+    r = router(ROUND_ROBIN)
+    for at, agent_id in enumerate(["c", "b", "a"]):  # c idle the longest: longest-idle would start there
+        _handle_all(r, AgentChanged(at, agent_id, "AVAILABLE", {"chat": 1}, {"CHAT": 1}))
+    _handle_all(r, *(ContactQueued(10 + i, f"k{i}", "CHAT", "chat") for i in range(3)))
+    assert [r.contacts[f"k{i}"].offered_to for i in range(3)] == ["a", "b", "c"]
+    _handle_all(r, ContactLeft(20, "k1"), ContactLeft(21, "k0"), ContactQueued(22, "k3", "CHAT", "chat"))
+    assert r.contacts["k3"].offered_to == "a"  # after c, round to the start
+
+
+def test_round_robin_starts_at_the_first_agent_id_in_code_point_order():
+    r = router(ROUND_ROBIN)
+    _handle_all(r, AgentChanged(0, "ann", "AVAILABLE", {"chat": 1}, {"CHAT": 1}),
+                AgentChanged(1, "Bob", "AVAILABLE", {"chat": 1}, {"CHAT": 1}),
+                ContactQueued(2, "k", "CHAT", "chat"))
+    assert r.contacts["k"].offered_to == "Bob"  # "B" < "a"
+
+
+def test_an_earlier_entry_of_a_contact_id_used_again_does_not_jump_the_queue():
+    r = router()
+    _handle_all(r, ContactQueued(1_000, "h", "VOICE", "billing"), ContactQueued(2_000, "x", "VOICE", "billing"),
+                ContactQueued(3_000, "y", "VOICE", "billing"), ContactLeft(4_000, "x"),
+                ContactQueued(5_000, "x", "VOICE", "billing"),  # the same id again, last in line
+                AgentChanged(6_000, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}))
+    assert r.contacts["h"].offered_to == "a"
+    # a declines h: the walk past h meets x's entry of its first stay before y's
+    assert _handle_all(r, OfferAnswered(7_000, "h", "a", False)) == [
+        d("REQUEUED", "h", 3, 7_000, 0, "offer rejected", "a"),
+        d("OFFERED", "y", 2, 7_000, 0, "longest-idle in billing", "a")]
+
+
+def test_service_rates_of_a_queue_named_with_spaces_come_back():
+    text = BASIC.replace('name = "line2"', 'name = "second line"').replace('queue = "line2"', 'queue = "second line"')
+    r = router(text)
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"line2": 1}, {"VOICE": 1}),
+                ContactQueued(1_000, "c", "VOICE", "second line"), OfferAnswered(2_000, "c", "a", True),
+                ContactLeft(62_000, "c"))
+    back = Router(r.config)
+    back.restore({}, {}, r.meta())
+    assert back.rates[("second line", "VOICE")].encode() == [[(0, 1)], 61_000.0, 1]
+
+
+def test_voice_exclusive_offers_no_chat_to_an_agent_on_a_call():
+    r = router()
+    _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5, "chat": 1}, {"VOICE": 1, "CHAT": 2}),
+                ContactQueued(1_000, "call", "VOICE", "billing"), OfferAnswered(2_000, "call", "a", True))
+    assert _handle_all(r, ContactQueued(3_000, "k", "CHAT", "chat"))[-1].kind == "QUEUED"
+    assert r.contacts["k"].waiting
+    assert _handle_all(r, ContactLeft(4_000, "call"))[-1] == d(
+        "OFFERED", "k", 2, 4_000, 0, "longest-idle in chat", "a", queue="chat", channel="CHAT")

@@ -315,10 +315,10 @@ class Router:
     # -- contacts -------------------------------------------------------------------------------
 
     def _decide(self, c: Contact, kind: str, reason: str, agent_id: str | None = None,
-                position: int | None = None, ewt_ms: int | None = None, at: int | None = None) -> None:
+                position: int | None = None, ewt_ms: int | None = None) -> None:
         c.decisions += 1
         self.dirty_contacts.add(c.contact_id)
-        self.out.append(Decision(kind, f"{c.contact_id}:{c.decisions}", self.now if at is None else at,
+        self.out.append(Decision(kind, f"{c.contact_id}:{c.decisions}", self.now,
                                  c.contact_id, c.channel, c.queue, c.rule, self._effective(c), reason, agent_id,
                                  c.escalated, position, ewt_ms))
 
@@ -566,7 +566,7 @@ class Router:
             return False  # a call alone
         return "VOICE" not in load
 
-    def _agent_key(self, c: Contact, agent: Agent, queue: QueueConfig, skills: dict[str, int]) -> tuple[Any, ...]:
+    def _agent_key(self, agent: Agent, queue: QueueConfig, skills: dict[str, int]) -> tuple[Any, ...]:
         strategy = queue.strategy
         if strategy == "fewest-contacts":
             return (agent.handled, agent.total(), agent.idle_since, agent.agent_id)
@@ -584,7 +584,7 @@ class Router:
         for agent in self.agents.values():
             if not self._can_take(agent, c.channel) or not _has(agent, skills) or agent.agent_id in c.declined:
                 continue
-            key = self._agent_key(c, agent, queue, skills)
+            key = self._agent_key(agent, queue, skills)
             if best_key is None or key < best_key:
                 best, best_key = agent, key
         return best
