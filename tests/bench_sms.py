@@ -133,12 +133,19 @@ def bench_sms(messages: int, tmp: Path, workers: int = 1, partitions: int = 3, *
             "sms_cpu_us_per_message": cpu / sms * 1e6, "sms_raw_cpu_us_per_message": raw_cpu / sms * 1e6}
 
 
+LINGER_MS = 5
+
+
 def offer(settings: Settings, rate: float, seconds: float, texts: list[str], done: Any, part: int = 0,
           parts: int = 1) -> None:
     """In a process of its own (the measuring consumers must not slow the producer, nor it them):
     send SMS at `rate` for `seconds`, each stamped with its send time; `part` of `parts` such
     processes (one Python producer does not offer much more than 3,000 SMS/s here)."""
-    producer = ChannelProducer(settings, check=False, linger_ms=0)
+    # As a channel system's producer does (ChannelProducer's default): a few milliseconds of
+    # linger, not a request per message. The time a message lingers counts in its latency (it is
+    # stamped before it is sent); a request per message cost the broker and this process CPU the
+    # worker beside them on the same cores then lacked (docs/benchmarks.md, 2026-12-05).
+    producer = ChannelProducer(settings, check=False, linger_ms=LINGER_MS)
     n, began = 0, time.perf_counter()
     while time.perf_counter() - began < seconds:
         k = n * parts + part
@@ -146,8 +153,6 @@ def offer(settings: Settings, rate: float, seconds: float, texts: list[str], don
                                        "sender": f"7916{k % 50_000:07d}", "recipient": f"7926{k % 70_001:07d}",
                                        "text": texts[k % len(texts)], "origin_network": None, "source": "smsc"})
         n += 1
-        if n % 20 == 0:
-            producer.flush()
         delay = n / rate - (time.perf_counter() - began)
         if delay > 0:
             time.sleep(delay)
