@@ -160,9 +160,20 @@ def desks(settings: Settings, seconds: float, ready: Any) -> None:
     asyncio.run(run())
 
 
+WARM_UP = 5  # contacts, one every 200 ms, before the measured ones
+
+
 def offer_contacts(settings: Settings, rate: float, seconds: float, done: Any) -> None:
-    """In a process of its own: queue contacts at `rate`, each id carrying its send time."""
+    """In a process of its own: queue contacts at `rate`, each id carrying its send time. A few
+    contacts first, not measured (ids "w..."): the first of each process's operations (this
+    producer's and the desks' first sends, which fetch metadata and connect; the worker's first
+    decisions) would otherwise hold up the first second of the measured ones. What they cost is
+    what a worker's start costs once, not a routing delay (docs/benchmarks.md, 2026-12-05)."""
     producer = ChannelProducer(settings, check=False, linger_ms=0)
+    for w in range(WARM_UP):
+        producer.send("routing-requests", queued(int(time.time() * 1000), f"w{w}"))
+        producer.flush()
+        time.sleep(0.2)
     n, began = 0, time.perf_counter()
     while time.perf_counter() - began < seconds:
         now = int(time.time() * 1000)
