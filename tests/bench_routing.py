@@ -134,10 +134,13 @@ def bench_routing(contacts: int, tmp: Path) -> dict[str, float]:
 
 
 def desks(settings: Settings, seconds: float, ready: Any) -> None:
-    """In a process of its own: accept every offer at once and end the contact right after."""
+    """In a process of its own: accept every offer at once and end the contact right after. The
+    answers go as a desktop's producer sends them (ChannelProducer's 5 ms linger), not with a
+    blocking flush after every fetch: that cost this process and the broker CPU the worker beside
+    them on the same 2 cores lacked (docs/benchmarks.md, 2026-12-05, second)."""
     async def run() -> None:
         codec = Codec(load_registry(settings.schemas_dir))
-        producer = ChannelProducer(settings, check=False, linger_ms=0)
+        producer = ChannelProducer(settings, check=False)
         consumer = aiokafka.AIOKafkaConsumer(spec("routing-decisions").full_name(settings),
                                              bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                              auto_offset_reset="latest", fetch_max_wait_ms=5)
@@ -154,7 +157,6 @@ def desks(settings: Settings, seconds: float, ready: Any) -> None:
                         producer.send("routing-requests", answer(now, d["contact_id"], d["agent_id"],
                                                                  offer_id=d["decision_id"]))
                         producer.send("routing-requests", left(now, d["contact_id"]))
-            producer.flush()
         await consumer.stop()
         producer.close()
     asyncio.run(run())
@@ -168,8 +170,10 @@ def offer_contacts(settings: Settings, rate: float, seconds: float, done: Any) -
     contacts first, not measured (ids "w..."): the first of each process's operations (this
     producer's and the desks' first sends, which fetch metadata and connect; the worker's first
     decisions) would otherwise hold up the first second of the measured ones. What they cost is
-    what a worker's start costs once, not a routing delay (docs/benchmarks.md, 2026-12-05)."""
-    producer = ChannelProducer(settings, check=False, linger_ms=0)
+    what a worker's start costs once, not a routing delay (docs/benchmarks.md, 2026-12-05). The
+    contacts go with ChannelProducer's 5 ms linger, each stamped before it is sent, so its time in
+    the linger counts in its latency."""
+    producer = ChannelProducer(settings, check=False)
     for w in range(WARM_UP):
         producer.send("routing-requests", queued(int(time.time() * 1000), f"w{w}"))
         producer.flush()
@@ -179,8 +183,6 @@ def offer_contacts(settings: Settings, rate: float, seconds: float, done: Any) -
         now = int(time.time() * 1000)
         producer.send("routing-requests", queued(now, f"l{n}-{now}"))
         n += 1
-        if n % 5 == 0:
-            producer.flush()
         delay = n / rate - (time.perf_counter() - began)
         if delay > 0:
             time.sleep(delay)
@@ -238,11 +240,16 @@ async def bench_routing_latency(rate: float, seconds: float, tmp: Path) -> dict[
         await asyncio.sleep(2)
         done: Any = fork.Queue()
         sender = fork.Process(target=offer_contacts, args=(settings, rate, seconds, done))
+        from tests.bench import cpu_seconds  # here: tests.bench imports this module
+
+        assert worker.proc is not None
+        cpu_from = cpu_seconds(worker.proc.pid)
         sender.start()
         while sender.is_alive():
             await asyncio.sleep(0.2)
         n, offered_s = done.get(timeout=10)
         await asyncio.sleep(3)
+        cpu = cpu_seconds(worker.proc.pid) - cpu_from  # the offer's (its answers' too), and 3 s idle
         stop.set()
         await asyncio.gather(*readers)
         desk.join(timeout=30)
@@ -258,7 +265,8 @@ async def bench_routing_latency(rate: float, seconds: float, tmp: Path) -> dict[
     return {"routing_offered": n, "routing_offered_per_s": n / offered_s, "routing_offers_read": len(offers),
             "routing_offer_p50_ms": pct(offers, 50), "routing_offer_p99_ms": pct(offers, 99),
             "routing_offer_steady_p99_ms": pct(steady, 99),
-            "routing_raw_p50_ms": pct(raw, 50), "routing_raw_p99_ms": pct(raw, 99)}
+            "routing_raw_p50_ms": pct(raw, 50), "routing_raw_p99_ms": pct(raw, 99),
+            "routing_latency_cpu_us_per_contact": cpu / max(n, 1) * 1e6}
 
 
 def report_routing(contacts: int, tmp: Path) -> dict[str, float]:
@@ -278,5 +286,5 @@ def report_routing_latency(rate: float, seconds: float, tmp: Path) -> dict[str, 
     print(f"routing latency at {r['routing_offered_per_s']:,.0f} contacts/s ({r['routing_offered']:,}; "
           f"{r['routing_offers_read']:,} offers read)  queued -> offer p50 {r['routing_offer_p50_ms']:.0f} ms "
           f"p99 {r['routing_offer_p99_ms']:.0f} ms (after 3 s {r['routing_offer_steady_p99_ms']:.0f} ms)  raw consumer p50 {r['routing_raw_p50_ms']:.0f} ms "
-          f"p99 {r['routing_raw_p99_ms']:.0f} ms")
+          f"p99 {r['routing_raw_p99_ms']:.0f} ms  worker CPU {r['routing_latency_cpu_us_per_contact']:.0f} us per contact")
     return r
