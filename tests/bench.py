@@ -26,7 +26,8 @@ the ratios to the yardstick measured in the same run.
   sms, sms-latency  SMS verdicts with every detector on (tests/bench_sms.py); sms-pair: one
               worker process, then two in one group, on 4 partitions
   routing, routing-latency  the live router: a backlog of requests, and queued -> offer at a fixed
-               rate with desks answering (tests/bench_routing.py)
+               rate with desks answering (tests/bench_routing.py); routing-pair: the backlog in
+               8 routing groups through one worker process, then two in one group, on 4 partitions
   state       a worker restarted with the state of --state-contacts contacts: ready after, memory per
               contact (tests/bench_state.py; not in the default set: run it by name)
   webhooks, webhooks-latency  alerts delivered, signed, to a receiver on loopback
@@ -507,7 +508,7 @@ def main() -> None:
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
                                                                  "pair", "latency", "sms", "sms-pair", "sms-latency", "routing",
-                                                                 "routing-latency", "storage", "webhooks",
+                                                                 "routing-pair", "routing-latency", "storage", "webhooks",
                                                                  "webhooks-latency", "recovery", "peers"}
     results: dict[str, Any] = {}
     if "codec" in only:
@@ -545,6 +546,9 @@ def main() -> None:
         if "routing" in only:
             from tests.bench_routing import report_routing
             results.update(report_routing(args.routing_contacts, Path(tmp)))
+        if "routing-pair" in only:
+            from tests.bench_routing import report_routing_pair
+            results.update(report_routing_pair(args.routing_contacts, Path(tmp)))
         if "routing-latency" in only:
             from tests.bench_routing import report_routing_latency
             results.update(report_routing_latency(args.routing_rate, args.seconds, Path(tmp)))

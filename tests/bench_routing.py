@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import random
+import re
 import statistics
 import time
 from pathlib import Path
@@ -288,3 +289,88 @@ def report_routing_latency(rate: float, seconds: float, tmp: Path) -> dict[str, 
           f"p99 {r['routing_offer_p99_ms']:.0f} ms (after 3 s {r['routing_offer_steady_p99_ms']:.0f} ms)  raw consumer p50 {r['routing_raw_p50_ms']:.0f} ms "
           f"p99 {r['routing_raw_p99_ms']:.0f} ms  worker CPU {r['routing_latency_cpu_us_per_contact']:.0f} us per contact")
     return r
+
+
+GROUPS = 8  # routing groups in the pair run: a group is decided by one worker, so a second
+# worker can only take whole groups
+
+
+def grouped_config(path: Path, groups: int) -> Path:
+    """The deployed configuration's general voice and chat queues, once per routing group."""
+    config = load(CONFIG)
+    lines = ["[routing]", f"offer_timeout_s = {config.offer_timeout_ms // 1000}", f'mixing = "{config.mixing}"', ""]
+    for g in range(groups):
+        for name in ("voice-general", "chat-general"):
+            skills = ", ".join(f"{k} = {v}" for k, v in config.queues[name].skills.items())
+            lines += ["[[queues]]", f'name = "{name}-g{g}"', f'group = "g{g}"', f"skills = {{ {skills} }}", ""]
+    path.write_text("\n".join(lines))
+    load(path)  # refused here, not in the worker, if the deployed queues ever change shape
+    return path
+
+
+def grouped_backlog(contacts: int, end_ms: int, groups: int) -> list[dict[str, Any]]:
+    """`contacts` in `groups` routing groups, each group's traffic as backlog() makes it (its own
+    agents and seed, a `groups`-th of the rate), merged in time."""
+    merged: list[tuple[int, int, dict[str, Any]]] = []
+    for g in range(groups):
+        requests, _ = backlog(contacts // groups, end_ms, rate=500.0 / groups, seed=7 + g)
+        for i, r in enumerate(requests):
+            r["group"] = f"g{g}"
+            if r["queue"]:
+                r["queue"] = f"{r['queue']}-g{g}"
+            merged.append((r["occurred_at"], i * groups + g, r))
+    return [r for _, _, r in sorted(merged, key=lambda x: x[:2])]
+
+
+def bench_routing_workers(contacts: int, tmp: Path, workers: int, groups: int = GROUPS,
+                          partitions: int = 4) -> dict[str, float]:
+    """The backlog of `groups` routing groups through `workers` worker processes in one group."""
+    from tests.bench import cpu_seconds
+    from tests.bench_sms import committed
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    settings = isolated_settings(tmp / f"routing-{workers}", partitions=partitions, role="processors",
+                                 routing_config=grouped_config(tmp / f"routing-{workers}.toml", groups))
+    create_topics(settings)
+    requests = grouped_backlog(contacts, int(time.time() * 1000) - 5_000, groups)
+    with ChannelProducer(settings, check=False, linger_ms=20) as producer:
+        for r in requests:
+            producer.send("routing-requests", r)
+    running = [Worker(settings, f"routing-{i + 1}").start(wait_ready=False) for i in range(workers)]
+    try:
+        def settled() -> bool:
+            logs = [w.log() for w in running]
+            generations = {m[-1] if (m := re.findall(r"generation id (\d+)", log)) else None for log in logs}
+            return len(generations) == 1 and None not in generations and all(
+                log.rfind("Worker ready") > log.rfind("generation id") for log in logs)
+
+        wait_until(settled, timeout=120, what="the workers ready in one generation")
+        # what the first worker routed alone before the second joined is not counted
+        began = time.time()
+        cpu_from = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
+        before = committed(settings, "routing-requests")
+        done = wait_until(lambda: committed(settings, "routing-requests") >= len(requests) and time.time(),
+                          timeout=600, interval=0.1, what="every request routed", worker=running[0])
+        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu_from
+    finally:
+        for w in running:
+            w.stop()
+    counted = len(requests) - before
+    return {"requests": len(requests), "counted": counted, "requests_per_s": counted / (done - began),
+            "cpu_us_per_request": cpu / counted * 1e6}
+
+
+def report_routing_pair(contacts: int, tmp: Path) -> dict[str, float]:
+    """One worker process, then two in one consumer group, on GROUPS routing groups (4 partitions)."""
+    from streams.engine.producer import KeyHashes
+
+    hashes = KeyHashes()
+    spread = sorted(hashes.partition(f"g{g}".encode(), 4) for g in range(GROUPS))
+    out: dict[str, float] = {}
+    for workers in (1, 2):
+        b = bench_routing_workers(contacts, tmp, workers)
+        print(f"routing, {workers} worker{'s' if workers > 1 else ''}  {b['requests_per_s']:>9,.0f} requests/s  "
+              f"({b['requests_per_s'] / workers:,.0f} per process)  CPU {b['cpu_us_per_request']:.0f} us per request  "
+              f"({GROUPS} routing groups on partitions {spread})")
+        out.update({f"routing_{workers}w_{k}": v for k, v in b.items()})
+    return out
