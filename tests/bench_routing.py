@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import random
-import re
 import statistics
 import time
 from pathlib import Path
@@ -325,8 +324,7 @@ def grouped_backlog(contacts: int, end_ms: int, groups: int) -> list[dict[str, A
 def bench_routing_workers(contacts: int, tmp: Path, workers: int, groups: int = GROUPS,
                           partitions: int = 4) -> dict[str, float]:
     """The backlog of `groups` routing groups through `workers` worker processes in one group."""
-    from tests.bench import cpu_seconds
-    from tests.bench_sms import committed
+    from tests.bench_sms import workers_through
 
     tmp.mkdir(parents=True, exist_ok=True)
     settings = isolated_settings(tmp / f"routing-{workers}", partitions=partitions, role="processors",
@@ -336,27 +334,9 @@ def bench_routing_workers(contacts: int, tmp: Path, workers: int, groups: int = 
     with ChannelProducer(settings, check=False, linger_ms=20) as producer:
         for r in requests:
             producer.send("routing-requests", r)
-    running = [Worker(settings, f"routing-{i + 1}").start(wait_ready=False) for i in range(workers)]
-    try:
-        def settled() -> bool:
-            logs = [w.log() for w in running]
-            generations = {m[-1] if (m := re.findall(r"generation id (\d+)", log)) else None for log in logs}
-            return len(generations) == 1 and None not in generations and all(
-                log.rfind("Worker ready") > log.rfind("generation id") for log in logs)
-
-        wait_until(settled, timeout=120, what="the workers ready in one generation")
-        # what the first worker routed alone before the second joined is not counted
-        began = time.time()
-        cpu_from = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
-        before = committed(settings, "routing-requests")
-        done = wait_until(lambda: committed(settings, "routing-requests") >= len(requests) and time.time(),
-                          timeout=600, interval=0.1, what="every request routed", worker=running[0])
-        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu_from
-    finally:
-        for w in running:
-            w.stop()
-    counted = len(requests) - before
-    return {"requests": len(requests), "counted": counted, "requests_per_s": counted / (done - began),
+    counted, span, cpu = workers_through(settings, workers, "routing", "routing-requests", len(requests),
+                                         "every request routed")
+    return {"requests": len(requests), "counted": counted, "requests_per_s": counted / span,
             "cpu_us_per_request": cpu / counted * 1e6}
 
 

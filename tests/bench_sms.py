@@ -95,6 +95,36 @@ def committed(settings: Settings, topic: str) -> int:
         admin.close()
 
 
+def workers_through(settings: Settings, workers: int, name: str, topic: str, total: int,
+                    what: str) -> tuple[int, float, float]:
+    """Start `workers` worker processes on a backlog of `total` records of `topic` and wait until
+    their group has committed all: (records counted, seconds, CPU seconds of all the workers). The
+    clock starts once every worker is ready in the generation they share; with two workers the
+    first works alone until the second has joined, so what the group had committed by then is not
+    counted (nor its CPU, nor its time)."""
+    from tests.bench import cpu_seconds  # here: tests.bench imports this module
+
+    running = [Worker(settings, f"{name}-{i + 1}").start(wait_ready=False) for i in range(workers)]
+    try:
+        def settled() -> bool:
+            logs = [w.log() for w in running]
+            generations = {m[-1] if (m := re.findall(r"generation id (\d+)", log)) else None for log in logs}
+            return len(generations) == 1 and None not in generations and all(
+                log.rfind("Worker ready") > log.rfind("generation id") for log in logs)
+
+        wait_until(settled, timeout=120, what="the workers ready in one generation")
+        began = time.time()
+        cpu_from = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
+        before = committed(settings, topic)
+        done = wait_until(lambda: committed(settings, topic) >= total and time.time(), timeout=600,
+                          interval=0.1, what=what, worker=running[0])
+        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu_from
+    finally:
+        for w in running:
+            w.stop()
+    return total - before, done - began, cpu
+
+
 def bench_sms(messages: int, tmp: Path, workers: int = 1, partitions: int = 3, **overrides: Any) -> dict[str, float]:
     defaults = Settings.from_env()
     settings = isolated_settings(tmp / f"sms-{workers}-{partitions}", partitions=partitions, role="processors",
@@ -108,30 +138,7 @@ def bench_sms(messages: int, tmp: Path, workers: int = 1, partitions: int = 3, *
         for topic, record, _ in events:
             producer.send(topic, record)
     raw_s, raw_cpu = asyncio.run(raw_decode(settings, sms))
-    from tests.bench import cpu_seconds  # here: tests.bench imports this module
-
-    running = [Worker(settings, f"sms-{i + 1}").start(wait_ready=False) for i in range(workers)]
-    try:
-        # the clock starts when every worker is ready in the generation they share
-        def settled() -> bool:
-            logs = [w.log() for w in running]
-            generations = {m[-1] if (m := re.findall(r"generation id (\d+)", log)) else None for log in logs}
-            return len(generations) == 1 and None not in generations and all(
-                log.rfind("Worker ready") > log.rfind("generation id") for log in logs)
-
-        wait_until(settled, timeout=120, what="the workers ready in one generation")
-        # With two workers the first judges alone until the second has joined: what the group
-        # had committed by the time both were ready is not counted (nor its CPU, nor its time).
-        began = time.time()
-        cpu_from = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
-        before = committed(settings, "sms-messages")
-        done = wait_until(lambda: committed(settings, "sms-messages") >= sms and time.time(), timeout=600,
-                          interval=0.1, what="every SMS judged", worker=running[0])
-        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu_from
-    finally:
-        for w in running:
-            w.stop()
-    span, judged = done - began, sms - before
+    judged, span, cpu = workers_through(settings, workers, "sms", "sms-messages", sms, "every SMS judged")
     return {"sms_messages": sms, "sms_counted": judged, "sms_verdicts_per_s": judged / span,
             "sms_raw_decode_per_s": sms / raw_s, "sms_cpu_us_per_message": cpu / judged * 1e6,
             "sms_raw_cpu_us_per_message": raw_cpu / sms * 1e6}
