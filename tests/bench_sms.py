@@ -122,6 +122,8 @@ def workers_through(settings: Settings, workers: int, name: str, topic: str, tot
     finally:
         for w in running:
             w.stop()
+    if before >= total:
+        raise SystemExit(f"{what} before every worker was ready: the backlog is too small to count")
     return total - before, done - began, cpu
 
 
