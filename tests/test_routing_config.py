@@ -250,3 +250,16 @@ def test_a_file_that_cannot_be_read_or_is_wrong_is_named(tmp_path: Path):
     good = tmp_path / "good.toml"
     good.write_text(Q, encoding="utf-8")
     assert list(load(str(good)).queues) == ["a"]
+
+
+def test_a_configuration_written_out_reads_back_the_same() -> None:
+    """`dumps` is how the main job gives its simulated centre's routing to the live router."""
+    from streams.routing.config import dumps, load
+    from streams.simulator.engine import routing_config_for
+    from streams.simulator.profile import seed_profile
+
+    shipped = load(Path(__file__).resolve().parent.parent / "deploy" / "routing.toml")
+    assert shipped.rules and any(q.escalation for q in shipped.queues.values())
+    for config in (shipped, routing_config_for(seed_profile(), "simulated-1")):
+        assert parse(dumps(config)) == config
+    assert routing_config_for(seed_profile(), "simulated-1").groups() == ["simulated-1"]

@@ -289,3 +289,35 @@ def load(path: str | Path) -> RoutingConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the routing configuration ({exc.strerror})") from None
     return parse(text, str(path))
+
+
+def dumps(config: RoutingConfig) -> str:
+    """The configuration as the TOML `parse` reads (parse(dumps(c)) == c): how the main job hands
+    its simulated centre's routing to the live router."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{value(k)} = {value(x)}" for k, x in v.items()) + " }" if v else "{}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"{type(v).__name__} has no TOML form here")
+
+    lines = ["[routing]", f"offer_timeout_s = {config.offer_timeout_ms / 1000!r}",
+             f"stall_s = {config.stall_ms / 1000!r}", f"mixing = {value(config.mixing)}"]
+    for q in config.queues.values():
+        lines += ["", "[[queues]]", f"name = {value(q.name)}", f"skills = {value(q.skills)}",
+                  f"sl_target = {q.sl_target!r}", f"sl_threshold_s = {q.sl_threshold_s!r}",
+                  f"strategy = {value(q.strategy)}", f"aging_s = {q.aging_ms / 1000!r}", f"group = {value(q.group)}"]
+        for step in q.escalation:
+            lines += ["[[queues.escalation]]", f"after_s = {step.after_ms / 1000!r}",
+                      f"skills = {value(step.skills)}" if step.skills is not None else f"queue = {value(step.queue)}"]
+    for r in config.rules:
+        lines += ["", "[[rules]]", f"name = {value(r.name)}", f"queue = {value(r.queue)}", f"priority = {r.priority}",
+                  *(f"{k} = {value(list(v))}" for k, v in r.match.items())]
+    return "\n".join(lines) + "\n"
