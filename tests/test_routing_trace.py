@@ -9,13 +9,33 @@ import pytest
 
 from streams.routing.engine import (Agent, AgentChanged, Contact, ContactLeft, ContactQueued, Decision, OfferAnswered,
                                     Router, ServiceRate, Tick, violations)
-from tests.test_routing_engine import BASIC, router
+from tests.test_routing_engine import BASIC, router as new_router
+
+# A decision id is the contact, the router's sequence number of the contact's entry and the
+# contact's decision count. The scenarios below write the count by hand; the entry is the one the
+# router under test gave the contact (checked by hand in the re-entry test at the end).
+_under_test: list[Router] = []
+_entries: dict[str, int] = {}
+
+
+def router(text: str = BASIC) -> Router:
+    r = new_router(text)
+    _under_test[:] = [r]
+    _entries.clear()
+    return r
+
+
+def entry_of(contact_id: str) -> int:
+    c = _under_test[0].contacts.get(contact_id) if _under_test else None
+    if c is not None:
+        _entries[contact_id] = c.entry
+    return _entries[contact_id]
 
 
 def d(kind: str, contact_id: str, n: int, at: int, priority: int, reason: str, agent: str | None = None,
       queue: str = "billing", rule: str = "as-queued", escalated: bool = False, position: int | None = None,
       ewt_ms: int | None = None, channel: str = "VOICE") -> Decision:
-    return Decision(kind, f"{contact_id}:{n}", at, contact_id, channel, queue, rule, priority, reason, agent,
+    return Decision(kind, f"{contact_id}:{entry_of(contact_id)}:{n}", at, contact_id, channel, queue, rule, priority, reason, agent,
                     escalated, position, ewt_ms)
 
 
@@ -41,7 +61,7 @@ def test_one_agent_four_callers_every_decision_whole():
     assert r.handle(OfferAnswered(5_000, "c1", "a", True)) == [
         d("ASSIGNED", "c1", 3, 5_000, 0, "offer accepted", "a")]
     assert r.handle(OfferAnswered(6_000, "c1", "a", True)) == [] and r.stale_answers == 1
-    assert r.handle(OfferAnswered(6_000, "c1", "a", True, offer_id="c1:2")) == [] and r.stale_answers == 2
+    assert r.handle(OfferAnswered(6_000, "c1", "a", True, offer_id="c1:1:2")) == [] and r.stale_answers == 2
     # the first ring of each waiting contact, in the order they fall due; aging adds 1 per 60 s
     assert r.handle(Tick(65_000)) == [
         d("ESCALATED", "c2", 2, 65_000, 1, WIDEN, escalated=True),
@@ -510,8 +530,8 @@ def test_an_answer_to_another_offer_of_the_same_contact_is_stale():
     r = router()
     _handle_all(r, AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}),
                 ContactQueued(1_000, "c", "VOICE", "billing"))
-    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:1")) == [] and r.stale_answers == 1
-    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:2"))[0].kind == "ASSIGNED"
+    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:1:1")) == [] and r.stale_answers == 1
+    assert _handle_all(r, OfferAnswered(2_000, "c", "a", True, offer_id="c:1:2"))[0].kind == "ASSIGNED"
 
 
 def test_single_channel_fills_the_one_channel_in_hand():
@@ -631,3 +651,26 @@ def test_voice_exclusive_offers_no_chat_to_an_agent_on_a_call():
     assert r.contacts["k"].waiting
     assert _handle_all(r, ContactLeft(4_000, "call"))[-1] == d(
         "OFFERED", "k", 2, 4_000, 0, "longest-idle in chat", "a", queue="chat", channel="CHAT")
+
+
+def test_a_contact_that_left_and_is_queued_again_gets_new_decision_ids() -> None:
+    """Consumers keep the first decision of each id: a contact the channel system lets go and
+    queues again (a transfer told as CONTACT_LEFT then CONTACT_QUEUED) must not reuse the ids of its
+    first time, or its second routing would be dropped as a replay."""
+    r = router()
+    r.handle(AgentChanged(0, "a", "AVAILABLE", {"billing": 5}, {"VOICE": 1}))
+    first = r.handle(ContactQueued(1_000, "c1", "VOICE", "billing"))
+    first += r.handle(OfferAnswered(1_500, "c1", "a", True, first[-1].decision_id))
+    r.handle(ContactLeft(2_000, "c1"))
+    again = r.handle(ContactQueued(2_001, "c1", "VOICE", "billing"))
+    again += r.handle(OfferAnswered(2_500, "c1", "a", True, again[-1].decision_id))
+    assert [d.kind for d in first] == [d.kind for d in again] == ["QUEUED", "OFFERED", "ASSIGNED"]
+    assert [d.decision_id for d in first] == ["c1:1:1", "c1:1:2", "c1:1:3"]
+    assert [d.decision_id for d in again] == ["c1:2:1", "c1:2:2", "c1:2:3"]
+    assert r.stale_answers == 0
+    # A transfer from an agent's hands (queued again without leaving) goes on counting.
+    more = r.handle(ContactQueued(3_000, "c1", "VOICE", "billing"))
+    assert more[0].decision_id == "c1:2:4"
+    # A contact restored from state written before ids had an entry keeps its old ids.
+    old = Contact.decode("c9", Contact("c9", "VOICE", "billing", 0, "as-queued", 1, 2, 1, decisions=3).encode()[:15])
+    assert old.entry == 0 and old.decision_id(4) == "c9:4"

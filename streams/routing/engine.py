@@ -89,7 +89,7 @@ Event = ContactQueued | AgentChanged | OfferAnswered | ContactLeft | Tick
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: str  # QUEUED, OFFERED, ASSIGNED, REQUEUED, ESCALATED, UNROUTABLE
-    decision_id: str  # contact id and the contact's decision count: the same on a replay
+    decision_id: str  # contact id, its entry and decision count (Contact.decision_id): the same on a replay
     at: int
     contact_id: str
     channel: str
@@ -154,18 +154,26 @@ class Contact:
     token: int = 0  # heap entries with another token are void
     waiting: bool = False
     held_by: str | None = None  # accepted by this agent
+    # The engine's sequence number when the contact came in (kept through transfers): part of its
+    # decision ids, so that a contact that left and is queued again gets new ones. 0: a contact
+    # restored from state written before it existed, whose ids were the count alone.
+    entry: int = 0
+
+    def decision_id(self, count: int) -> str:
+        return f"{self.contact_id}:{self.entry}:{count}" if self.entry else f"{self.contact_id}:{count}"
 
     def encode(self) -> list[Any]:
         return [self.channel, self.queue, self.priority, self.rule, self.entered_at, self.seq, self.first_queued_at,
                 self.ring, self.offered_to, self.offer_id, self.offered_at, self.declined,
-                self.decisions, self.escalated, self.held_by]
+                self.decisions, self.escalated, self.held_by, self.entry]
 
     @classmethod
     def decode(cls, contact_id: str, raw: list[Any]) -> "Contact":
         (channel, queue, priority, rule, entered_at, seq, first, ring, offered_to, offer_id, offered_at,
-         declined, decisions, escalated, held_by) = raw
+         declined, decisions, escalated, held_by) = raw[:15]
         return cls(contact_id, channel, queue, priority, rule, entered_at, seq, first, ring, offered_to,
-                   offer_id, offered_at, list(declined), decisions, escalated, held_by=held_by)
+                   offer_id, offered_at, list(declined), decisions, escalated, held_by=held_by,
+                   entry=raw[15] if len(raw) > 15 else 0)
 
 
 HeapKey = tuple[str, str, int]  # queue, channel, base priority
@@ -287,7 +295,7 @@ class Router:
             return False
         # version: the offer's decision count, or the seq of the queue entry a step is for
         if kind == "offer":
-            return (c.offered_to is not None and c.offer_id == f"{contact_id}:{version}"
+            return (c.offered_to is not None and c.offer_id == c.decision_id(version)
                     and c.offered_at + self.config.offer_timeout_ms == due)
         return c.seq == version and c.held_by is None
 
@@ -318,7 +326,7 @@ class Router:
                 position: int | None = None, ewt_ms: int | None = None) -> None:
         c.decisions += 1
         self.dirty_contacts.add(c.contact_id)
-        self.out.append(Decision(kind, f"{c.contact_id}:{c.decisions}", self.now,
+        self.out.append(Decision(kind, c.decision_id(c.decisions), self.now,
                                  c.contact_id, c.channel, c.queue, c.rule, self._effective(c), reason, agent_id,
                                  c.escalated, position, ewt_ms))
 
@@ -342,7 +350,7 @@ class Router:
         decisions = c.decisions if c is not None else 0
         self._seq += 1
         c = Contact(ev.contact_id, ev.channel, queue.name, priority, rule, self.now, self._seq, self.now,
-                    decisions=decisions)
+                    decisions=decisions, entry=c.entry if c is not None else self._seq)
         self.contacts[c.contact_id] = c
         self._schedule_step(c, queue)
         agent = self._agent_for(c)
