@@ -67,3 +67,50 @@ def test_a_scaled_centre_has_that_many_times_the_contacts_and_fixed_staff() -> N
     assert 4 * small_agents <= big_agents <= 6 * small_agents  # the hourly staffing grows with the load
     with pytest.raises(ValueError):
         base.scaled(0)
+
+
+def test_the_live_router_fed_the_acds_requests_decides_as_the_simulated_acd_did(tmp_path) -> None:
+    """With a routing group, the simulator publishes what its ACD told its routing engine; the live
+    router (here on the broker-less context), configured with `routing_config_for(profile, group)`
+    and without clock ticks, reads those requests and makes exactly the ACD's decisions, ids,
+    agents, times and all: what `firstline run` shows on the wallboard is the simulated routing."""
+    from streams.engine.testing import Harness, offline_settings
+    from streams.processors.router import Router as LiveRouter
+    from streams.routing.config import dumps
+    from streams.simulator.engine import routing_config_for
+
+    import time
+
+    day = int(time.time() * 1000) // DAY_MS * DAY_MS - DAY_MS
+    profile = seed_profile().scaled(0.1)
+    sim = Simulation(profile, day, seed=5, id_prefix="rt", routing_group="sim-rt")
+    made: list[Any] = []
+    handle = sim.router.handle
+
+    def recorded(event: Any) -> Any:
+        decided = handle(event)
+        made.extend(decided)
+        return decided
+
+    sim.router.handle = recorded  # type: ignore[method-assign]
+    records = list(sim.run(14 * HOUR_MS))
+    requests = [r for topic, r in records if topic == "routing-requests"]
+    assert {r["kind"] for r in requests} == {"AGENT", "CONTACT_QUEUED", "OFFER_ACCEPTED", "CONTACT_LEFT"}
+    assert len({r["request_id"] for r in requests}) == len(requests)
+    # Without a routing group the simulation publishes exactly what it did before.
+    plain = list(Simulation(profile, day, seed=5, id_prefix="rt").run(14 * HOUR_MS))
+    assert plain == [(t, r) for t, r in records if t != "routing-requests"]
+
+    config = tmp_path / "routing.toml"
+    config.write_text(dumps(routing_config_for(profile, "sim-rt")))
+    h = Harness(LiveRouter, offline_settings(routing_config=config, routing_tick_s=0.0))
+    for r in requests:
+        h.feed("routing-requests", r, key=r["group"])
+    h.run()
+    assert not h.dead_letters()
+    live = [(d["decision_id"], d["kind"], d["contact_id"], d["agent_id"], d["queue"], d["occurred_at"], d["position"],
+             d["ewt_ms"]) for d in h.outputs("routing-decisions")]
+    acd = [(d.decision_id, d.kind, d.contact_id, d.agent_id, d.queue, d.at, d.position, d.ewt_ms) for d in made]
+    assert len(acd) > 500 and {k for _, k, *_ in acd} >= {"QUEUED", "OFFERED", "ASSIGNED"}
+    assert live == acd
+    assert h.processor.timers() == []  # no clock ticks for a stream played faster than time

@@ -42,7 +42,8 @@ from streams.reports import outcomes
 from streams.reports.run_report import SUMMARY_SQL, ChannelReport, channel_reports
 from streams.reports.sms import SmsRun, TopicReader, consumed, follow
 from streams.settings import Settings
-from streams.simulator.engine import HOUR_MS, Simulation
+from streams.routing.config import dumps
+from streams.simulator.engine import HOUR_MS, Simulation, routing_config_for
 from streams.simulator.profile import Profile, seed_profile
 from streams.simulator.sms import SmsDay
 from streams.sinks.storage import open_store
@@ -114,7 +115,10 @@ class Plan:
     prefix: str  # every contact id of the run starts with it
 
 
-def plan(hours: float, months: int, scale: float, seed: int, speedup: float | None, now_ms: int) -> Plan:
+def plan(hours: float, months: int, scale: float, seed: int, speedup: float | None, now_ms: int,
+         routing_group: str | None = None) -> Plan:
+    """routing_group: the day's ACD also tells the live router what it told its own (months of
+    simulations side by side have an ACD each, which one router could not follow)."""
     prefix = f"r{now_ms}-"
     if months > 0:
         start = now_ms - months * MONTH_MS
@@ -128,7 +132,8 @@ def plan(hours: float, months: int, scale: float, seed: int, speedup: float | No
         return Plan(parts, None, prefix)
     start = now_ms - int(hours * HOUR_MS)
     start -= start % 60_000  # on the minute, for readable windows; ends before the wall clock
-    simulation = Simulation(seed_profile().scaled(scale), start, seed=seed, id_prefix=f"{prefix}d")
+    simulation = Simulation(seed_profile().scaled(scale), start, seed=seed, id_prefix=f"{prefix}d",
+                            routing_group=routing_group)
     return Plan([(simulation, int(hours * HOUR_MS))], speedup, prefix)
 
 
@@ -237,10 +242,19 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     ports = [settings.web_port + i for i in range(workers)] if settings.web_port > 0 else []
+    # The live router follows the simulated ACD: the same routing configuration, a routing group of
+    # this run's own (the agents' ids repeat from run to run, their contacts do not), and no clock
+    # ticks (simulated time runs faster than the wall clock; the desks answer every offer at once).
+    routing_group = None if months else f"simulated-{int(time.time() * 1000)}"
+    routing_env: dict[str, str] = {}
+    if routing_group:
+        routing_file = settings.data_dir / "routing-simulated.toml"
+        routing_file.write_text(dumps(routing_config_for(seed_profile().scaled(scale), routing_group)))
+        routing_env = {"FIRSTLINE_ROUTING_CONFIG": str(routing_file), "FIRSTLINE_ROUTING_TICK_S": "0"}
     try:
         for i in range(workers):
             log_path = str(settings.data_dir / ("worker.log" if i == 0 else f"worker-{i + 1}.log"))
-            env = {"FIRSTLINE_WEB_PORT": str(ports[i] if ports else 0)}
+            env = {"FIRSTLINE_WEB_PORT": str(ports[i] if ports else 0), **routing_env}
             procs.append(start_worker(settings, env, log_path=log_path))
             console.print(f"worker: pid {procs[-1].pid}, log {log_path}")
             if not wait_until_ready(procs[-1], log_path):
@@ -258,7 +272,7 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                           f"{sent_sms.get('subscription-requests', 0)} paid-subscription requests (ids {sms.prefix}*)")
         if speedup is None and months == 0:
             speedup = hours * 3600 / 180  # the simulated span in about three minutes
-        the_plan = plan(hours, months, scale, seed, speedup or None, now)
+        the_plan = plan(hours, months, scale, seed, speedup or None, now, routing_group)
         first = the_plan.parts[0][0]
         progress = Progress(first.start, the_plan.parts[-1][0].start + the_plan.parts[-1][1])
         console.print(f"simulating {'%d months' % months if months else f'{hours:g} h'} of profile "
@@ -323,13 +337,23 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
             for line in sms.lines():
                 console.print(line, highlight=False, markup=False)
             complete = complete and sms_done
+        routed: Counter[str] = Counter()
+        if routing_group:
+            simulated = the_plan.parts[0][0].decisions
+            routed = live_decisions(settings, routing_group, deadline)
+            console.print(f"routing: the live router made {sum(routed.values()):,} decisions "
+                          f"({', '.join(f'{k} {n:,}' for k, n in routed.most_common()) or 'none'}); the simulated "
+                          f"ACD made {simulated:,} (routing group {routing_group})", highlight=False)
+            if progress.done and not interrupted:  # a run stopped early published part of a step
+                complete = complete and sum(routed.values()) == simulated
         alerts.update(a["kind"] for a in raised_since(settings, now))
         console.print("alerts raised during the run: " + (", ".join(f"{k} {n}" for k, n in alerts.most_common())
                                                           or "none"), highlight=False)
         if report_json:
             Path(report_json).write_text(json.dumps({
                 "prefix": the_plan.prefix, "published": progress.published, "finished": expected, "stored": stored,
-                "channels": [r.as_dict() for r in reports], "alerts": dict(alerts)}, indent=2))
+                "channels": [r.as_dict() for r in reports], "alerts": dict(alerts),
+                "routing": dict(routed) if routing_group else None}, indent=2))
         if not complete:
             console.print(f"[red]not everything reached storage or its outcome in time; see {settings.data_dir}[/red]")
             return 1
@@ -337,6 +361,25 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
     finally:
         for proc in procs:
             stop_worker(proc)
+
+
+def live_decisions(settings: Settings, group: str, deadline: float) -> Counter[str]:
+    """The live router's decisions for a routing group, by kind (each decision id once: a replay
+    repeats ids), once the workers have read every routing request."""
+    consumed(settings, "routing-requests", deadline)
+    reader = TopicReader(settings, ["routing-decisions"])
+    seen: dict[str, str] = {}
+    try:
+        quiet = 0
+        while quiet < 2 and time.monotonic() < deadline:
+            got = reader.read(timeout_ms=1000)
+            quiet = 0 if got else quiet + 1
+            for _, r, _ in got:
+                if r["group"] == group:
+                    seen.setdefault(r["decision_id"], r["kind"])
+    finally:
+        reader.close()
+    return Counter(seen.values())
 
 
 def raised_since(settings: Settings, since_ms: int) -> list[dict[str, Any]]:

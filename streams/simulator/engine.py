@@ -20,7 +20,7 @@ from typing import Any
 
 from streams.analytics import erlang
 from streams.routing.config import QueueConfig, RoutingConfig
-from streams.routing.engine import AgentChanged, ContactLeft, ContactQueued, Decision, OfferAnswered, Router
+from streams.routing.engine import AgentChanged, ContactLeft, ContactQueued, Decision, Event, OfferAnswered, Router
 from streams.simulator.model import SimAgent, SimContact
 from streams.simulator.profile import AgentGroup, ChannelProfile, Profile
 
@@ -29,7 +29,7 @@ DAY_MS = 24 * HOUR_MS
 Output = tuple[str, dict[str, Any]]
 
 
-def routing_config_for(profile: Profile) -> RoutingConfig:
+def routing_config_for(profile: Profile, routing_group: str = "default") -> RoutingConfig:
     """The profile's queues, each asking for the skills that every agent group serving it has
     (level 1; the simulated agents have level 5), FIFO, longest idle first, one channel at a time
     per agent (the profile's capacities are "1 call or 3 chats")."""
@@ -41,17 +41,48 @@ def routing_config_for(profile: Profile) -> RoutingConfig:
     for name in names:
         serving = [set(g.skills) for g in profile.agents if name in g.queues]
         common = set.intersection(*serving) if serving else set()
-        queues[name] = QueueConfig(name, {skill: 1 for skill in sorted(common)})
+        queues[name] = QueueConfig(name, {skill: 1 for skill in sorted(common)}, group=routing_group)
     return RoutingConfig(queues, mixing="single-channel")
+
+
+def request_record(event: Event, request_id: str, group: str) -> dict[str, Any]:
+    """A routing engine's event as the `routing-requests` record the live router reads."""
+    r: dict[str, Any] = {"request_id": request_id, "group": group, "occurred_at": event.at, "contact_id": None,
+                         "channel": None, "queue": None, "reason": None, "language": None, "segment": None,
+                         "line": 1, "agent_id": None, "offer_id": None, "agent_state": None, "skills": [],
+                         "capacity": {}, "source": "simulator"}
+    if isinstance(event, AgentChanged):
+        r.update(kind="AGENT", agent_id=event.agent_id, agent_state=event.state,
+                 skills=[{"name": k, "level": v} for k, v in (event.skills or {}).items()],
+                 capacity=dict(event.capacity or {}))
+    elif isinstance(event, ContactQueued):
+        r.update(kind="CONTACT_QUEUED", contact_id=event.contact_id, channel=event.channel, queue=event.queue,
+                 reason=event.reason, language=event.language, segment=event.segment, line=event.line)
+    elif isinstance(event, OfferAnswered):
+        r.update(kind="OFFER_ACCEPTED" if event.accepted else "OFFER_REJECTED", contact_id=event.contact_id,
+                 agent_id=event.agent_id, offer_id=event.offer_id)
+    elif isinstance(event, ContactLeft):
+        r.update(kind="CONTACT_LEFT", contact_id=event.contact_id)
+    else:
+        raise TypeError(f"the simulator does not send {type(event).__name__}")
+    return r
 
 
 class Simulation:
     def __init__(self, profile: Profile, start_ms: int, seed: int = 1,
-                 routing: RoutingConfig | None = None, id_prefix: str | None = None) -> None:
+                 routing: RoutingConfig | None = None, id_prefix: str | None = None,
+                 routing_group: str | None = None) -> None:
         self.profile = profile
         self.start = start_ms
         self.rng = random.Random(seed)
-        self.router = Router(routing or routing_config_for(profile))
+        # routing_group: also publish what the ACD tells its router as `routing-requests` of that
+        # group, so that the live router, configured alike (`routing_config_for(profile, group)`),
+        # decides the same as the simulated ACD did.
+        self.routing_group = routing_group
+        self.routing = routing or routing_config_for(profile, routing_group or "default")
+        self.router = Router(self.routing)
+        self._requests = 0
+        self.decisions = 0  # what the ACD's router decided
         self.prefix = id_prefix or f"s{seed}"
         self.now = start_ms
         self._heap: list[tuple[int, int, str, tuple[Any, ...]]] = []
@@ -135,7 +166,7 @@ class Simulation:
             first = agent.routed is None
             agent.routed = routed
             skills = {s: 5 for s in self._group(agent).skills} if first else None
-            self._route(self.router.handle(AgentChanged(self.now, agent.agent_id, routed, skills,
+            self._route(self._ask(AgentChanged(self.now, agent.agent_id, routed, skills,
                                                         dict(agent.capacity) if first else None)))
         state = agent.current_state()
         if state == agent.state:
@@ -171,7 +202,7 @@ class Simulation:
 
     def _on_queue(self, c: SimContact) -> None:
         c.queued_at = self.now
-        decisions = self.router.handle(ContactQueued(self.now, c.contact_id, c.channel, c.queue, c.reason, "ru",
+        decisions = self._ask(ContactQueued(self.now, c.contact_id, c.channel, c.queue, c.reason, "ru",
                                                      None, c.line))
         if decisions and decisions[0].kind == "QUEUED":
             c.queue = decisions[0].queue
@@ -184,6 +215,16 @@ class Simulation:
         if patience and not c.answered:
             self._at(self.now + int(self.rng.expovariate(1 / patience) * 1000), "abandon", c)
 
+    def _ask(self, event: Event) -> list[Decision]:
+        """Tell the ACD's router what happened; with a routing group, publish it as well."""
+        if self.routing_group is not None:
+            self._requests += 1
+            self.out.append(("routing-requests", request_record(
+                event, f"{self.prefix}-q{self._requests:08d}", self.routing_group)))
+        decided = self.router.handle(event)
+        self.decisions += len(decided)
+        return decided
+
     def _route(self, decisions: list[Decision]) -> None:
         """Carry out the router's decisions: a simulated desktop accepts every offer at once."""
         for d in decisions:
@@ -191,7 +232,7 @@ class Simulation:
                 c = self.waiting.get(d.contact_id)
                 if c is None:
                     continue
-                accepted = self.router.handle(OfferAnswered(self.now, d.contact_id, d.agent_id, True))
+                accepted = self._ask(OfferAnswered(self.now, d.contact_id, d.agent_id, True, d.decision_id))
                 self._answer(c, self._agent_by_id[d.agent_id])
                 self._route(accepted)
             elif d.kind == "ESCALATED" and d.contact_id in self.waiting:
@@ -226,7 +267,7 @@ class Simulation:
             agent.wrapping += 1
             self._at(self.now + int(wrapup * 1000), "wrapup_end", agent)
         self._agent_state(agent)  # wrap-up first: the router must not give the place away
-        self._route(self.router.handle(ContactLeft(self.now, c.contact_id)))
+        self._route(self._ask(ContactLeft(self.now, c.contact_id)))
         self._agent_state(agent)
 
     def _on_end(self, c: SimContact, agent: SimAgent) -> None:
@@ -253,7 +294,7 @@ class Simulation:
         self.stats["abandoned"] += 1
         del self.waiting[c.contact_id]
         self.ewt.pop(c.contact_id, None)
-        self._route(self.router.handle(ContactLeft(self.now, c.contact_id, "abandoned")))
+        self._route(self._ask(ContactLeft(self.now, c.contact_id, "abandoned")))
         self._contact_event(c, "ABANDONED")
 
     def _on_survey(self, c: SimContact) -> None:
