@@ -104,6 +104,12 @@ def test_the_main_job_reports_what_storage_holds(tmp_path: Path) -> None:
     assert figures["alerts"].get("MASS_MAILING") == 1 and figures["alerts"].get("SPAM_CAMPAIGN") == 1
     assert re.search(r"alerts raised during the run: .*MASS_MAILING 1", out)
     assert "FIRSTLINE_PSEUDONYM_KEY is not set" in (settings.data_dir / "worker.log").read_text()
+    # the live router routed the simulated day as its ACD did: one decision for each of the ACD's
+    routing = figures["routing"]
+    assert routing["group"].startswith("simulated-") and routing["simulated"] > 0
+    assert sum(routing["decisions"].values()) == routing["simulated"], routing
+    assert {"QUEUED", "OFFERED", "ASSIGNED"} <= set(routing["decisions"]), routing
+    assert f"the simulated ACD made {routing['simulated']:,}" in out
 
 
 @pytest.mark.kafka

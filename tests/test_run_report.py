@@ -74,3 +74,19 @@ def test_each_queue_its_own_threshold_and_the_edges() -> None:
     assert voice.aht_s == pytest.approx((60 + 30) / 2) and voice.duration_s == pytest.approx((70 + 40 + 9) / 3)
     assert (first.channel, last.channel) == ("AAA", "ZZZ")
     assert (first.offered, first.abandonment, first.surveys, first.service_level) == (0, None, 0, None)
+
+
+def test_the_progress_line_weighs_asa_and_sl_by_answered_contacts() -> None:
+    """Without a terminal the main job prints a line of progress; its ASA and SL are the
+    channels' weighted by what each answered (a channel with no SL yet counts for ASA only)."""
+    from streams.cli.progress import Observed, Progress, progress_line
+
+    p = Progress(start_ms=0, end_ms=3_600_000, simulated_ms=(13 * 60 + 5) * 60_000, published=12_345,
+                 finished={"a", "b"})
+    seen = Observed(processed=1_000, lag=7, day={"VOICE": (300, 80.0, 0.5), "CHAT": (100, 40.0, 0.9),
+                                                   "EMAIL": (100, 10.0, None), "SMS": (0, None, None)})
+    line = progress_line(p, seen)
+    # ASA (300*80 + 100*40 + 100*10) / 500 = 58; SL (300*0.5 + 100*0.9) / 400 = 60 %
+    assert line == ("  simulated 13:05  published 12,345  processed 1,000  lag 7  finished contacts 2"
+                    "  answered 500  ASA 58 s  SL 60%")
+    assert progress_line(Progress(start_ms=0, end_ms=1), Observed()).endswith("answered 0  ASA -  SL -")

@@ -85,3 +85,17 @@ def progress_table(p: Progress, seen: Observed, elapsed: float) -> Table:
         table.add_row(f"  {channel} today", f"{answered:,} answered, ASA "
                       f"{'-' if asa is None else f'{asa:.0f} s'}, SL {'-' if sl is None else f'{sl:.0%}'}")
     return table
+
+
+def progress_line(p: Progress, seen: Observed) -> str:
+    """One line of progress for a terminal that is not one (a log, CI): the same figures as the
+    table, the channels' ASA and SL so far weighted by their answered contacts."""
+    sim = time.strftime("%H:%M", time.gmtime(p.simulated_ms / 1000)) if p.simulated_ms else "-"
+    answered = sum(a for a, _, _ in seen.day.values())
+    with_asa = [(a, asa) for a, asa, _ in seen.day.values() if asa is not None and a]
+    with_sl = [(a, sl) for a, _, sl in seen.day.values() if sl is not None and a]
+    asa = sum(a * x for a, x in with_asa) / sum(a for a, _ in with_asa) if with_asa else None
+    sl = sum(a * x for a, x in with_sl) / sum(a for a, _ in with_sl) if with_sl else None
+    return (f"  simulated {sim}  published {p.published:,}  processed {seen.processed:,}  lag {seen.lag:,}"
+            f"  finished contacts {len(p.finished):,}  answered {answered:,}"
+            f"  ASA {'-' if asa is None else f'{asa:.0f} s'}  SL {'-' if sl is None else f'{sl:.0%}'}")

@@ -34,7 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from streams.admin.topics import create_topics
-from streams.cli.progress import Progress, observe, progress_table
+from streams.cli.progress import Progress, observe, progress_line, progress_table
 from streams.cli.workers import start_worker, stop_worker, wait_until_ready
 from streams.producers import ChannelProducer
 from streams.producers.contact_generator import GeneratorProfile, contact_events
@@ -298,9 +298,7 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                         live.update(progress_table(progress, seen, time.monotonic() - began))
                     elif time.monotonic() - last_line >= 10:
                         last_line = time.monotonic()
-                        console.print(f"  simulated {time.strftime('%H:%M', time.gmtime(progress.simulated_ms / 1000))}"
-                                      f"  published {progress.published:,}  processed {seen.processed:,}"
-                                      f"  lag {seen.lag:,}  finished contacts {len(progress.finished):,}")
+                        console.print(progress_line(progress, seen), highlight=False, markup=False)
                     time.sleep(0.5)
             finally:
                 if live:
@@ -338,6 +336,7 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
                 console.print(line, highlight=False, markup=False)
             complete = complete and sms_done
         routed: Counter[str] = Counter()
+        simulated = 0
         if routing_group:
             simulated = the_plan.parts[0][0].decisions
             routed = live_decisions(settings, routing_group, deadline)
@@ -353,7 +352,8 @@ def run(settings: Settings, hours: float = 24.0, speedup: float | None = None, s
             Path(report_json).write_text(json.dumps({
                 "prefix": the_plan.prefix, "published": progress.published, "finished": expected, "stored": stored,
                 "channels": [r.as_dict() for r in reports], "alerts": dict(alerts),
-                "routing": dict(routed) if routing_group else None}, indent=2))
+                "routing": {"group": routing_group, "decisions": dict(routed), "simulated": simulated}
+                if routing_group else None}, indent=2))
         if not complete:
             console.print(f"[red]not everything reached storage or its outcome in time; see {settings.data_dir}[/red]")
             return 1
