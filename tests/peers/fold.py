@@ -26,7 +26,9 @@ class Fold:
         self.skew_ms = int(settings.max_future_skew_s * 1000)
 
     def decode(self, value: bytes) -> dict[str, Any]:
-        event = self.codec.decode(value, self.event_schema)
+        return self.check(self.codec.decode(value, self.event_schema))
+
+    def check(self, event: dict[str, Any]) -> dict[str, Any]:
         validate_event(event, int(time.time() * 1000) + self.skew_ms)
         subscriber = event.get("subscriber_id")
         if subscriber and not subscriber.startswith("p:"):
@@ -35,9 +37,14 @@ class Fold:
 
     def apply(self, event: dict[str, Any], stored: dict[str, Any] | None) -> tuple[dict[str, Any], bytes]:
         """(the new state as JSON-able data, the encoded summary)."""
+        stored, summary = self.apply_decoded(event, stored)
+        return stored, self.codec.encode(self.summary_schema, summary)
+
+    def apply_decoded(self, event: dict[str, Any], stored: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the new state as JSON-able data, the summary as a record)."""
         state = ContactState.from_json(stored) if stored else ContactState(event["contact_id"])
         state.apply(event)
-        return state.to_json(), self.codec.encode(self.summary_schema, state.summary())
+        return state.to_json(), state.summary()
 
 
 class Meter:
