@@ -233,7 +233,7 @@ class Settings:
     # ("whsec_..." separated by spaces, the current first; from FIRSTLINE_WEBHOOK_SECRETS or the file
     # FIRSTLINE_WEBHOOK_SECRETS_FILE names); per try a timeout, then a backoff from backoff_s
     # doubling up to backoff_max_s with full jitter, max_tries in all; an endpoint is disabled
-    # after disable_after alerts in a row failed.
+    # after disable_after alerts in a row failed, and probed with one alert probe_after_s later (0: not).
     webhooks: str = ""
     webhook_secrets: bytes = field(default=b"", repr=False)
     webhook_timeout_s: float = 5.0
@@ -241,6 +241,7 @@ class Settings:
     webhook_backoff_s: float = 0.5
     webhook_backoff_max_s: float = 30.0
     webhook_disable_after: int = 3
+    webhook_probe_after_s: float = 300.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -323,6 +324,7 @@ class Settings:
             webhook_backoff_s=_env_float("FIRSTLINE_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s),
             webhook_backoff_max_s=_env_float("FIRSTLINE_WEBHOOK_BACKOFF_MAX_S", cls.webhook_backoff_max_s),
             webhook_disable_after=_env_int("FIRSTLINE_WEBHOOK_DISABLE_AFTER", cls.webhook_disable_after),
+            webhook_probe_after_s=_env_float("FIRSTLINE_WEBHOOK_PROBE_AFTER_S", cls.webhook_probe_after_s),
         )
 
     def sl_threshold_ms(self, queue: str, channel: str) -> int:

@@ -142,6 +142,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FIRSTLINE_WEBHOOK_BACKOFF_S": str(settings.webhook_backoff_s),
         "FIRSTLINE_WEBHOOK_BACKOFF_MAX_S": str(settings.webhook_backoff_max_s),
         "FIRSTLINE_WEBHOOK_DISABLE_AFTER": str(settings.webhook_disable_after),
+        "FIRSTLINE_WEBHOOK_PROBE_AFTER_S": str(settings.webhook_probe_after_s),
     }
 
 

@@ -65,10 +65,12 @@ def test_message_ids_bodies_and_backoff() -> None:
 
 class Receiver(http.server.ThreadingHTTPServer):
     """Four endpoints: /good and /old verify the signature (with the new and the old secret),
-    /flaky answers 503 twice per message first, /slow answers after the sender gave up."""
+    /flaky answers 503 twice per message first, /slow answers after the sender gave up; /ops
+    answers 503 while `down`."""
 
     def __init__(self, port: int) -> None:
-        self.got: dict[str, list[dict[str, Any]]] = {"good": [], "old": [], "flaky": [], "slow": []}
+        self.got: dict[str, list[dict[str, Any]]] = {"good": [], "old": [], "flaky": [], "slow": [], "ops": []}
+        self.down = False
         self.lock = threading.Lock()
         receiver = self
 
@@ -84,11 +86,12 @@ class Receiver(http.server.ThreadingHTTPServer):
                 valid = webhooks.verify(secret, head, payload, now=int(time.time()))
                 with receiver.lock:
                     seen = [r for r in receiver.got[name] if r["id"] == head.get("webhook-id")]
+                    status = (401 if not valid else 503 if name == "flaky" and len(seen) < 2
+                              else 503 if name == "ops" and receiver.down else 204)
                     receiver.got[name].append({"id": head.get("webhook-id"), "valid": valid,
-                                               "body": json.loads(payload)})
+                                               "body": json.loads(payload), "status": status})
                 if name == "slow":
                     time.sleep(1.5)
-                status = 401 if not valid else 503 if name == "flaky" and len(seen) < 2 else 204
                 try:
                     self.send_response(status)
                     self.end_headers()
@@ -220,3 +223,73 @@ def test_configuration_and_receiver_edges() -> None:
     assert webhooks.verify(secret, head, payload, now=1_764_000_000)
     unsigned = {k: v for k, v in head.items() if k != "webhook-signature"}
     assert not webhooks.verify(secret, unsigned, payload, now=1_764_000_000)
+
+
+def test_an_endpoint_is_disabled_probed_and_enabled_again() -> None:
+    h = webhooks.Health(disable_after=2, probe_after_s=60)
+    assert h.may_try(0) and not h.failed("503 Service Unavailable, after 3 tries", 1) and not h.disabled
+    assert h.failed("503 Service Unavailable, after 3 tries", 2) and h.why == "2 alerts in a row failed"
+    assert not h.may_try(61) and h.may_try(62)  # untried until the probe is due
+    assert not h.failed("503 Service Unavailable, after 1 tries", 62)  # a failed probe: not newly disabled
+    assert h.disabled and not h.may_try(100) and h.may_try(122)  # the next probe a period later
+    assert h.delivered() and not h.disabled and h.failures == 0 and h.why == ""
+    assert not h.delivered()  # an ordinary delivery re-enables nothing
+    assert not h.failed("ClientConnectorError, after 3 tries", 200)  # counting from nought again
+    gone = webhooks.Health(disable_after=3, probe_after_s=60)
+    assert gone.failed("410 Gone", 0) and gone.why == "410 Gone" and not gone.may_try(10_000)
+    never = webhooks.Health(disable_after=1, probe_after_s=0)
+    assert never.failed("no answer within 5 s, after 5 tries", 0) and not never.may_try(10_000)
+
+
+@pytest.mark.kafka
+def test_a_disabled_endpoint_gets_alerts_again_once_a_probe_is_delivered(tmp_path: Path) -> None:
+    """A real receiver that answers 503 while it is down: the worker disables it, dead-letters
+    what came meanwhile, and once the probe period passed and the receiver is back, delivers the
+    next alert and those after it."""
+    port, web = free_port(), free_port()
+    settings = isolated_settings(
+        tmp_path, web_port=web, partitions=1, webhooks=f"ops=http://127.0.0.1:{port}/ops",
+        webhook_secrets=NEW.encode(), webhook_timeout_s=2.0, webhook_max_tries=1, webhook_backoff_s=0.05,
+        webhook_backoff_max_s=0.05, webhook_disable_after=1, webhook_probe_after_s=2.0)
+    create_topics(settings)
+    server = Receiver(port)
+    server.down = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def alert(n: int) -> dict[str, Any]:
+        return {"alert_id": f"p-{n}", "occurred_at": T0 + n, "kind": "SPAM_CAMPAIGN", "severity": "CRITICAL",
+                "subject": "sender", "summary": f"campaign {n}", "details": {}}
+
+    def letters() -> list[dict[str, Any]]:
+        return [x for x in decoded(settings, "dead-letters") if "webhook ops" in x["error"]]
+
+    def enabled() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=10) as r:
+            line = next(x for x in r.read().decode().splitlines()
+                        if x.startswith('firstline_webhook_endpoint_enabled{endpoint="ops"}'))
+        return line.split()[-1]
+
+    try:
+        with Worker(settings) as worker, ChannelProducer(settings) as producer:
+            producer.send("alerts", alert(0))
+            producer.flush()
+            wait_until(lambda: len(letters()) == 1, timeout=60, what="the first alert's dead letter", worker=worker)
+            assert enabled() == "0.0"
+            producer.send("alerts", alert(1))  # while down: dead-lettered, tried at most as a probe
+            producer.flush()
+            wait_until(lambda: len(letters()) == 2, timeout=60, what="the second alert's dead letter", worker=worker)
+            server.down = False
+            time.sleep(2.5)  # the probe period since the last failure
+            producer.send("alerts", alert(2))
+            producer.send("alerts", alert(3))
+            producer.flush()
+            wait_until(lambda: {r["body"]["data"]["alert_id"] for r in server.got["ops"] if r["status"] == 204}
+                       == {"p-2", "p-3"}, timeout=60, what="the alerts after the receiver came back", worker=worker)
+            assert enabled() == "1.0"
+    finally:
+        server.shutdown()
+    assert len(letters()) == 2 and all(x["error_kind"] == "REFUSED" for x in letters())
+    assert "after 1 tries" in letters()[0]["error"]
+    tried = [r["body"]["data"]["alert_id"] for r in server.got["ops"]]
+    assert tried.count("p-0") == 1 and tried.count("p-1") <= 1 and all(r["valid"] for r in server.got["ops"])
+    assert "webhook ops enabled again: a probe was delivered" in worker.log()

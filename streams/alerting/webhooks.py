@@ -108,6 +108,48 @@ def verify(secret: str, got: dict[str, str], payload: bytes, now: int, tolerance
     return any(hmac.compare_digest(expected, s) for s in offered)
 
 
+@dataclass
+class Health:
+    """One endpoint's circuit breaker. Closed: every alert is tried, with retries. Open (disabled)
+    once `disable_after` alerts in a row failed, or at once on 410 Gone: alerts are dead-lettered
+    untried. Half-open: `probe_after_s` after it opened, the next alert is tried once; delivered,
+    the circuit closes, failed, it opens for another `probe_after_s`. A 410 (the receiver says it
+    is gone for good) or `probe_after_s` = 0 keeps it open until the worker restarts."""
+
+    disable_after: int
+    probe_after_s: float
+    failures: int = 0  # alerts in a row that failed
+    opened_at: float | None = None
+    why: str = ""
+    gone: bool = False
+
+    @property
+    def disabled(self) -> bool:
+        return self.opened_at is not None
+
+    def may_try(self, now: float) -> bool:
+        if self.opened_at is None:
+            return True
+        return not self.gone and self.probe_after_s > 0 and now - self.opened_at >= self.probe_after_s
+
+    def delivered(self) -> bool:
+        """Record a delivery; True when it closed an open circuit (a probe got through)."""
+        reopened = self.opened_at is not None
+        self.failures, self.opened_at, self.why = 0, None, ""
+        return reopened
+
+    def failed(self, reason: str, now: float) -> bool:
+        """Record an alert that was not delivered; True when the endpoint is newly disabled."""
+        self.failures += 1
+        gone = reason.startswith("410")
+        if self.opened_at is None and not gone and self.failures < self.disable_after:
+            return False
+        newly = self.opened_at is None
+        self.opened_at, self.gone = now, gone
+        self.why = reason if gone else f"{self.failures} alerts in a row failed"
+        return newly
+
+
 def backoff(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
     """Seconds before try `attempt + 1` (attempt >= 1): "full jitter", uniform up to the
     exponential bound, so that many senders retrying at once spread out."""

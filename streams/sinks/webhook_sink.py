@@ -5,7 +5,9 @@ by side. A try that gets no 2xx in FIRSTLINE_WEBHOOK_TIMEOUT_S is retried after 
 backoff with full jitter, FIRSTLINE_WEBHOOK_MAX_TRIES tries in all; then the alert goes to the
 dead-letter topic with the endpoint's name and the last reason (REFUSED), never lost silently. An
 endpoint whose last FIRSTLINE_WEBHOOK_DISABLE_AFTER alerts all failed, or that answers 410 Gone,
-is disabled until the worker restarts: its alerts are dead-lettered at once, not retried. A batch
+is disabled: its alerts are dead-lettered at once, not retried, until FIRSTLINE_WEBHOOK_PROBE_AFTER_S
+later one alert is tried once as a probe (webhooks.Health); delivered, the endpoint is enabled
+again. After a 410, or with the probe off (0), it stays disabled until the worker restarts. A batch
 is acknowledged after every delivery of it ended; a crash re-sends its alerts with the same
 `webhook-id`, which receivers use to drop repeats.
 """
@@ -44,8 +46,8 @@ class WebhookSink(Processor):
                              "would go out unsigned")
         self.schema = spec("alerts").value_schema
         self.pending: list[tuple[Any, dict[str, Any]]] = []
-        self.failures = {e.name: 0 for e in self.endpoints}  # alerts in a row that failed
-        self.disabled: dict[str, str] = {}  # endpoint -> why
+        self.health = {e.name: webhooks.Health(s.webhook_disable_after, s.webhook_probe_after_s)
+                       for e in self.endpoints}
         # For /metrics: (endpoint, outcome) -> count; outcome delivered, retried, failed, skipped.
         self.deliveries: dict[tuple[str, str], int] = {}
         self.rng = random.Random()
@@ -71,33 +73,38 @@ class WebhookSink(Processor):
         await asyncio.gather(*(self.deliver_all(endpoint, batch) for endpoint in self.endpoints))
 
     async def deliver_all(self, endpoint: webhooks.Endpoint, batch: list[tuple[Any, dict[str, Any]]]) -> None:
+        health = self.health[endpoint.name]
         for message, alert in batch:
-            if endpoint.name in self.disabled:
+            if not health.may_try(time.monotonic()):
                 self.count(endpoint.name, "skipped")
-                self.ctx.out.reject(message, Undelivered(
-                    f"webhook {endpoint.name}: endpoint disabled ({self.disabled[endpoint.name]})"))
+                self.ctx.out.reject(message, Undelivered(f"webhook {endpoint.name}: endpoint disabled ({health.why})"))
                 continue
-            reason = await self.deliver(endpoint, alert)
+            probe = health.disabled
+            reason = await self.deliver(endpoint, alert, tries=1 if probe else None)
             if reason is None:
-                self.failures[endpoint.name] = 0
                 self.count(endpoint.name, "delivered")
+                if health.delivered():
+                    log.warning("webhook %s enabled again: a probe was delivered", endpoint.name)
                 continue
             self.count(endpoint.name, "failed")
             self.ctx.out.reject(message, Undelivered(f"webhook {endpoint.name}: {reason}"))
-            self.failures[endpoint.name] += 1
-            limit = self.ctx.settings.webhook_disable_after
-            if reason.startswith("410") or self.failures[endpoint.name] >= limit:
-                self.disabled[endpoint.name] = (reason if reason.startswith("410")
-                                                else f"{self.failures[endpoint.name]} alerts in a row failed")
-                log.warning("webhook %s disabled until the worker restarts: %s", endpoint.name,
-                            self.disabled[endpoint.name])
+            if health.failed(reason, time.monotonic()):
+                probe_s = self.ctx.settings.webhook_probe_after_s
+                log.warning("webhook %s disabled: %s; %s", endpoint.name, health.why,
+                            f"one alert is tried again in {probe_s:g} s" if probe_s > 0 and not health.gone
+                            else "until the worker restarts")
 
-    async def deliver(self, endpoint: webhooks.Endpoint, alert: dict[str, Any]) -> str | None:
+    @property
+    def disabled(self) -> dict[str, str]:
+        """endpoint -> why, for the endpoints whose alerts are not tried now (status, /metrics)."""
+        return {name: h.why for name, h in self.health.items() if h.disabled}
+
+    async def deliver(self, endpoint: webhooks.Endpoint, alert: dict[str, Any], tries: int | None = None) -> str | None:
         """None once delivered; otherwise why the last try failed."""
         s = self.ctx.settings
         assert self.session is not None
         payload, msg_id = webhooks.body(alert), webhooks.message_id(alert)
-        tries = max(1, s.webhook_max_tries)
+        tries = max(1, s.webhook_max_tries if tries is None else tries)
         reason = "no try"
         for attempt in range(1, tries + 1):
             head = webhooks.headers(self.keys, msg_id, int(time.time()), payload)
