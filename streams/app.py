@@ -26,7 +26,7 @@ from streams.processors.subscriptions import Subscriptions
 from streams.processors.sms_verdicts import SmsVerdicts
 from streams.settings import Settings
 from streams.sinks.storage_sink import SINKS, stores_for
-from streams.sinks.webhook_sink import WebhookSink
+from streams.sinks.webhook_sink import Deliveries, WebhookRetrySink, WebhookSink
 from streams.web import metrics, views, wallboard
 from streams.web.board import Board
 
@@ -119,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Pipeline:
         for sink, store in zip(SINKS, stores_for(settings.database_url)):
             engine.add(sink, store=store)
         if settings.webhooks:
-            engine.add(WebhookSink)
+            deliveries = Deliveries.from_settings(settings)
+            engine.add(WebhookSink, deliveries=deliveries)
+            engine.add(WebhookRetrySink, deliveries=deliveries)
     views.register(app, settings, engine, live)
     board = None
     if settings.web_port > 0:

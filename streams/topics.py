@@ -100,6 +100,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("content-model-updates", NS + "ContentModelUpdate", "model", "internal",
               "Texts of confirmed complaints as hashed n-grams, which every worker's content model learns from.",
               partitions=1, retention_ms=365 * DAY_MS),
+    # One partition, as the alerts: the retry sink keeps each endpoint's alerts in order.
+    TopicSpec("webhook-retries", NS + "WebhookRetry", "endpoint", "internal",
+              "Alerts an endpoint did not take at the first try, for the retry sink.",
+              partitions=1, retention_ms=7 * DAY_MS),
     TopicSpec("dead-letters", NS + "DeadLetter", "source_topic", "output",
               "Records that could not be used, with their origin and the reason.", partitions=1,
               retention_ms=30 * DAY_MS),

@@ -66,10 +66,11 @@ def test_message_ids_bodies_and_backoff() -> None:
 class Receiver(http.server.ThreadingHTTPServer):
     """Four endpoints: /good and /old verify the signature (with the new and the old secret),
     /flaky answers 503 twice per message first, /slow answers after the sender gave up; /ops
-    answers 503 while `down`."""
+    answers 503 while `down`; /hang answers after 3 s."""
 
     def __init__(self, port: int) -> None:
-        self.got: dict[str, list[dict[str, Any]]] = {"good": [], "old": [], "flaky": [], "slow": [], "ops": []}
+        self.got: dict[str, list[dict[str, Any]]] = {"good": [], "old": [], "flaky": [], "slow": [], "ops": [],
+                                                     "hang": []}
         self.down = False
         self.lock = threading.Lock()
         receiver = self
@@ -92,6 +93,8 @@ class Receiver(http.server.ThreadingHTTPServer):
                                                "body": json.loads(payload), "status": status})
                 if name == "slow":
                     time.sleep(1.5)
+                if name == "hang":
+                    time.sleep(3.0)
                 try:
                     self.send_response(status)
                     self.end_headers()
@@ -159,7 +162,7 @@ def test_alerts_delivered_signed_retried_dead_lettered_and_disabled(tmp_path: Pa
     assert all(len({json.dumps(x["body"], sort_keys=True) for x in v}) == 1 for v in by_id.values())
     # slow: two alerts tried three times each, then the endpoint disabled: the rest not tried
     assert len(slow) == 6 and len({r["id"] for r in slow}) == 2
-    assert all(x["error_kind"] == "REFUSED" and x["processor"] == "webhooks" for x in letters)
+    assert all(x["error_kind"] == "REFUSED" and x["processor"] in ("webhooks", "webhook-retries") for x in letters)
     reasons = sorted(x["error"] for x in letters)
     assert sum("after 3 tries" in r for r in reasons) == 2 and sum("endpoint disabled" in r for r in reasons) == 3
     assert 'firstline_webhook_deliveries_total{endpoint="good",outcome="delivered"} 5.0' in metrics
@@ -293,3 +296,92 @@ def test_a_disabled_endpoint_gets_alerts_again_once_a_probe_is_delivered(tmp_pat
     tried = [r["body"]["data"]["alert_id"] for r in server.got["ops"]]
     assert tried.count("p-0") == 1 and tried.count("p-1") <= 1 and all(r["valid"] for r in server.got["ops"])
     assert "webhook ops enabled again: a probe was delivered" in worker.log()
+
+
+@pytest.mark.kafka
+def test_an_endpoint_that_hangs_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    """/hang never answers within the timeout. Its first try of an alert holds that batch once;
+    its retries run in the retry sink, so the next alert reaches /good while /hang still waits
+    for its second and third tries (before, a batch waited for every try at every endpoint).
+    /hang's alerts keep their order: the second waits behind the first in the retry queue."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = isolated_settings(
+        tmp_path, partitions=1, webhooks=f"good={base}/good,hang={base}/hang", webhook_secrets=NEW.encode(),
+        webhook_timeout_s=2.0, webhook_max_tries=3, webhook_backoff_s=0.5, webhook_backoff_max_s=0.5,
+        webhook_disable_after=5)
+    create_topics(settings)
+    server = Receiver(port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def alert(n: int) -> dict[str, Any]:
+        return {"alert_id": f"h-{n}", "occurred_at": T0 + n, "kind": "SPAM_CAMPAIGN", "severity": "CRITICAL",
+                "subject": "sender", "summary": f"campaign {n}", "details": {}}
+
+    def ids(name: str) -> list[str]:
+        with server.lock:
+            return [r["body"]["data"]["alert_id"] for r in server.got[name]]
+
+    def hang_tries_once_good_has(alert_id: str) -> int | None:
+        with server.lock:  # both lists at one moment
+            good = [r["body"]["data"]["alert_id"] for r in server.got["good"]]
+            return len(server.got["hang"]) if alert_id in good else None
+
+    try:
+        with Worker(settings) as worker, ChannelProducer(settings) as producer:
+            producer.send("alerts", alert(0))
+            producer.flush()
+            wait_until(lambda: "h-0" in ids("good") and "h-0" in ids("hang"), timeout=60,
+                       what="the first alert at both endpoints", worker=worker)
+            producer.send("alerts", alert(1))
+            producer.flush()
+            hang_tries = wait_until(lambda: hang_tries_once_good_has("h-1"), timeout=60,
+                                    what="the second alert at /good", worker=worker)
+            letters = wait_until(lambda: (d := [x for x in decoded(settings, "dead-letters")
+                                                if "webhook hang" in x["error"]]) and len(d) == 2 and d,
+                                 timeout=90, what="/hang's two dead letters", worker=worker)
+    finally:
+        server.shutdown()
+    assert hang_tries <= 2  # the first alert's third try at /hang had not begun
+    assert ids("good") == ["h-0", "h-1"]
+    assert ids("hang") == ["h-0"] * 3 + ["h-1"] * 3
+    assert sorted(x["error"] for x in letters) == ["webhook hang: no answer within 2 s, after 3 tries"] * 2
+
+
+def test_the_retry_queue_without_a_network() -> None:
+    """Broker-less: while an endpoint has alerts waiting in the retry topic, its next alert is
+    queued behind them untried, the others' is not; the retry sink dead-letters a record it
+    cannot read, one for an endpoint no longer configured and one for a disabled endpoint, each
+    with its reason, and opens no connection for any of them."""
+    from streams.engine.testing import Harness, offline_settings
+    from streams.sinks.webhook_sink import Deliveries, WebhookRetrySink, WebhookSink
+
+    settings = offline_settings(webhooks="ops=http://127.0.0.1:9/ops,pager=http://127.0.0.1:9/pager",
+                                webhook_secrets=NEW.encode(), webhook_max_tries=3)
+    shared = Deliveries.from_settings(settings)
+    shared.waiting["ops"] = 1
+    shared.health["pager"].failed("410 Gone", 0)  # disabled for good: untried
+    first = Harness(WebhookSink, settings, deliveries=shared)
+    alert = {"alert_id": "q-1", "occurred_at": T0, "kind": "SPAM_CAMPAIGN", "severity": "CRITICAL",
+             "subject": "s", "summary": "x", "details": {}}
+    sent = first.feed("alerts", alert)
+    first.run()
+    assert first.outputs("webhook-retries") == [{"endpoint": "ops", "alert_id": "q-1", "tries": 0, "reason": "",
+                                                 "alert": sent.value}]
+    assert [d["error"] for d in first.dead_letters()] == ["webhook pager: endpoint disabled (410 Gone)"]
+    assert shared.waiting["ops"] == 2 and shared.session is None
+
+    retries = Harness(WebhookRetrySink, settings, deliveries=shared)
+    retries.feed("webhook-retries", b"\x00garbage", key="ops")
+    retries.feed("webhook-retries", {"endpoint": "ops", "alert_id": "q-2", "tries": 1, "reason": "503",
+                                     "alert": b"not an alert"})
+    retries.feed("webhook-retries", {"endpoint": "gone", "alert_id": "q-3", "tries": 1, "reason": "503",
+                                     "alert": sent.value})
+    retries.feed("webhook-retries", {"endpoint": "pager", "alert_id": "q-4", "tries": 1, "reason": "503",
+                                     "alert": sent.value})
+    retries.run()
+    letters = retries.dead_letters()
+    assert len(letters) == 4 and all(d["processor"] == "webhook-retries" for d in letters)
+    assert [d["error"] for d in letters][2:] == ["webhook gone: no longer configured",
+                                                  "webhook pager: endpoint disabled (410 Gone)"]
+    assert shared.session is None and shared.counts[("pager", "skipped")] == 2
