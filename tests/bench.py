@@ -509,7 +509,7 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else {"codec", "summary", "whole", "contacts", "national", "split",
                                                                  "pair", "latency", "sms", "sms-pair", "sms-latency", "routing",
                                                                  "routing-pair", "routing-latency", "storage", "webhooks",
-                                                                 "webhooks-latency", "recovery", "peers"}
+                                                                 "webhooks-latency", "webhooks-hang", "recovery", "peers"}
     results: dict[str, Any] = {}
     if "codec" in only:
         results.update(report_codec(args.codec_records))
@@ -564,6 +564,9 @@ def main() -> None:
         if "webhooks-latency" in only:
             from tests.bench_webhooks import report_webhooks_latency
             results.update(report_webhooks_latency(args.webhook_rate, args.seconds, Path(tmp)))
+        if "webhooks-hang" in only:
+            from tests.bench_webhooks import report_webhooks_latency
+            results.update(report_webhooks_latency(args.webhook_rate, args.seconds, Path(tmp), hang=True))
         if "peers" in only:
             from tests.bench_peers import report_peers
             results.update(report_peers(args.peer_contacts, Path(tmp), args.peer_rounds))

@@ -6,6 +6,8 @@ webhook sink (FIRSTLINE_ROLE=sinks) POSTing alerts, signed, to a receiver on loo
                     receiver holding every one, the worker's CPU per alert; the yardstick in the
                     same run: a raw aiokafka consumer decoding the same topic
   webhooks-latency  alerts published at a fixed rate: publish to arrival at the receiver, p50/p99
+  webhooks-hang     the same, with a second endpoint that never answers within the timeout (the
+                    default settings: 5 s, 5 tries): what it costs the first endpoint's alerts
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0xMjM0"
 
 
 class Receiver:
-    """Counts what arrives and when, by the alert id in the body."""
+    """Counts what arrives at /hook and when, by the alert id in the body; /hang answers after
+    `hang_s` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang_s: float = 0.0) -> None:
         self.arrived: dict[str, float] = {}
         self.lock = threading.Lock()
         receiver = self
@@ -42,12 +45,18 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["content-length"]))
-                alert_id = orjson.loads(body)["data"]["alert_id"]
-                with receiver.lock:
-                    receiver.arrived.setdefault(alert_id, time.time())
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                if self.path == "/hang":
+                    time.sleep(hang_s)
+                else:
+                    alert_id = orjson.loads(body)["data"]["alert_id"]
+                    with receiver.lock:
+                        receiver.arrived.setdefault(alert_id, time.time())
+                try:
+                    self.send_response(204)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender gave up waiting
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -66,9 +75,11 @@ def alert(n: int, at: int) -> dict[str, Any]:
             "details": {"level": "0.61", "target": "0.8"}, "state": "RAISED"}
 
 
-def _settings(tmp: Path, receiver: Receiver) -> Settings:
-    return isolated_settings(tmp, role="sinks", partitions=1, webhooks=f"bench=http://127.0.0.1:{receiver.port}/hook",
-                             webhook_secrets=SECRET.encode())
+def _settings(tmp: Path, receiver: Receiver, hang: bool = False) -> Settings:
+    hooks = f"bench=http://127.0.0.1:{receiver.port}/hook"
+    if hang:
+        hooks += f",hang=http://127.0.0.1:{receiver.port}/hang"
+    return isolated_settings(tmp, role="sinks", partitions=1, webhooks=hooks, webhook_secrets=SECRET.encode())
 
 
 def raw_consumer(settings: Settings, count: int) -> tuple[float, float]:
@@ -126,11 +137,11 @@ def report_webhooks(count: int, tmp: Path) -> dict[str, float]:
     return figures
 
 
-def report_webhooks_latency(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
-    receiver = Receiver()
+def report_webhooks_latency(rate: float, seconds: float, tmp: Path, hang: bool = False) -> dict[str, float]:
+    receiver = Receiver(hang_s=30.0)
     sent: dict[str, float] = {}
     try:
-        settings = _settings(tmp / "webhooks-latency", receiver)
+        settings = _settings(tmp / ("webhooks-hang" if hang else "webhooks-latency"), receiver, hang)
         create_topics(settings)
         with Worker(settings) as worker, ChannelProducer(settings, linger_ms=0) as producer:
             n, start = 0, time.time()
@@ -142,10 +153,13 @@ def report_webhooks_latency(rate: float, seconds: float, tmp: Path) -> dict[str,
                 producer.send("alerts", alert(n, int(sent[f"bench-{n}"] * 1000)))
                 producer.flush()
                 n += 1
-            wait_until(lambda: len(receiver.arrived) >= n, timeout=120, what="every alert delivered", worker=worker)
+            wait_until(lambda: len(receiver.arrived) >= n, timeout=600, what="every alert delivered", worker=worker)
     finally:
         receiver.close()
     lat = sorted((receiver.arrived[k] - t) * 1000 for k, t in sent.items())
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
-    print(f"webhooks at {rate:,.0f} alerts/s  publish → receiver p50 {p50:.0f} ms p99 {p99:.0f} ms ({len(lat):,} alerts)")
-    return {"webhooks_latency_rate": rate, "webhooks_p50_ms": p50, "webhooks_p99_ms": p99}
+    beside = ", another endpoint hanging," if hang else ""
+    print(f"webhooks at {rate:,.0f} alerts/s{beside}  publish → receiver p50 {p50:.0f} ms p99 {p99:.0f} ms "
+          f"max {lat[-1]:.0f} ms ({len(lat):,} alerts)")
+    prefix = "webhooks_hang" if hang else "webhooks"
+    return {f"{prefix}_latency_rate": rate, f"{prefix}_p50_ms": p50, f"{prefix}_p99_ms": p99, f"{prefix}_max_ms": lat[-1]}
