@@ -95,6 +95,17 @@ class Deliveries:
         except aiohttp.ClientError as exc:
             return type(exc).__name__  # the text may quote the URL
 
+    def skipped(self, endpoint: str) -> Undelivered:
+        """An alert not tried since the endpoint is disabled: counted, and the dead letter's reason."""
+        self.count(endpoint, "skipped")
+        return Undelivered(f"webhook {endpoint}: endpoint disabled ({self.health[endpoint].why})")
+
+    def forget_waiting(self) -> None:
+        """Partitions moved: the retry sink's partition may be another worker's now, so the count
+        of alerts waiting there is no longer known."""
+        for name in self.waiting:
+            self.waiting[name] = 0
+
     def delivered(self, endpoint: str) -> None:
         self.count(endpoint, "delivered")
         if self.health[endpoint].delivered():
@@ -160,8 +171,7 @@ class WebhookSink(Processor):
         health = shared.health[name]
         for message, alert in batch:
             if not health.may_try(time.monotonic()):
-                shared.count(name, "skipped")
-                self.ctx.out.reject(message, Undelivered(f"webhook {name}: endpoint disabled ({health.why})"))
+                self.ctx.out.reject(message, shared.skipped(name))
                 continue
             if shared.waiting[name] and not health.disabled:
                 self.queue(name, message, alert, tries=0, reason="")  # behind the alerts waiting there
@@ -184,9 +194,7 @@ class WebhookSink(Processor):
                                                         "tries": tries, "reason": reason, "alert": message.value})
 
     def on_rebalanced(self) -> None:
-        # The retry sink's partition may have moved: its count of waiting alerts is no longer known.
-        for name in self.shared.waiting:
-            self.shared.waiting[name] = 0
+        self.shared.forget_waiting()
 
     async def on_stop(self) -> None:
         await self.shared.close()
@@ -238,10 +246,8 @@ class WebhookRetrySink(Processor):
     async def retry(self, endpoint: webhooks.Endpoint, items: list[tuple[Any, dict[str, Any], dict[str, Any]]]) -> None:
         shared, name = self.shared, endpoint.name
         for message, retry, alert in items:
-            health = shared.health[name]
-            if health.disabled:
-                shared.count(name, "skipped")
-                self.ctx.out.reject(message, Undelivered(f"webhook {name}: endpoint disabled ({health.why})"))
+            if shared.health[name].disabled:
+                self.ctx.out.reject(message, shared.skipped(name))
             else:
                 reason, made = await self.tries(endpoint, alert, retry["tries"], retry["reason"])
                 if reason is None:
@@ -280,8 +286,7 @@ class WebhookRetrySink(Processor):
             await asyncio.sleep(min(left, 0.1))
 
     def on_rebalanced(self) -> None:
-        for name in self.shared.waiting:
-            self.shared.waiting[name] = 0
+        self.shared.forget_waiting()
 
     async def on_stop(self) -> None:
         await self.shared.close()
